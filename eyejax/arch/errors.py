@@ -1,0 +1,2 @@
+class ArchError(ValueError):
+    """An architecture parameter outside its allowed range."""
