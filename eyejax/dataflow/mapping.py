@@ -1,0 +1,32 @@
+"""Mapping pytrees shared by the analytical model and the functional simulation."""
+from __future__ import annotations
+
+from flax import struct
+
+# Names of the access counts every dataflow model and simulation reports (int64).
+COUNT_KEYS = (
+    "macs",
+    "dram_ifmap_reads", "dram_filter_reads", "dram_psum_reads", "dram_psum_writes",
+    "glb_ifmap_reads", "glb_ifmap_writes", "glb_filter_reads", "glb_filter_writes",
+    "glb_psum_reads", "glb_psum_writes",
+    "noc_ifmap", "noc_filter", "noc_psum",
+    "rf_ifmap_reads", "rf_ifmap_writes", "rf_filter_reads", "rf_filter_writes",
+    "rf_psum_reads", "rf_psum_writes",
+    "passes", "compute_cycles", "ramp_cycles", "active_pes",
+)
+
+
+@struct.dataclass
+class RSMapping:
+    """One row-stationary mapping (docs/rs_model.md): h filter rows per PE set, e set width,
+    r/t sets on different channels/filters, p/q filters/channels per PE, n images per pass,
+    m ofmap channels whose psums stay in the GLB (a multiple of p*t)."""
+
+    h: int
+    e: int
+    r: int
+    t: int
+    p: int
+    q: int
+    n: int
+    m: int
