@@ -1,0 +1,68 @@
+"""Energy and time from access counts: shared by every dataflow model.
+
+Energy = Σ accesses × energy per access of the level (ISCA16 model, shared/reference/eyeriss.md §2),
+with CVPR17's refinements: zero-gated MACs and filter-RF reads cost nothing, and fmaps move to and
+from DRAM in their RLC-compressed size.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from eyejax.dataflow.tiling import cdiv
+
+# (level, data type) -> count keys summed for it.
+ACCESS_GROUPS = {
+    ("dram", "ifmap"): ("dram_ifmap_reads",),
+    ("dram", "filter"): ("dram_filter_reads",),
+    ("dram", "psum"): ("dram_psum_reads", "dram_psum_writes"),
+    ("glb", "ifmap"): ("glb_ifmap_reads", "glb_ifmap_writes"),
+    ("glb", "filter"): ("glb_filter_reads", "glb_filter_writes"),
+    ("glb", "psum"): ("glb_psum_reads", "glb_psum_writes"),
+    ("noc", "ifmap"): ("noc_ifmap",),
+    ("noc", "filter"): ("noc_filter",),
+    ("noc", "psum"): ("noc_psum",),
+    ("rf", "ifmap"): ("rf_ifmap_reads", "rf_ifmap_writes"),
+    ("rf", "filter"): ("rf_filter_reads", "rf_filter_writes"),
+    ("rf", "psum"): ("rf_psum_reads", "rf_psum_writes"),
+}
+
+
+def dram_traffic_words(c, sp, first):
+    """DRAM words actually moved: fmaps RLC-compressed (not the first layer's input image)."""
+    ifmap_ratio = jnp.where(first, 1.0, sp.ifmap_rlc_ratio)
+    ifmap = jnp.ceil(c["dram_ifmap_reads"] * ifmap_ratio)
+    ofmap = jnp.ceil((c["dram_psum_writes"] + c["dram_psum_reads"]) * sp.ofmap_rlc_ratio)
+    return ifmap, c["dram_filter_reads"], ofmap
+
+
+def energy(c, arch, sp, first):
+    """Energy by (level, data type) plus `alu`, in the unit of arch.energy."""
+    et = arch.energy
+    g = sp.mac_density
+    out = {}
+    d_if, d_f, d_ps = dram_traffic_words(c, sp, first)
+    out["dram_ifmap"] = et.dram * d_if
+    out["dram_filter"] = et.dram * d_f
+    out["dram_psum"] = et.dram * d_ps
+    for (level, dt), keys in ACCESS_GROUPS.items():
+        if level == "dram":
+            continue
+        n = 0.0
+        for k in keys:
+            w = g if k == "rf_filter_reads" else 1.0  # zero gating skips filter reads
+            n = n + c[k] * w
+        out[f"{level}_{dt}"] = getattr(et, level) * n
+    out["alu"] = et.alu * c["macs"] * g
+    return out
+
+
+def total_energy(e):
+    return sum(e.values())
+
+
+def dram_cycles(c, arch, sp, first):
+    """Core cycles to move the DRAM traffic over the DRAM bus (integer, rounded up)."""
+    d_if, d_f, d_ps = dram_traffic_words(c, sp, first)
+    words = d_if + d_f + d_ps
+    bits = words * arch.word_bits
+    return cdiv(bits * arch.clock_mhz, arch.dram_bus_bits * arch.dram_clock_mhz)

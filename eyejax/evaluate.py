@@ -1,0 +1,114 @@
+"""Batched entry point: many architectures × one network in one jitted, vmapped call.
+
+The architecture pytree may carry a batch axis on any subset of its leaves (all of length B); the
+others broadcast. Only the batched leaves get `in_axes=0` (brax-style), so work that depends only on
+the layer, or on unswept fields, is done once. Large batches are cut into fixed-size chunks so
+memory stays bounded and the function compiles once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eyejax.arch.eyeriss_v1 import validate_arch
+from eyejax.dataflow import rs
+from eyejax.sparsity import Sparsity
+
+DEFAULT_CHUNK = 2048
+
+
+def batch_size(tree) -> int:
+    """Common batch length of the tree's 1-D leaves (1 when every leaf is a scalar)."""
+    sizes = {int(np.shape(x)[0]) for x in jax.tree_util.tree_leaves(tree) if np.ndim(x) == 1}
+    if len(sizes) > 1:
+        raise ValueError(f"swept arch fields have different lengths {sorted(sizes)}; broadcast them "
+                         "to one batch (e.g. with eyejax.config.grid)")
+    for x in jax.tree_util.tree_leaves(tree):
+        if np.ndim(x) > 1:
+            raise ValueError("arch leaves must be scalars or 1-D batches")
+    return sizes.pop() if sizes else 1
+
+
+def in_axes_of(tree):
+    return jax.tree_util.tree_map(lambda x: 0 if np.ndim(x) == 1 else None, tree)
+
+
+def _sparsity_in_axes(sp):
+    # [L] leaves are shared by all configs; [B, L] leaves are swept.
+    return jax.tree_util.tree_map(lambda x: 0 if np.ndim(x) == 2 else None, sp)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(objective: str, space: rs.RSSearchSpace, arch_axes_key, sp_axes_key, treedefs):
+    arch_treedef, sp_treedef = treedefs
+    arch_axes = jax.tree_util.tree_unflatten(arch_treedef, arch_axes_key)
+    sp_axes = jax.tree_util.tree_unflatten(sp_treedef, sp_axes_key)
+
+    def per_layer(arch, layer, sp, first):
+        return rs.search_layer(layer, arch, sp, first, objective, space)
+
+    over_layers = jax.vmap(per_layer, in_axes=(None, 0, 0, 0))
+    over_configs = jax.vmap(over_layers, in_axes=(arch_axes, None, sp_axes, None))
+    return jax.jit(over_configs)
+
+
+def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy",
+                    space: rs.RSSearchSpace = rs.DEFAULT_SEARCH, chunk_size: int = DEFAULT_CHUNK,
+                    progress=None):
+    """Core batched evaluation; returns a dict of numpy arrays shaped [B, L]."""
+    B = batch_size(arch)
+    arch_axes = in_axes_of(arch)
+    sp_axes = _sparsity_in_axes(sparsity)
+    arch_leaves_axes, arch_def = jax.tree_util.tree_flatten(arch_axes, is_leaf=lambda x: x is None)
+    sp_leaves_axes, sp_def = jax.tree_util.tree_flatten(sp_axes, is_leaf=lambda x: x is None)
+    fn = _compiled(objective, space, tuple(arch_leaves_axes), tuple(sp_leaves_axes),
+                   (arch_def, sp_def))
+    first = jnp.asarray(layers.first)
+    layer_tree = dataclasses.replace(layers)  # LayerArrays, leaves [L]
+    chunk = max(1, min(chunk_size, B))
+    outs = []
+    for start in range(0, B, chunk):
+        stop = min(start + chunk, B)
+        idx = np.arange(start, start + chunk).clip(max=B - 1)  # pad the last chunk: one compile
+        take = lambda x, ax: x if ax is None else np.asarray(x)[idx]
+        a = jax.tree_util.tree_map(take, arch, arch_axes, is_leaf=lambda x: x is None)
+        s = jax.tree_util.tree_map(take, sparsity, sp_axes, is_leaf=lambda x: x is None)
+        res = fn(a, layer_tree, s, first)
+        res = jax.tree_util.tree_map(lambda x: np.asarray(x)[: stop - start], res)
+        outs.append(res)
+        if progress is not None:
+            progress(stop - start)
+    return {k: np.concatenate([o[k] for o in outs], axis=0) for k in outs[0]}
+
+
+def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "energy",
+             space: rs.RSSearchSpace = rs.DEFAULT_SEARCH, chunk_size: int = DEFAULT_CHUNK,
+             progress=None):
+    """Evaluate a batch of Eyeriss v1 architectures on a network; see NetworkResult."""
+    from eyejax.results import NetworkResult
+
+    validate_arch(arch)
+    if objective not in rs.OBJECTIVES:
+        raise ValueError(f"objective must be one of {rs.OBJECTIVES}, got {objective!r}")
+    layers = network.arrays()
+    L = layers.num_layers
+    sparsity = Sparsity.dense(L) if sparsity is None else sparsity
+    if sparsity.num_layers != L:
+        raise ValueError(f"sparsity has {sparsity.num_layers} layers, the network {L}")
+    arch = _with_vector_leaves(arch)
+    raw = evaluate_arrays(arch, layers, sparsity, objective, space, chunk_size, progress)
+    return NetworkResult(raw=raw, arch=arch, network=network, sparsity=sparsity,
+                         objective=objective, batch=batch_size(arch))
+
+
+def _with_vector_leaves(arch):
+    """Lists/tuples become numpy arrays; scalars stay scalars. An unswept arch becomes a batch of
+    one (its pe_rows gets the batch axis) so the config vmap always has an axis."""
+    arch = jax.tree_util.tree_map(lambda x: np.asarray(x) if np.ndim(x) else x, arch)
+    if all(np.ndim(x) == 0 for x in jax.tree_util.tree_leaves(arch)):
+        arch = arch.replace(pe_rows=np.asarray([arch.pe_rows]))
+    return arch

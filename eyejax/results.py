@@ -1,0 +1,133 @@
+"""Results of a batched evaluation as tables a user opens with pandas."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from eyejax.arch.energy import DATA_TYPES
+from eyejax.dataflow.mapping import COUNT_KEYS
+from eyejax.dataflow.rs import MAPPING_KEYS
+
+LEVELS_E = ("dram", "glb", "noc", "rf")
+
+
+def _bcast(x, B):
+    x = np.asarray(x)
+    return np.broadcast_to(x, (B,)) if x.ndim == 0 else x
+
+
+@dataclasses.dataclass
+class NetworkResult:
+    raw: dict            # numpy arrays [B, L]
+    arch: object
+    network: object
+    sparsity: object
+    objective: str
+    batch: int
+
+    # ---------------------------------------------------------------- derived per-layer arrays
+    def arrays(self) -> dict:
+        r, B = self.raw, self.batch
+        a = self.arch
+        pes = _bcast(a.pe_rows, B) * _bcast(a.pe_cols, B)
+        clock = _bcast(a.clock_mhz, B).astype(np.float64)
+        out = {}
+        out["macs"] = r["macs"]
+        out["active_pes"] = r["active_pes"]
+        out["utilization"] = r["active_pes"] / pes[:, None]
+        cycles = r["cycles"]
+        out["cycles"] = cycles
+        out["compute_cycles"] = r["compute_cycles"]
+        out["ramp_cycles"] = r["ramp_cycles"]
+        out["dram_cycles"] = r["dram_cycles"]
+        out["mac_utilization"] = np.where(cycles > 0, r["macs"] / np.maximum(cycles, 1) / pes[:, None], 0.0)
+        out["latency_ms"] = cycles / (clock[:, None] * 1e3)
+        total = 0.0
+        for lv in LEVELS_E:
+            lv_sum = 0.0
+            for dt in DATA_TYPES:
+                v = r[f"energy_{lv}_{dt}"]
+                out[f"energy_{lv}_{dt}"] = v
+                lv_sum = lv_sum + v
+            out[f"energy_{lv}"] = lv_sum
+            total = total + lv_sum
+        out["energy_alu"] = r["energy_alu"]
+        out["energy"] = total + r["energy_alu"]
+        for dt in DATA_TYPES:
+            out[f"energy_{dt}"] = sum(r[f"energy_{lv}_{dt}"] for lv in LEVELS_E)
+        out["dram_accesses_raw"] = sum(r[k] for k in COUNT_KEYS if k.startswith("dram_"))
+        # DRAM traffic as moved (RLC-compressed fmaps), derived from the DRAM energy.
+        e_dram = np.broadcast_to(_bcast(a.energy.dram, B)[:, None], cycles.shape)
+        out["dram_accesses"] = np.where(e_dram > 0, np.rint(out["energy_dram"] / np.where(e_dram > 0, e_dram, 1)),
+                                        out["dram_accesses_raw"]).astype(np.int64)
+        for lv in ("glb", "noc", "rf"):
+            out[f"{lv}_accesses"] = sum(r[k] for k in COUNT_KEYS if k.startswith(lv + "_"))
+        out["dram_accesses_per_mac"] = out["dram_accesses"] / np.maximum(r["macs"], 1)
+        for k in COUNT_KEYS:
+            out.setdefault(k, r[k])
+        for k in MAPPING_KEYS:
+            out[f"map_{k}"] = r[f"map_{k}"]
+        out["feasible"] = r["feasible"]
+        out["power_mw"] = self._power_mw(out["energy"], out["latency_ms"])
+        return out
+
+    def _power_mw(self, energy, latency_ms):
+        if getattr(self.arch.energy, "unit", "normalized") != "pJ":
+            return np.full(np.shape(energy), np.nan)
+        return np.where(latency_ms > 0, energy * 1e-9 / np.maximum(latency_ms, 1e-30), 0.0)
+
+    # ---------------------------------------------------------------- tables
+    def to_dataframe(self, swept: dict | None = None) -> pd.DataFrame:
+        """One row per (config_id, layer), with one column per swept field."""
+        arr = self.arrays()
+        B, L = arr["macs"].shape
+        names = list(self.network.names)
+        cols = {"config_id": np.repeat(np.arange(B), L), "layer": np.tile(names, B),
+                "layer_index": np.tile(np.arange(L), B)}
+        for k, v in (swept or {}).items():
+            cols[k] = np.repeat(_bcast(v, B), L)
+        for k, v in arr.items():
+            cols[k] = np.asarray(v).reshape(-1)
+        for k in ("iact_density", "weight_density", "ofmap_density"):
+            v = np.asarray(getattr(self.sparsity, k))
+            cols[f"sparsity_{k}"] = np.broadcast_to(v, (B, L)).reshape(-1)
+        cols["energy_unit"] = getattr(self.arch.energy, "unit", "normalized")
+        return pd.DataFrame(cols)
+
+    def network_totals(self, swept: dict | None = None) -> pd.DataFrame:
+        """One row per configuration: sums over layers and network-level rates."""
+        arr = self.arrays()
+        B = arr["macs"].shape[0]
+        t = {"config_id": np.arange(B)}
+        for k, v in (swept or {}).items():
+            t[k] = _bcast(v, B)
+        sum_keys = ["macs", "cycles", "compute_cycles", "ramp_cycles", "dram_cycles", "latency_ms",
+                    "energy", "energy_dram", "energy_glb", "energy_noc", "energy_rf", "energy_alu",
+                    "energy_ifmap", "energy_filter", "energy_psum", "dram_accesses", "glb_accesses",
+                    "noc_accesses", "rf_accesses"]
+        for k in sum_keys:
+            t[k] = np.asarray(arr[k]).sum(axis=1)
+        t["feasible"] = np.asarray(arr["feasible"]).all(axis=1)
+        t["infeasible_layers"] = (~np.asarray(arr["feasible"])).sum(axis=1)
+        images = self.network.layers[0].N
+        t["images"] = np.full(B, images)
+        t["fps"] = np.where(t["latency_ms"] > 0, images / np.maximum(t["latency_ms"], 1e-30) * 1e3, 0.0)
+        t["dram_accesses_per_mac"] = t["dram_accesses"] / np.maximum(t["macs"], 1)
+        t["power_mw"] = self._power_mw(t["energy"], t["latency_ms"])
+        t["energy_per_image"] = t["energy"] / images
+        t["energy_unit"] = getattr(self.arch.energy, "unit", "normalized")
+        df = pd.DataFrame(t)
+        for k in ("latency_ms", "energy", "fps"):
+            df.loc[~df["feasible"], k] = np.nan if k != "fps" else 0.0
+        return df
+
+    def best(self, objective: str | None = None) -> int:
+        """config_id of the best feasible configuration for the objective."""
+        tot = self.network_totals()
+        obj = objective or self.objective
+        key = {"energy": tot["energy"], "latency": tot["latency_ms"],
+               "edp": tot["energy"] * tot["latency_ms"]}[obj]
+        key = key.where(tot["feasible"], np.inf)
+        return int(np.argmin(key.to_numpy()))

@@ -1,0 +1,64 @@
+"""Per-layer sparsity of a workload as a sweepable pytree.
+
+Densities are fractions of non-zero values. The model consumes three derived numbers per layer:
+`mac_density` (fraction of MACs whose ifmap operand is non-zero: zero gating skips the others'
+filter-RF reads and MACs) and the RLC size ratios of the ifmap read from and the ofmap written to
+DRAM. From densities they are expectations for i.i.d. zeros; from real tensors they are exact.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+
+class SparsityError(ValueError):
+    pass
+
+
+def _per_layer(name, value, num_layers):
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim == 0:
+        v = np.full(num_layers, float(v))
+    if v.shape != (num_layers,):
+        raise SparsityError(f"sparsity.{name} must be a scalar or a list of {num_layers} per-layer "
+                            f"values, got shape {v.shape}")
+    if not np.all(np.isfinite(v)) or np.any(v < 0) or np.any(v > 1):
+        raise SparsityError(f"sparsity.{name} must be in [0, 1], got {v[(v < 0) | (v > 1) | ~np.isfinite(v)][:3]}")
+    return v
+
+
+@struct.dataclass
+class Sparsity:
+    """Leaves are [L] arrays (one value per layer), or [B, L] when swept."""
+
+    iact_density: jnp.ndarray
+    weight_density: jnp.ndarray
+    ofmap_density: jnp.ndarray
+    mac_density: jnp.ndarray
+    ifmap_rlc_ratio: jnp.ndarray
+    ofmap_rlc_ratio: jnp.ndarray
+
+    @staticmethod
+    def dense(num_layers: int) -> "Sparsity":
+        return Sparsity.from_densities(num_layers)
+
+    @staticmethod
+    def from_densities(num_layers: int, iact=1.0, weight=1.0, ofmap=None) -> "Sparsity":
+        """Expected behaviour for i.i.d. zeros. `ofmap` defaults to the next layer's iact density
+        (the last layer's own iact density)."""
+        from eyejax.sparse.rlc import expected_rlc_ratio
+
+        ia = _per_layer("iact_density", iact, num_layers)
+        w = _per_layer("weight_density", weight, num_layers)
+        if ofmap is None:
+            of = np.append(ia[1:], ia[-1]) if num_layers else ia
+        else:
+            of = _per_layer("ofmap_density", ofmap, num_layers)
+        ratio = lambda d: np.minimum(np.asarray(expected_rlc_ratio(jnp.asarray(d))), 1.0)
+        return Sparsity(iact_density=ia, weight_density=w, ofmap_density=of, mac_density=ia,
+                        ifmap_rlc_ratio=ratio(ia), ofmap_rlc_ratio=ratio(of))
+
+    @property
+    def num_layers(self) -> int:
+        return int(np.shape(self.iact_density)[-1])
