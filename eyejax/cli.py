@@ -1,0 +1,295 @@
+"""``eyejax`` command line: evaluate Eyeriss v1 configurations on a network (a Hydra app).
+
+    eyejax                                               # Eyeriss v1 chip, AlexNet (batch 4), dense
+    eyejax arch.pe_rows=16 workload.batch=1
+    eyejax arch.pe_rows=[12,16] arch.glb_banks=[25,50]   # sweep: cartesian product of list-valued fields
+    eyejax workload=vgg16 objective=latency sparsity=relu50 wandb.mode=disabled
+    eyejax workload=custom workload.path=my_net.csv
+    eyejax --cfg job                                     # print the composed configuration
+
+The configuration tree is the repository's top-level ``conf/`` (found next to the ``eyejax`` package,
+which an editable install keeps in the checkout); if that is missing, a copy shipped inside the package
+(``eyejax/conf``) is used. Results go to the Hydra run directory (``outputs/<date>/<time>/`` unless
+``hydra.run.dir=...``): ``results.parquet`` (one row per config_id x layer), ``totals.parquet`` (one row
+per config_id), and a W&B run under ``wandb/`` (offline unless ``wandb.mode=online``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+
+def find_conf_dir() -> str:
+    """The configuration directory: <checkout>/conf, else the copy packaged as eyejax/conf."""
+    pkg = Path(__file__).resolve().parent
+    for cand in (pkg.parent / "conf", pkg / "conf"):
+        if (cand / "config.yaml").is_file() and (cand / "arch" / "eyeriss_v1.yaml").is_file():
+            return str(cand)
+    return str(pkg.parent / "conf")  # missing: Hydra reports "primary config directory not found"
+
+
+CONF_DIR = find_conf_dir()
+BEST_SHOWN = 5          # configurations listed for a sweep
+LAYER_ROWS_SHOWN = 200  # per-layer rows printed for a single configuration
+
+
+# --------------------------------------------------------------------------------------------------
+# formatting
+
+
+def _fmt(x, spec=".4g") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "NO"
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,}"
+    return format(float(x), spec)
+
+
+def _mapping_str(row) -> str:
+    if "feasible" in row and not bool(row["feasible"]):
+        return "infeasible"
+    keys = [c for c in row.index if str(c).startswith("map_")]
+    return " ".join(f"{k[4:]}{int(row[k])}" for k in keys)
+
+
+def layer_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-layer table printed for one configuration (strings, ready to print)."""
+    rows = []
+    for _, r in df.iterrows():
+        e = float(r["energy"])
+        share = lambda lv: "-" if not e or math.isnan(e) else f"{100.0 * float(r[f'energy_{lv}']) / e:.1f}"
+        rows.append({
+            "layer": r["layer"],
+            "MACs": _fmt(r["macs"]),
+            "mapping": _mapping_str(r),
+            "PEs": _fmt(r["active_pes"]),
+            "util": f"{float(r['utilization']):.2f}",
+            "cycles": _fmt(r["cycles"]),
+            "ms": _fmt(r["latency_ms"], ".3f"),
+            "energy": _fmt(e, ".4g"),
+            "dram%": share("dram"), "glb%": share("glb"), "noc%": share("noc"),
+            "rf%": share("rf"), "alu%": share("alu"),
+            "DRAM acc": _fmt(r["dram_accesses"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def _print_table(t: pd.DataFrame) -> None:
+    print(t.to_string(index=False))
+
+
+def _totals_lines(row, unit: str) -> list[str]:
+    lines = [
+        f"  energy            {_fmt(row['energy'])} [{unit}]"
+        + (f"  ({_fmt(row['energy_per_image'])} per image)" if "energy_per_image" in row else ""),
+    ]
+    if all(f"energy_{lv}" in row for lv in ("dram", "glb", "noc", "rf", "alu")) and row["energy"]:
+        parts = ", ".join(f"{lv} {100.0 * float(row[f'energy_{lv}']) / float(row['energy']):.1f}%"
+                          for lv in ("dram", "glb", "noc", "rf", "alu"))
+        lines.append(f"    by level        {parts}")
+    lines += [
+        f"  latency           {_fmt(row['latency_ms'], '.4f')} ms  ({_fmt(row['cycles'])} cycles)",
+        f"  throughput        {_fmt(row['fps'], '.4g')} frames/s",
+    ]
+    pw = row.get("power_mw", float("nan"))
+    lines.append(f"  power             {_fmt(pw, '.4g')} mW" if pw == pw else
+                 "  power             - (needs an absolute energy table: arch.energy_table=pj_65nm)")
+    lines += [
+        f"  DRAM accesses/MAC {_fmt(row['dram_accesses_per_mac'], '.4g')}",
+        f"  MACs              {_fmt(row['macs'])}",
+    ]
+    return lines
+
+
+# --------------------------------------------------------------------------------------------------
+# the app
+
+
+def _hydra_choice(group: str, default: str = "?") -> str:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().runtime.choices.get(group, default)
+    except Exception:  # noqa: BLE001 - outside a Hydra run
+        return default
+
+
+def _original_cwd() -> str:
+    try:
+        return hydra.utils.get_original_cwd()
+    except ValueError:  # not running under Hydra
+        return os.getcwd()
+
+
+def run(cfg: DictConfig) -> int:
+    """Everything the command does; returns the exit status."""
+    os.environ.setdefault("WANDB_SILENT", "true")
+    # Hydra logs at INFO; keep JAX's backend probing ("Unable to initialize backend 'tpu'") quiet.
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    from eyejax.config import build_inputs, num_configs
+    from eyejax.logging_wandb import objective_metric, rank_configs
+
+    # 1. Check and build every input before any model work.
+    try:
+        inputs = build_inputs(cfg, base_dir=_original_cwd())
+    except ValueError as exc:  # ConfigError, ArchError, WorkloadError, SparsityError
+        print(f"eyejax: error: {exc}", file=sys.stderr)
+        return 2
+    arch, swept, network = inputs.arch, inputs.swept, inputs.network
+    objective = cfg.objective
+    B = num_configs(swept)
+    unit = getattr(arch.energy, "unit", "normalized")
+    print(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
+          f"batch {network.layers[0].N}) on Eyeriss v1; sparsity={_hydra_choice('sparsity')}; "
+          f"objective={objective}; {B} configuration{'s' if B != 1 else ''}"
+          + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
+             if swept else ""))
+
+    # 2. Evaluate.
+    from eyejax.evaluate import DEFAULT_CHUNK, evaluate
+
+    bar = None
+    if B > DEFAULT_CHUNK:
+        from tqdm import tqdm
+
+        bar = tqdm(total=B, unit="config", file=sys.stderr, desc="evaluating")
+    try:
+        result = evaluate(arch, network, sparsity=inputs.sparsity, objective=objective,
+                          progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    df = result.to_dataframe(swept=swept)
+    totals = result.network_totals(swept=swept)
+
+    # 3. Write results (before printing/logging, so they exist whatever happens next).
+    out = cfg.output
+    written = []
+    if out.get("parquet"):
+        df.to_parquet(out.parquet, index=False)
+        written.append(out.parquet)
+    if out.get("totals_parquet"):
+        totals.to_parquet(out.totals_parquet, index=False)
+        written.append(out.totals_parquet)
+    if out.get("csv"):
+        for name, table in ((out.get("parquet") or "results.parquet", df),
+                            (out.get("totals_parquet") or "totals.parquet", totals)):
+            p = str(Path(name).with_suffix(".csv"))
+            table.to_csv(p, index=False)
+            written.append(p)
+
+    # 4. Print.
+    n_bad = int((~totals["feasible"].astype(bool)).sum())
+    ranked = rank_configs(totals, objective)
+    if B == 1:
+        print()
+        lt = layer_table(df)
+        if len(lt) > LAYER_ROWS_SHOWN:
+            print(f"(first {LAYER_ROWS_SHOWN} of {len(lt)} layers; all are in {out.get('parquet')})")
+            lt = lt.head(LAYER_ROWS_SHOWN)
+        print(f"per layer (energy in {unit} units; dram%..alu% = its split by level):")
+        _print_table(lt)
+        print()
+        row = totals.iloc[0]
+        if bool(row["feasible"]):
+            print("network totals:")
+            print("\n".join(_totals_lines(row, unit)))
+        else:
+            bad = df.loc[~df["feasible"].astype(bool), "layer"].tolist()
+            print(f"network totals: INFEASIBLE - no mapping fits for {len(bad)} layer(s): "
+                  f"{', '.join(map(str, bad))}")
+    else:
+        print()
+        print(f"{B} configurations, {n_bad} infeasible (no mapping fits some layer)")
+        if len(ranked):
+            show = ranked.head(BEST_SHOWN)
+            cols = ["config_id", *swept.keys(), "energy", "latency_ms", "fps"]
+            if show["power_mw"].notna().any():
+                cols.append("power_mw")
+            cols.append("dram_accesses_per_mac")
+            t = show[cols].copy()
+            if objective == "edp":
+                t["edp"] = objective_metric(show, "edp").to_numpy()
+            t = t.rename(columns={"energy": f"energy [{unit}]"})
+            print(f"best {len(show)} by {objective}:")
+            print(t.to_string(index=False, float_format=lambda v: format(v, ".5g")))
+            print()
+            print(f"best configuration (config_id {int(show.iloc[0]['config_id'])}):")
+            print("\n".join(_totals_lines(show.iloc[0], unit)))
+        else:
+            print("no feasible configuration")
+    print()
+    here = os.getcwd()
+    for w in written:
+        print(f"wrote {os.path.join(here, w)}")
+
+    # 5. Log to W&B (offline by default). A logging failure does not lose the results above.
+    if cfg.wandb.mode != "disabled":
+        from eyejax.logging_wandb import log_run
+
+        try:
+            run_dir = log_run(cfg, df, totals)
+        except Exception as exc:  # noqa: BLE001 - report and keep the results
+            print(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results are "
+                  f"in {here}. Use wandb.mode=offline or wandb.mode=disabled.", file=sys.stderr)
+        else:
+            if run_dir is not None:
+                sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
+                print(f"wandb run: {run_dir}{sync}")
+    return 0
+
+
+def precheck_overrides(argv: list[str]) -> str | None:
+    """An error message for a plain override of an unknown field (``arch.not_a_field=3``), else None.
+
+    Hydra rejects such an override itself ("Key 'not_a_field' is not in struct"); this says which
+    fields exist. Overrides with ``+``/``++``/``~`` reach the configuration checks in eyejax.config.
+    """
+    from eyejax.config import ARCH_KEYS, ENERGY_LEVELS, SPARSITY_KEYS, WORKLOAD_KEYS
+
+    groups = {"arch": ARCH_KEYS, "workload": WORKLOAD_KEYS, "sparsity": SPARSITY_KEYS}
+    for arg in argv:
+        if arg.startswith(("-", "+", "~")) or "=" not in arg:
+            continue
+        parts = arg.split("=", 1)[0].strip().split(".")
+        if len(parts) < 2 or parts[0] not in groups:
+            continue
+        where, allowed = parts[0], groups[parts[0]]
+        if parts[1] not in allowed:
+            return (f"{where}.{parts[1]} is not a known field; allowed fields of {where}: "
+                    f"{', '.join(allowed)}")
+        if where == "arch" and parts[1] == "energy" and len(parts) > 2 and parts[2] not in ENERGY_LEVELS:
+            return (f"arch.energy.{parts[2]} is not a known field; allowed fields of arch.energy: "
+                    f"{', '.join(ENERGY_LEVELS)}")
+    return None
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
+def hydra_main(cfg: DictConfig) -> None:
+    """The Hydra app: one evaluation per job (``-m`` runs one job per override combination)."""
+    code = run(cfg)
+    if code:
+        sys.exit(code)
+
+
+def main() -> None:
+    """Console entry point (``eyejax ...``, ``python -m eyejax.cli ...``)."""
+    msg = precheck_overrides(sys.argv[1:])
+    if msg is not None:
+        print(f"eyejax: error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""Turn the Hydra/OmegaConf configuration (conf/) into model inputs, checking it before any work.
+
+Sweeps: any architecture field given as a list (``arch.pe_rows=[12,16]``, ``arch.energy.dram=[100,200]``)
+is a swept axis. The configurations are the cartesian product of all list-valued fields, numbered
+(``config_id``) row-major in field order: the order of the fields of :class:`EyerissV1`, then
+``energy.alu, rf, noc, glb, dram``; the last list-valued field varies fastest. Scalar fields are the same
+for every configuration. ``arch_from_config`` returns the architecture with every swept leaf a 1-D array
+of length B (the number of configurations) and the dict ``{"arch.<field>": values}`` of those arrays.
+
+Errors are raised as :class:`ConfigError` (a ``ValueError``) or the model's own ``ArchError`` /
+``WorkloadError``; every message names the offending key. Nothing here prints.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from eyejax.arch.energy import ISCA16_NORMALIZED, LEVELS, EnergyTable
+from eyejax.arch.eyeriss_v1 import EyerissV1, validate_arch
+
+OBJECTIVES = ("energy", "latency", "edp")
+WANDB_MODES = ("offline", "online", "disabled")
+
+ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(EyerissV1) if f.name != "energy")
+ENERGY_LEVELS = ("alu", "rf", "noc", "glb", "dram")  # order of the energy overrides (sweep order)
+ARCH_KEYS = ARCH_FIELDS + ("energy_table", "energy")
+SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
+WORKLOAD_KEYS = ("name", "batch", "path")
+TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output")
+
+assert set(ENERGY_LEVELS) == set(LEVELS)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the key."""
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _plain(cfg: Any, where: str) -> Any:
+    """DictConfig/ListConfig -> plain containers, refusing missing (``???``) values by name."""
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        if isinstance(cfg, DictConfig):
+            for k in cfg.keys():
+                if OmegaConf.is_missing(cfg, k):
+                    raise ConfigError(f"{where}.{k} is required (it is '???'); set {where}.{k}=...")
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def _check_keys(d: Mapping, allowed, where: str) -> None:
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {d!r}")
+    for k in d:
+        if k not in allowed:
+            raise ConfigError(
+                f"{where}.{k} is not a known field; allowed fields of {where}: {', '.join(allowed)}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _axis_values(value, key: str) -> tuple[list, bool]:
+    """(values, is_swept) for one field: a number, or a non-empty list of numbers."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            raise ConfigError(f"{key} is an empty list: a swept axis needs at least one value")
+        for v in value:
+            if not _is_number(v):
+                raise ConfigError(f"{key} must be a number or a list of numbers; list item {v!r} is not")
+            if not math.isfinite(v):
+                raise ConfigError(f"{key} must be finite, got {v!r}")
+        return list(value), True
+    if not _is_number(value):
+        raise ConfigError(f"{key} must be a number or a list of numbers, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be finite, got {value!r}")
+    return [value], False
+
+
+def _energy_table(name) -> EnergyTable:
+    if not isinstance(name, str):
+        raise ConfigError(f"arch.energy_table must be a table name (one string), got {name!r}")
+    try:
+        from eyejax.arch.energy import energy_table  # added by the energy-model work
+    except ImportError:
+        energy_table = None
+    if energy_table is None:
+        if name == "isca16_normalized":
+            return ISCA16_NORMALIZED
+        raise ConfigError(f"arch.energy_table = {name!r} is unknown; allowed: isca16_normalized")
+    try:
+        return energy_table(name)
+    except (KeyError, ValueError) as exc:
+        msg = exc.args[0] if exc.args else exc
+        raise ConfigError(f"arch.energy_table = {name!r}: {msg}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# architecture
+
+
+def arch_from_config(cfg_arch) -> tuple[EyerissV1, dict[str, np.ndarray]]:
+    """Build (and validate) the EyerissV1 batch described by ``cfg.arch``.
+
+    Returns ``(arch, swept)``: ``swept`` maps ``"arch.<field>"`` (``"arch.energy.<level>"`` for energy)
+    to a 1-D array of length B, one value per configuration, in config_id order; it is empty when
+    nothing is swept, and then every leaf of ``arch`` is a scalar.
+    """
+    d = _plain(cfg_arch, "arch")
+    if d is None:
+        d = {}
+    _check_keys(d, ARCH_KEYS, "arch")
+    energy_over = d.get("energy") or {}
+    energy_over = _plain(energy_over, "arch.energy")
+    _check_keys(energy_over, ENERGY_LEVELS, "arch.energy")
+    table = _energy_table(d.get("energy_table", "isca16_normalized"))
+    fields = {f: d[f] for f in ARCH_FIELDS if f in d}
+    return _expand(EyerissV1(energy=table), fields, energy_over)
+
+
+def grid(base: EyerissV1 | None = None, **axes) -> tuple[EyerissV1, dict[str, np.ndarray]]:
+    """Python form of a sweep: ``grid(pe_rows=[12, 16], glb_banks=[25, 50], energy_dram=[100, 200])``.
+
+    Fields not named keep ``base``'s (scalar) values (default: the Eyeriss v1 chip). A list (or 1-D
+    array) is a swept axis, a scalar a fixed value; energy levels are ``energy_<level>``. Returns
+    ``(arch, swept)`` exactly as :func:`arch_from_config`: the cartesian product, row-major in field
+    order, already validated.
+    """
+    base = EyerissV1() if base is None else base
+    fields, energy = {}, {}
+    for k, v in axes.items():
+        v = v.tolist() if isinstance(v, np.ndarray) else v
+        if k.startswith("energy_") or k.startswith("energy."):
+            lvl = k[len("energy_"):]
+            if lvl not in ENERGY_LEVELS:
+                raise ConfigError(f"arch.energy.{lvl} is not a known field; allowed fields of "
+                                  f"arch.energy: {', '.join(ENERGY_LEVELS)}")
+            energy[lvl] = v
+        elif k in ARCH_FIELDS:
+            fields[k] = v
+        else:
+            raise ConfigError(f"arch.{k} is not a known field; allowed fields of arch: "
+                              f"{', '.join(ARCH_FIELDS)}, energy_<{'|'.join(ENERGY_LEVELS)}>")
+    for f in ARCH_FIELDS:
+        if np.ndim(getattr(base, f)) or any(np.ndim(getattr(base.energy, l)) for l in ENERGY_LEVELS):
+            raise ConfigError("grid() needs a base architecture with scalar fields")
+    return _expand(base, fields, energy)
+
+
+def _expand(base: EyerissV1, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
+            ) -> tuple[EyerissV1, dict[str, np.ndarray]]:
+    table = base.energy
+    # (key, field, values, swept) in sweep order
+    axes: list[tuple[str, str, list, bool]] = []
+    for f in ARCH_FIELDS:
+        if f in fields:
+            vals, swept = _axis_values(fields[f], f"arch.{f}")
+        else:
+            vals, swept = [getattr(base, f)], False
+        axes.append((f"arch.{f}", f, vals, swept))
+    for lvl in ENERGY_LEVELS:
+        v = energy_over.get(lvl)
+        if v is None:
+            vals, swept = [getattr(table, lvl)], False
+        else:
+            vals, swept = _axis_values(v, f"arch.energy.{lvl}")
+        axes.append((f"arch.energy.{lvl}", lvl, vals, swept))
+
+    # Range-check every axis on its own values first (cheap, and names the field before the product
+    # is formed), then the expanded batch (cross-field rules such as glb_ifmap_banks < glb_banks).
+    probe_base = EyerissV1()
+    for key, name, vals, _ in axes:
+        if key.startswith("arch.energy."):
+            tbl = dataclasses.replace(table, **{name: np.asarray(vals, dtype=float)})
+            validate_arch(probe_base.replace(energy=tbl), ranges={})
+            continue
+        probe = probe_base.replace(**{name: np.asarray(vals)})
+        if name == "glb_ifmap_banks":  # its bound on glb_banks is checked on the expanded batch below
+            probe = probe.replace(glb_banks=np.iinfo(np.int64).max)
+        validate_arch(probe, ranges={name: _range(name)})
+
+    swept_axes = [(k, n, v) for k, n, v, s in axes if s]
+    swept: dict[str, np.ndarray] = {}
+    if swept_axes:
+        grids = np.meshgrid(*[np.asarray(v) for _, _, v in swept_axes], indexing="ij")
+        for (key, name, _), g in zip(swept_axes, grids):
+            swept[key] = g.reshape(-1).astype(
+                np.float64 if key.startswith("arch.energy.") else np.int64)
+    leaves: dict[str, Any] = {}
+    energy_leaves: dict[str, Any] = {}
+    for key, name, vals, s in axes:
+        if key.startswith("arch.energy."):
+            energy_leaves[name] = swept[key] if s else float(vals[0])
+        else:
+            leaves[name] = swept[key] if s else int(vals[0])
+    arch = EyerissV1(**leaves, energy=dataclasses.replace(table, **energy_leaves))
+    validate_arch(arch)
+    return arch, swept
+
+
+def _range(name):
+    from eyejax.arch.eyeriss_v1 import V1_RANGES
+
+    return V1_RANGES[name]
+
+
+def num_configs(swept: Mapping[str, np.ndarray]) -> int:
+    """Number of configurations B described by ``swept`` (1 when nothing is swept)."""
+    return int(len(next(iter(swept.values())))) if swept else 1
+
+
+def swept_frame(swept: Mapping[str, np.ndarray]):
+    """The swept values as a DataFrame indexed by config_id (no columns when nothing is swept)."""
+    import pandas as pd
+
+    b = num_configs(swept)
+    df = pd.DataFrame({k: np.asarray(v) for k, v in swept.items()}, index=pd.RangeIndex(b))
+    df.index.name = "config_id"
+    return df
+
+
+# --------------------------------------------------------------------------------------------------
+# workload and sparsity
+
+
+def _num_layers(network) -> int:
+    for attr in ("num_layers",):
+        n = getattr(network, attr, None)
+        if n is not None and not callable(n):
+            return int(n)
+    layers = getattr(network, "layers", None)
+    if layers is not None:
+        return len(layers)
+    return len(network)
+
+
+def network_from_config(cfg_workload, base_dir: str | Path | None = None):
+    """Resolve ``cfg.workload`` ({name, batch, path}) to a Network.
+
+    ``path`` (a CSV/YAML layer table) wins over ``name``; a relative path is taken from ``base_dir``
+    (the directory the program was started in), default the current directory.
+    """
+    d = _plain(cfg_workload, "workload")
+    _check_keys(d, WORKLOAD_KEYS, "workload")
+    batch = d.get("batch")
+    if batch is not None:
+        if not isinstance(batch, numbers.Integral) or isinstance(batch, bool) or batch < 1:
+            raise ConfigError(f"workload.batch must be null (the network's own) or an integer >= 1, "
+                              f"got {batch!r}")
+        batch = int(batch)
+    path = d.get("path")
+    name = d.get("name")
+    try:
+        from eyejax.workload import resolve_workload
+    except ImportError as exc:  # pragma: no cover - only while the workload registry is missing
+        raise ConfigError(f"eyejax.workload.resolve_workload is not available: {exc}") from None
+    if path is not None:
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"workload.path must be a file path, got {path!r}")
+        p = Path(path).expanduser()
+        if not p.is_absolute():
+            p = Path(base_dir if base_dir is not None else Path.cwd()) / p
+        if not p.is_file():
+            raise ConfigError(f"workload.path = {path!r}: no such file ({p})")
+        target, key = str(p), "workload.path"
+    else:
+        if not isinstance(name, str) or not name or name == "custom":
+            raise ConfigError(f"workload.name must name a built-in network, or set workload.path; "
+                              f"got name={name!r}")
+        target, key = name, "workload.name"
+    try:
+        return resolve_workload(target, batch=batch)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        msg = exc.args[0] if exc.args else exc
+        raise ConfigError(f"{key} = {d.get('path') if path is not None else name!r}: {msg}") from None
+
+
+def _densities(value, key: str, num_layers: int):
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_layers:
+            raise ConfigError(f"{key} has {len(value)} values but the network has {num_layers} layers; "
+                              f"give one value per layer or a single number")
+        vals = list(value)
+    else:
+        vals = [value]
+    for v in vals:
+        if not _is_number(v) or not (0.0 <= float(v) <= 1.0):
+            raise ConfigError(f"{key} must be a density in [0, 1] (or a per-layer list of them), "
+                              f"got {v!r}")
+    if isinstance(value, (list, tuple)):
+        return [float(v) for v in vals]
+    return float(vals[0])
+
+
+def sparsity_from_config(cfg_sparsity, num_layers: int):
+    """``cfg.sparsity`` ({iact,weight,ofmap}_density: a scalar or a per-layer list) -> Sparsity."""
+    d = _plain(cfg_sparsity, "sparsity")
+    if d is None:
+        d = {}
+    _check_keys(d, SPARSITY_KEYS, "sparsity")
+    dens = {k: _densities(d.get(k, 1.0), f"sparsity.{k}", num_layers) for k in SPARSITY_KEYS}
+    from eyejax.sparsity import Sparsity
+
+    if all(not isinstance(v, list) and v == 1.0 for v in dens.values()):
+        return Sparsity.dense(num_layers)
+    return Sparsity.from_densities(num_layers, iact=dens["iact_density"],
+                                   weight=dens["weight_density"], ofmap=dens["ofmap_density"])
+
+
+# --------------------------------------------------------------------------------------------------
+# the whole run
+
+
+def check_run_config(cfg) -> None:
+    """Top-level keys: objective, wandb and output."""
+    top = list(cfg.keys()) if isinstance(cfg, (DictConfig, Mapping)) else []
+    for k in top:
+        if k not in TOP_KEYS:
+            raise ConfigError(f"{k} is not a known top-level key; allowed: {', '.join(TOP_KEYS)}")
+    obj = cfg.get("objective", "energy")
+    if obj not in OBJECTIVES:
+        raise ConfigError(f"objective = {obj!r} is unknown; allowed: {', '.join(OBJECTIVES)}")
+    wb = cfg.get("wandb") or {}
+    mode = wb.get("mode", "offline")
+    if mode not in WANDB_MODES:
+        raise ConfigError(f"wandb.mode = {mode!r} is unknown; allowed: {', '.join(WANDB_MODES)}")
+    tags = wb.get("tags") or []
+    if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f"wandb.tags must be a list of strings, got {tags!r}")
+    out = cfg.get("output") or {}
+    for k in ("parquet", "totals_parquet"):
+        v = out.get(k)
+        if v is not None and (not isinstance(v, str) or not v):
+            raise ConfigError(f"output.{k} must be a file name or null, got {v!r}")
+    if not isinstance(out.get("csv", False), bool):
+        raise ConfigError(f"output.csv must be true or false, got {out.get('csv')!r}")
+
+
+@dataclasses.dataclass
+class RunInputs:
+    arch: EyerissV1
+    swept: dict[str, np.ndarray]
+    network: Any
+    sparsity: Any
+    num_layers: int
+
+
+def build_inputs(cfg, base_dir: str | Path | None = None) -> RunInputs:
+    """Check the whole configuration and build the evaluator's inputs; raises before any model work."""
+    check_run_config(cfg)
+    arch, swept = arch_from_config(cfg.get("arch"))
+    network = network_from_config(cfg.get("workload"), base_dir=base_dir)
+    n = _num_layers(network)
+    sparsity = sparsity_from_config(cfg.get("sparsity"), n)
+    return RunInputs(arch=arch, swept=swept, network=network, sparsity=sparsity, num_layers=n)
+
+
+__all__ = [
+    "ConfigError", "OBJECTIVES", "WANDB_MODES", "ARCH_FIELDS", "ARCH_KEYS",
+    "arch_from_config", "grid", "network_from_config", "sparsity_from_config", "check_run_config",
+    "build_inputs", "RunInputs", "num_configs", "swept_frame",
+]

@@ -1,0 +1,144 @@
+"""Weights & Biases logging of one eyejax run (the CLI's results), offline by default.
+
+``wandb.mode``: ``offline`` (default) writes the run under ``./wandb/offline-run-*`` and never touches the
+network (``wandb sync`` uploads it later); ``online`` needs a configured API key (this module never
+calls ``wandb.login``); ``disabled`` skips wandb entirely (it is not even imported). Nothing here prints;
+wandb's own console output is silenced.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+TABLE_MAX_ROWS = 10_000  # tables larger than this are left to the parquet files
+
+SUMMARY_FILE = "eyejax-summary.json"  # written to the run's files/ directory
+CONFIG_FILE = "eyejax-config.json"
+
+SUMMARY_METRICS = ("energy", "latency_ms", "fps", "power_mw", "dram_accesses_per_mac", "cycles")
+
+
+def objective_metric(totals: pd.DataFrame, objective: str) -> pd.Series:
+    """Per-config value of the objective (lower is better): energy, latency_ms, or energy x latency."""
+    if objective == "energy":
+        return totals["energy"].astype(float)
+    if objective == "latency":
+        return totals["latency_ms"].astype(float)
+    if objective == "edp":
+        if "edp" in totals:
+            return totals["edp"].astype(float)
+        return totals["energy"].astype(float) * totals["latency_ms"].astype(float)
+    raise ValueError(f"objective must be one of energy, latency, edp; got {objective!r}")
+
+
+def rank_configs(totals: pd.DataFrame, objective: str) -> pd.DataFrame:
+    """Feasible configurations sorted best-first by the objective (ties keep config_id order)."""
+    feas = totals["feasible"].astype(bool) if "feasible" in totals else pd.Series(True, totals.index)
+    ok = totals[feas.to_numpy()]
+    key = objective_metric(ok, objective)
+    return ok.assign(_objective=key.to_numpy()).sort_values("_objective", kind="stable").drop(
+        columns="_objective")
+
+
+def _plain(v: Any):
+    """numpy scalars -> Python scalars, NaN -> None (the summary is JSON)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def summary_metrics(cfg, totals: pd.DataFrame) -> dict[str, Any]:
+    """The run summary: the best configuration's network metrics, and sweep counts."""
+    objective = cfg.get("objective", "energy")
+    n = int(len(totals))
+    infeasible = int((~totals["feasible"].astype(bool)).sum()) if "feasible" in totals else 0
+    out: dict[str, Any] = {"objective": objective, "num_configs": n, "num_infeasible": infeasible}
+    ranked = rank_configs(totals, objective)
+    if len(ranked):
+        best = ranked.iloc[0]
+        out["best_config_id"] = int(best["config_id"]) if "config_id" in best else int(ranked.index[0])
+        for k in SUMMARY_METRICS:
+            if k in best:
+                out[f"network/{k}"] = _plain(best[k])
+        if objective == "edp":
+            out["network/edp"] = _plain(float(objective_metric(ranked.iloc[:1], "edp").iloc[0]))
+        for k in best.index:
+            if str(k).startswith("arch."):
+                out[f"best/{k}"] = _plain(best[k])
+    return out
+
+
+def _table(wandb, df: pd.DataFrame):
+    # wandb.Table wants plain column names and JSON-able cells.
+    d = df.reset_index(drop=True).copy()
+    d.columns = [str(c) for c in d.columns]
+    for c in d.columns:
+        if d[c].dtype == object:
+            d[c] = d[c].map(lambda x: x if isinstance(x, (str, int, float, bool)) or x is None else str(x))
+    return wandb.Table(dataframe=d)
+
+
+def log_run(cfg, df: pd.DataFrame, totals: pd.DataFrame, extra_summary: dict | None = None):
+    """Log one run: config, summary metrics, and tables (totals, and layers when small).
+
+    Returns the local run directory (``wandb/offline-run-...`` or ``wandb/run-...``), or None when
+    ``wandb.mode=disabled``.
+    """
+    wcfg = cfg.get("wandb") or {}
+    mode = wcfg.get("mode", "offline")
+    if mode == "disabled":
+        return None
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_CONSOLE", "off")
+    import wandb
+
+    config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    workload = (cfg.get("workload") or {})
+    name = f"{workload.get('name', 'network')}-{cfg.get('objective', 'energy')}"
+    settings = wandb.Settings(silent=True, console="off", disable_code=True, x_disable_stats=True)
+    run = wandb.init(
+        mode=mode,
+        project=wcfg.get("project", "eyejax"),
+        entity=wcfg.get("entity"),
+        tags=list(wcfg.get("tags") or []) or None,
+        name=name,
+        job_type="evaluate",
+        config=config,
+        dir=os.getcwd(),
+        settings=settings,
+    )
+    try:
+        summary = summary_metrics(cfg, totals)
+        if extra_summary:
+            summary.update(extra_summary)
+        run.summary.update(summary)
+        tables = {}
+        if len(totals) < TABLE_MAX_ROWS:
+            tables["totals"] = _table(wandb, totals)
+        if len(df) < TABLE_MAX_ROWS:
+            tables["layers"] = _table(wandb, df)
+        if tables:
+            run.log(tables)
+        # Readable copies in the run's files/ (an offline run otherwise keeps them only inside its
+        # binary .wandb log until `wandb sync`).
+        files = Path(run.dir)
+        (files / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        (files / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        for f in (SUMMARY_FILE, CONFIG_FILE):
+            run.save(str(files / f), base_path=str(files), policy="now")
+        run_dir = files.parent
+    finally:
+        run.finish()
+    return run_dir
+
+
+__all__ = ["log_run", "summary_metrics", "rank_configs", "objective_metric", "TABLE_MAX_ROWS"]
