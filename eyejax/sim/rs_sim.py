@@ -1,0 +1,515 @@
+"""Functional simulation of Eyeriss v1 running the row-stationary (RS) dataflow.
+
+The simulation executes the schedule of docs/rs_model.md literally and counts what it moves:
+
+* DRAM holds the unpadded ifmap (NCHW), the filters ([M, C/G, R, S]) and the ofmap (NCHW).
+* For every (batch tile, strip, m-tile, channel chunk) the GLB controller loads the *padded* ifmap
+  block (pads written as zeros) from DRAM into a GLB array.
+* For every PASS the PE array is configured: each active PE gets a physical (row, col) position, a
+  filter ID (filter set, channel set, filter row) and an ifmap ID (channel set, diagonal i + U·j).
+  Filter rows read from DRAM and ifmap rows read from the GLB are sent as tagged messages; a message
+  reaches every PE whose ID matches its tag (multicast). A PE stores what it receives in arrival order.
+* Every active PE runs the 1D row primitive (sliding window of its filter rows over its ifmap rows,
+  stride U, for its p filters × q channels × n images); psums then chain vertically through the
+  r_eff·h_k PEs of each column (starting from the GLB's partial sum when there is one) and the result
+  is written back into the GLB psum buffer.
+* When an ofmap block is finished it is read from the GLB and written to the DRAM ofmap array.
+
+The counts are tallied from these movements: sizes of the slices read and written, number of PEs
+each multicast reaches, hops of each psum chain, MACs executed by the PE kernels. Nothing here uses the
+closed forms of the contract. The schedule structure (index arrays, multicast matches) is built with
+NumPy at trace time, since layer, mapping and arch are static; the data path is JAX, so the
+simulation is jit-able and vmap-able over the data (ifmap, weights).
+
+Counts follow eyejax.dataflow.mapping.COUNT_KEYS, plus ``macs_zero_ifmap``: the MACs whose ifmap
+operand is zero (zero gating skips their filter RF read and their MAC; ``rf_filter_reads`` and
+``macs`` report the ungated numbers, as the contract's per-MAC accounting does).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
+from eyejax.workload.layer import Layer
+
+EXTRA_KEYS = ("macs_zero_ifmap",)
+SIM_KEYS = COUNT_KEYS + EXTRA_KEYS
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _tiles(d: int, t: int):
+    """Tiling of a dimension of size d by t: [(start, size)], the last tile holding the rest."""
+    return [(k * t, min(t, d - k * t)) for k in range(_cdiv(d, t))]
+
+
+# --------------------------------------------------------------------------------------------
+# Static plan and feasibility
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    # layer (per group)
+    N: int
+    Cg: int
+    Mg: int
+    G: int
+    H: int
+    W: int
+    R: int
+    S: int
+    U: int
+    P: int
+    E: int
+    F: int
+    W_used: int
+    # mapping
+    h: int
+    e: int
+    r: int
+    t: int
+    p: int
+    q: int
+    n: int
+    m: int
+    # arch
+    pe_rows: int
+    pe_cols: int
+    filter_spad: int
+    ifmap_spad: int
+    psum_spad: int
+
+    @property
+    def set_rows(self) -> int:
+        return self.pe_rows // self.h
+
+    @property
+    def set_cols(self) -> int:
+        return self.pe_cols // self.e
+
+
+def _arch_int(arch, name: str) -> int:
+    v = np.asarray(getattr(arch, name))
+    if v.ndim != 0:
+        raise ValueError(f"simulate_rs needs one architecture: arch.{name} has shape {v.shape}")
+    if v != np.round(v):
+        raise ValueError(f"arch.{name} must be an integer, got {v}")
+    return int(v)
+
+
+def _distinct_rows(e_s: int, U: int, rows_per_col: int) -> int:
+    """Number of distinct padded rows {j·U + i : j < e_s, i < rows_per_col} (counted, not a formula)."""
+    return len({j * U + i for j in range(e_s) for i in range(rows_per_col)})
+
+
+def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1()) -> _Plan:
+    """Validate `mapping` for `layer` on `arch` (plain Python ints); raise ValueError naming the limit."""
+    names = ("h", "e", "r", "t", "p", "q", "n", "m")
+    vals = {}
+    for k in names:
+        v = getattr(mapping, k)
+        try:
+            a = np.asarray(v)
+        except Exception:  # pragma: no cover - e.g. a tracer
+            raise ValueError(f"mapping.{k} must be a static integer, got {v!r}") from None
+        if a.ndim != 0 or not np.issubdtype(a.dtype, np.integer) or isinstance(v, bool):
+            raise ValueError(f"mapping.{k} must be a static integer, got {v!r}")
+        vals[k] = int(a)
+        if vals[k] < 1:
+            raise ValueError(f"mapping.{k} = {vals[k]} must be >= 1")
+    h, e, r, t, p, q, n, m = (vals[k] for k in names)
+    G = layer.groups
+    Cg, Mg = layer.C // G, layer.M // G
+    E, F, R, S, U = layer.E, layer.F, layer.R, layer.S, layer.stride
+    W_used = (F - 1) * U + S
+    A = {k: _arch_int(arch, k) for k in ("pe_rows", "pe_cols", "filter_spad_words",
+                                         "ifmap_spad_words", "psum_spad_words", "glb_banks",
+                                         "glb_bank_words", "glb_ifmap_banks")}
+    pe_rows, pe_cols = A["pe_rows"], A["pe_cols"]
+    if h != min(R, pe_rows):
+        raise ValueError(f"mapping.h = {h} must equal min(R, pe_rows) = {min(R, pe_rows)}")
+    if e > min(E, pe_cols):
+        raise ValueError(f"mapping.e = {e} exceeds min(E, pe_cols) = {min(E, pe_cols)} (PE array width)")
+    if n > layer.N:
+        raise ValueError(f"mapping.n = {n} exceeds the batch N = {layer.N}")
+    if m % (p * t):
+        raise ValueError(f"mapping.m = {m} must be a multiple of p*t = {p * t}")
+    m_max = _cdiv(Mg, p * t) * p * t
+    if m > m_max:
+        raise ValueError(f"mapping.m = {m} exceeds ceil(Mg/(p*t))*p*t = {m_max}")
+    if p * q * S > A["filter_spad_words"]:
+        raise ValueError(f"filter spad: p*q*S = {p * q * S} exceeds filter_spad_words = "
+                         f"{A['filter_spad_words']}")
+    if q * S > A["ifmap_spad_words"]:
+        raise ValueError(f"ifmap spad: q*S = {q * S} exceeds ifmap_spad_words = "
+                         f"{A['ifmap_spad_words']}")
+    if p > A["psum_spad_words"]:
+        raise ValueError(f"psum spad: p = {p} exceeds psum_spad_words = {A['psum_spad_words']}")
+    sets = (pe_rows // h) * (pe_cols // e)
+    if r * t > sets:
+        raise ValueError(f"PE array: r*t = {r * t} PE sets exceed floor(pe_rows/h)*floor(pe_cols/e) "
+                         f"= {sets}")
+    bank = A["glb_bank_words"]
+    ifmap_words = n * q * r * _distinct_rows(e, U, R) * W_used
+    psum_words = n * m * e * F
+    ib, pb = _cdiv(ifmap_words, bank), _cdiv(psum_words, bank)
+    if A["glb_ifmap_banks"] > 0:
+        if ib > A["glb_ifmap_banks"]:
+            raise ValueError(f"GLB: ifmap block needs {ib} banks > glb_ifmap_banks = "
+                             f"{A['glb_ifmap_banks']}")
+        if pb > A["glb_banks"] - A["glb_ifmap_banks"]:
+            raise ValueError(f"GLB: psum block needs {pb} banks > glb_banks - glb_ifmap_banks = "
+                             f"{A['glb_banks'] - A['glb_ifmap_banks']}")
+    elif ib + pb > A["glb_banks"]:
+        raise ValueError(f"GLB: ifmap ({ib}) + psum ({pb}) banks exceed glb_banks = {A['glb_banks']}")
+    return _Plan(N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad,
+                 E=E, F=F, W_used=W_used, h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m,
+                 pe_rows=pe_rows, pe_cols=pe_cols, filter_spad=A["filter_spad_words"],
+                 ifmap_spad=A["ifmap_spad_words"], psum_spad=A["psum_spad_words"])
+
+
+def is_feasible(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1()) -> bool:
+    try:
+        check_mapping(layer, mapping, arch)
+    except ValueError:
+        return False
+    return True
+
+
+def default_mapping(layer: Layer, arch: EyerissV1 = EyerissV1()) -> RSMapping:
+    """A feasible mapping for small layers: the widest set e ≤ min(E, pe_cols) that fits, r=t=p=q=n=1,
+    m = p*t = 1. Raises ValueError when none fits."""
+    pe_rows, pe_cols = _arch_int(arch, "pe_rows"), _arch_int(arch, "pe_cols")
+    h = min(layer.R, pe_rows)
+    last = None
+    for e in range(min(layer.E, pe_cols), 0, -1):
+        mp = RSMapping(h=h, e=e, r=1, t=1, p=1, q=1, n=1, m=1)
+        try:
+            check_mapping(layer, mp, arch)
+            return mp
+        except ValueError as err:
+            last = err
+    raise ValueError(f"layer {layer.name!r}: no feasible default RS mapping ({last})")
+
+
+# --------------------------------------------------------------------------------------------
+# The PE array of one pass
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Array:
+    """Static configuration of the PE array for one pass (only active PEs are listed)."""
+
+    row: np.ndarray     # physical PE row
+    col: np.ndarray     # physical PE column
+    ft: np.ndarray      # filter set of the PE
+    cr: np.ndarray      # channel set of the PE
+    i: np.ndarray       # row inside the set (filter row f*h + i)
+    j: np.ndarray       # column inside the set (ofmap row s*e + j)
+    nfilt: np.ndarray   # filters the PE is configured for
+    nchan: np.ndarray   # channels the PE is configured for
+
+
+def _configure_array(pl: _Plan, h_k: int, e_s: int, y: int, x: int) -> _Array:
+    t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
+    ft, cr, i, j = (a.ravel() for a in np.meshgrid(np.arange(t_eff), np.arange(r_eff),
+                                                      np.arange(h_k), np.arange(e_s), indexing="ij"))
+    # Set k = ft*r_eff + cr sits in set slot (k mod set_rows, k div set_rows): channel sets of one
+    # filter set are stacked vertically, so their psums chain down the same columns.
+    k = ft * r_eff + cr
+    row = (k % pl.set_rows) * pl.h + i
+    col = (k // pl.set_rows) * pl.e + j
+    if np.any(row >= pl.pe_rows) or np.any(col >= pl.pe_cols):
+        raise AssertionError("PE sets do not fit the array")            # excluded by check_mapping
+    if len(set(zip(row.tolist(), col.tolist()))) != row.size:
+        raise AssertionError("two PE sets overlap")
+    nfilt = np.minimum(pl.p, x - ft * pl.p)
+    nchan = np.minimum(pl.q, y - cr * pl.q)
+    return _Array(row=row, col=col, ft=ft, cr=cr, i=i, j=j, nfilt=nfilt, nchan=nchan)
+
+
+def _multicast(msg_tags: np.ndarray, pe_ids: np.ndarray):
+    """Tag-matching multicast: message k reaches every PE whose ID equals its tag.
+
+    msg_tags [K, T] and pe_ids [P, T] integer tuples. Returns match [K, P] (bool)."""
+    return np.all(msg_tags[:, None, :] == pe_ids[None, :, :], axis=-1)
+
+
+
+def _arrivals(match: np.ndarray, slots_major: np.ndarray, slots_minor: np.ndarray, shape):
+    """Each PE stores the messages it receives, in arrival (message) order, into a [major, minor]
+    grid of slots (e.g. filter × channel); returns the message index per (PE, major, minor), -1 for
+    an empty slot. Checks that every PE received exactly what it was configured for."""
+    got = match.T                                                          # [P, K]
+    want = slots_major * slots_minor
+    if np.any(got.sum(axis=1) != want):
+        raise AssertionError("a PE received a different number of messages than configured")
+    rank = np.cumsum(got, axis=1) - 1
+    pe, k = np.nonzero(got)
+    r = rank[pe, k]
+    idx = np.full((got.shape[0],) + shape, -1, dtype=np.int64)
+    idx[pe, r // slots_minor[pe], r % slots_minor[pe]] = k
+    return idx
+
+
+# --------------------------------------------------------------------------------------------
+# The schedule: the loop nest of docs/rs_model.md run on the PE array model (static, NumPy)
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Schedule:
+    """What the run moves where (index arrays driving the data path) and its counts."""
+
+    counts: dict          # COUNT_KEYS -> int (data-independent)
+    arrays: dict          # see _datapath
+
+
+def _schedule(pl: _Plan) -> _Schedule:
+    N, G, Mg, Cg, R, S, U, P, H, W, E, F, Wu = (pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.S, pl.U, pl.P,
+                                                pl.H, pl.W, pl.E, pl.F, pl.W_used)
+    C, M = G * Cg, G * Mg
+    n, Y = pl.n, pl.q * pl.r
+    c = {k: 0 for k in COUNT_KEYS}
+    # GLB psum buffer, addressed by ofmap row (image, filter, ofmap row): does it hold a partial sum?
+    holds = np.zeros(N * M * E, dtype=bool)
+    loads, passes, writeback = [], [], []
+    nrows_glb = 0                    # GLB ifmap rows stored so far (all loads, one after another)
+    for g in range(G):               # groups run one after another as independent convolutions
+        for n0, n_k in _tiles(N, n):
+            for o0, e_s in _tiles(E, pl.e):
+                base = o0 * U            # padded row under filter row 0 at ofmap row o0
+                for m0, m_t in _tiles(Mg, pl.m):
+                    for c0, y in _tiles(Cg, Y):
+                        # ---- ifmap block DRAM -> GLB: padded rows of the strip, W_used columns;
+                        # the GLB controller writes the pads as zeros
+                        rows = np.array(sorted({base + jj * U + ii for jj in range(e_s)
+                                                for ii in range(R)}), dtype=np.int64)
+                        rr, cc = rows - P, np.arange(Wu) - P
+                        real = ((rr >= 0) & (rr < H))[:, None] & ((cc >= 0) & (cc < W))[None, :]
+                        img = (n0 + np.arange(n_k))[:, None, None, None]
+                        ch = (g * Cg + c0 + np.arange(y))[None, :, None, None]
+                        addr = ((img * C + ch) * H + rr[None, None, :, None]) * W + cc[None, None, None]
+                        addr = np.where(real[None, None], addr, -1)        # -1: a pad
+                        c["dram_ifmap_reads"] += int((addr >= 0).sum())
+                        c["glb_ifmap_writes"] += int(addr.size)
+                        loads.append(addr.reshape(-1, Wu))
+                        # GLB messages: one per stored (image, channel, row), W_used words each
+                        m_img, m_ch, m_slot = (a.ravel() for a in np.meshgrid(
+                            np.arange(n_k), np.arange(y), np.arange(rows.size), indexing="ij"))
+                        m_glb = nrows_glb + (m_img * y + m_ch) * rows.size + m_slot
+                        nrows_glb += n_k * y * rows.size
+                        msgs = (m_ch, rows[m_slot], m_glb)
+                        for fr0, h_k in _tiles(R, pl.h):
+                            for k0, x in _tiles(m_t, pl.p * pl.t):
+                                passes.append(_schedule_pass(
+                                    pl, c, holds, n0, n_k, o0, e_s, base, g * Mg + m0 + k0, y,
+                                    c0, fr0, h_k, x, msgs))
+                    # ---- finished ofmap block GLB -> DRAM
+                    blk = (((n0 + np.arange(n_k))[:, None, None] * M + g * Mg + m0
+                            + np.arange(m_t)[None, :, None]) * E + o0 + np.arange(e_s)).ravel()
+                    c["glb_psum_reads"] += blk.size * F
+                    c["dram_psum_writes"] += blk.size * F
+                    writeback.append(blk)
+    c["passes"] = len(passes)
+    c["active_pes"] = max(ps["npe"] for ps in passes)
+
+    # Pad every pass to common shapes so that one scan step runs any pass. Empty slots point at
+    # zero rows: ifmap row `zi`, filter row `zf`, PE psum `NP`, GLB psum row `NME` (reads) and a
+    # sink row `NME + 1` (writes).
+    load_idx = np.concatenate(loads + [np.full((1, Wu), -1, dtype=np.int64)])
+    load_idx = np.where(load_idx >= 0, load_idx, N * C * H * W)      # -> the appended zero
+    zi, zf, NME = load_idx.shape[0] - 1, M * Cg * R, N * M * E
+    NP = max(ps["npe"] for ps in passes)
+    NC, L = (max(ps["chain"].shape[k] for ps in passes) for k in (0, 1))
+
+    def stack(key, shape, fill):
+        out = np.full((len(passes),) + shape, fill, dtype=np.int64)
+        for pi, ps in enumerate(passes):
+            v = ps[key]
+            out[(pi,) + tuple(slice(0, d) for d in v.shape)] = v
+        return out
+
+    fidx, iidx = stack("fidx", (NP, pl.p, pl.q), -1), stack("iidx", (NP, n, pl.q), -1)
+    pos, held = stack("pos", (NC, n, pl.p), -1), stack("held", (NC, n, pl.p), 0).astype(bool)
+    arrays = dict(
+        load_idx=load_idx,                                  # GLB ifmap rows <- DRAM ifmap words
+        fidx=np.where(fidx >= 0, fidx, zf),                 # PE filter spad <- DRAM filter rows
+        iidx=np.where(iidx >= 0, iidx, zi),                 # PE ifmap rows <- GLB ifmap rows
+        zw=stack("zw", (NP, n, pl.q), 0),                   # filters using each ifmap row slot
+        chain=stack("chain", (NC, L), NP),                  # PEs of each psum chain
+        rd=np.where(held, pos, NME),                        # GLB psum rows read at chain tops
+        wr=np.where(pos >= 0, pos, NME + 1),                # GLB psum rows written at chain ends
+        writeback=np.concatenate(writeback),                # GLB psum rows -> DRAM ofmap
+        win=np.arange(F)[:, None] * U + np.arange(S)[None, :],   # sliding window columns
+    )
+    return _Schedule(counts=c, arrays=arrays)
+
+
+def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y, c0, fr0, h_k, x,
+                   msgs):
+    """PASS(n_k, e_s, y, h_k, x) with filters k_abs0.. (absolute) and the group's channels c0..:
+    configure the array, multicast filters and ifmaps, run the kernels, chain psums; count."""
+    M, Cg, R, S, E, F, Wu = pl.G * pl.Mg, pl.Cg, pl.R, pl.S, pl.E, pl.F, pl.W_used
+    arr = _configure_array(pl, h_k, e_s, y, x)
+    npe = arr.row.size
+    t_eff, r_eff = int(arr.ft.max()) + 1, int(arr.cr.max()) + 1
+
+    # ---- filters: read from DRAM (bypassing the GLB), multicast on (filter set, channel set, row)
+    f_k, f_c, f_r = (a.ravel() for a in np.meshgrid(np.arange(x), np.arange(y), np.arange(h_k),
+                                                     indexing="ij"))
+    f_addr = ((k_abs0 + f_k) * Cg + c0 + f_c) * R + fr0 + f_r              # DRAM filter row address
+    c["dram_filter_reads"] += f_addr.size * S
+    f_match = _multicast(np.stack([f_k // pl.p, f_c // pl.q, f_r], axis=1),
+                         np.stack([arr.ft, arr.cr, arr.i], axis=1))
+    c["noc_filter"] += int(f_match.sum()) * S
+    c["rf_filter_writes"] += int(f_match.sum()) * S
+    fmsg = _arrivals(f_match, arr.nfilt, arr.nchan, (pl.p, pl.q))          # [npe, p, q]
+    fidx = np.where(fmsg >= 0, f_addr[np.maximum(fmsg, 0)], -1)
+    fill = (fmsg >= 0).sum(axis=(1, 2)) * S                                # filter spad words
+    if np.any(fill > pl.filter_spad):
+        raise AssertionError("filter spad overflow")
+
+    # ---- ifmaps: GLB reads multicast on (channel set, diagonal i + U*j)
+    m_ch, m_row, m_glb = msgs
+    i_match = _multicast(np.stack([m_ch // pl.q, m_row - base - fr0], axis=1),
+                         np.stack([arr.cr, arr.i + pl.U * arr.j], axis=1))
+    c["glb_ifmap_reads"] += int(i_match.any(axis=1).sum()) * Wu            # rows the pass reads
+    c["noc_ifmap"] += int(i_match.sum()) * Wu
+    c["rf_ifmap_writes"] += int(i_match.sum()) * Wu
+    imsg = _arrivals(i_match, np.full(npe, n_k), arr.nchan, (n_k, pl.q))   # [npe, n_k, q]
+    iidx = np.where(imsg >= 0, m_glb[np.maximum(imsg, 0)], -1)
+
+    # ---- the PE kernels: every (image, filter, channel) of a PE runs F*S MACs
+    pairs = fmsg >= 0
+    macs_pe = pairs.sum(axis=(1, 2)) * n_k * F * S
+    macs = int(macs_pe.sum())
+    for k in ("macs", "rf_ifmap_reads", "rf_filter_reads", "rf_psum_reads", "rf_psum_writes"):
+        c[k] += macs
+    zw = np.where(imsg >= 0, pairs.sum(axis=1)[:, None, :], 0)            # filters per ifmap slot
+    busiest = int(np.argmax(macs_pe))
+    c["compute_cycles"] += int(macs_pe[busiest])
+    c["ramp_cycles"] += int(fill[busiest]) + h_k
+
+    # ---- psum chains: per (filter set, set column), down the (channel set, row) PEs
+    order = np.lexsort((arr.i, arr.cr, arr.j, arr.ft))
+    L = r_eff * h_k
+    chain = order.reshape(t_eff * e_s, L)
+    ft_c, j_c = arr.ft[chain[:, 0]], arr.j[chain[:, 0]]
+    if np.any(arr.ft[chain] != ft_c[:, None]) or np.any(arr.j[chain] != j_c[:, None]):
+        raise AssertionError("a psum chain crosses sets")
+    c["noc_psum"] += int((n_k * arr.nfilt[chain[:, 0]] * F).sum()) * (L - 1)   # PE-to-PE hops
+    kk = ft_c[:, None] * pl.p + np.arange(pl.p)[None, :]                     # filter in the pass
+    ok = np.broadcast_to((kk < x)[:, None, :], (chain.shape[0], n_k, pl.p))
+    row = (((n0 + np.arange(n_k))[None, :, None] * M + k_abs0 + kk[:, None, :]) * E
+           + o0 + j_c[:, None, None])                                       # [chains, n_k, p]
+    pos = np.where(ok, row, -1)
+    held = ok & holds[np.maximum(pos, 0)]
+    c["glb_psum_reads"] += int(held.sum()) * F                             # partial sums read back
+    c["noc_psum"] += int(held.sum()) * F                                   # ... sent to the chain top
+    c["glb_psum_writes"] += int(ok.sum()) * F
+    c["noc_psum"] += int(ok.sum()) * F                                     # chain end -> GLB
+    holds[pos[ok]] = True
+    return dict(npe=npe, fidx=fidx, iidx=iidx, zw=zw, chain=chain, pos=pos, held=held)
+
+
+# --------------------------------------------------------------------------------------------
+# The data path: JAX, one scan step per pass
+# --------------------------------------------------------------------------------------------
+def _datapath(ifmap, weights, a, dims):
+    """Run the data through the schedule `a`: ifmap [N, C, H, W] and weights [M, C/G, R, S] are the
+    DRAM arrays. Returns the DRAM ofmap [N, M, E, F] and the MACs whose ifmap operand is zero."""
+    N, M, E, F = dims
+    dtype = jnp.result_type(ifmap.dtype, weights.dtype)
+    S = weights.shape[-1]
+    # DRAM -> GLB ifmap blocks (every load, one after another; index N*C*H*W is a pad, i.e. 0)
+    x_dram = jnp.concatenate([ifmap.reshape(-1).astype(dtype), jnp.zeros((1,), dtype)])
+    glb_ifmap = x_dram[a["load_idx"]]                              # [GLB rows + 1, W_used]
+    w_dram = jnp.concatenate([weights.reshape(-1, S).astype(dtype), jnp.zeros((1, S), dtype)])
+    win = a["win"]
+
+    def one_pass(glb_psum, ps):
+        fsp = w_dram[ps["fidx"]]                   # filter spads [PE, p, q, S] (multicast from DRAM)
+        irow = glb_ifmap[ps["iidx"]]               # ifmap rows [PE, n, q, W_used] (multicast, GLB)
+        xw = irow[..., win]                        # 1D primitive: sliding window, stride U
+        psum = jnp.einsum("kabs,knbfs->knaf", fsp, xw)              # psum rows [PE, n, p, F]
+        zmacs = jnp.sum(jnp.where(xw == 0, ps["zw"][..., None, None], 0), dtype=jnp.int64)
+        psum = jnp.concatenate([psum, jnp.zeros((1,) + psum.shape[1:], dtype)])  # "no PE"
+        # each chain starts from the GLB's partial sum (or 0), every PE down the column adds its
+        # psum row, and the chain end goes back to the GLB psum buffer
+        acc = glb_psum[ps["rd"]] + jnp.sum(psum[ps["chain"]], axis=1, dtype=dtype)
+        return glb_psum.at[ps["wr"]].set(acc), zmacs
+
+    steps = {k: a[k] for k in ("fidx", "iidx", "zw", "chain", "rd", "wr")}
+    glb_psum, zm = jax.lax.scan(one_pass, jnp.zeros((N * M * E + 2, F), dtype), steps)
+    wb = a["writeback"]                            # finished blocks GLB -> DRAM
+    ofmap = jnp.zeros((N * M * E, F), dtype).at[wb].set(glb_psum[wb])
+    return ofmap.reshape(N, M, E, F), jnp.sum(zm, dtype=jnp.int64)
+
+
+_datapath_jit = jax.jit(_datapath, static_argnames=("dims",))
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+_SCHEDULES: dict = {}
+
+
+def _get_schedule(pl: _Plan) -> _Schedule:
+    s = _SCHEDULES.get(pl)
+    if s is None:
+        if len(_SCHEDULES) > 256:
+            _SCHEDULES.clear()
+        s = _SCHEDULES[pl] = _schedule(pl)
+    return s
+
+
+def _simulate(pl: _Plan, ifmap, weights):
+    N, G, Cg, Mg = pl.N, pl.G, pl.Cg, pl.Mg
+    ifmap = jnp.asarray(ifmap)
+    weights = jnp.asarray(weights)
+    if ifmap.shape != (N, G * Cg, pl.H, pl.W):
+        raise ValueError(f"ifmap has shape {ifmap.shape}, expected {(N, G * Cg, pl.H, pl.W)}")
+    if weights.shape != (G * Mg, Cg, pl.R, pl.S):
+        raise ValueError(f"weights have shape {weights.shape}, expected {(G * Mg, Cg, pl.R, pl.S)}")
+    sched = _get_schedule(pl)
+    ofmap, zm = _datapath_jit(ifmap, weights, sched.arrays, (N, G * Mg, pl.E, pl.F))
+    counts = {k: jnp.asarray(v, dtype=jnp.int64) for k, v in sched.counts.items()}
+    counts["macs_zero_ifmap"] = zm
+    return ofmap, counts
+
+
+def simulate_rs(layer: Layer, mapping: RSMapping, ifmap, weights, arch: EyerissV1 = EyerissV1()):
+    """Simulate `layer` on Eyeriss v1 under the RS `mapping`.
+
+    ifmap [N, C, H, W] (unpadded), weights [M, C/G, R, S]. Returns (ofmap [N, M, E, F], counts) with
+    counts a dict of int64 scalars over COUNT_KEYS + ("macs_zero_ifmap",). layer, mapping and arch are
+    static (jit with static_argnums=(0, 1, 4), or use `make_simulator`); ifmap and weights may be
+    traced and vmapped. Raises ValueError when the mapping is infeasible (checked before any work).
+    """
+    pl = check_mapping(layer, mapping, arch)
+    return _simulate(pl, ifmap, weights)
+
+
+def make_simulator(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(), *,
+                   jit: bool = True, batched: bool = False):
+    """fn(ifmap, weights) -> (ofmap, counts) for a fixed layer/mapping/arch; with `batched`, fn maps
+    over a leading axis of both ifmap and weights (every count then gets that axis too)."""
+    pl = check_mapping(layer, mapping, arch)
+    _get_schedule(pl)
+    fn = functools.partial(_simulate, pl)
+    if batched:
+        fn = jax.vmap(fn)
+    return jax.jit(fn) if jit else fn
+
+
+def simulate_rs_batch(layer: Layer, mapping: RSMapping, ifmaps, weights,
+                      arch: EyerissV1 = EyerissV1(), *, jit: bool = True):
+    """simulate_rs vmapped over a leading batch axis of ifmaps [B, N, C, H, W] and weights
+    [B, M, C/G, R, S] (different data, same layer and mapping)."""
+    return make_simulator(layer, mapping, arch, jit=jit, batched=True)(ifmaps, weights)
