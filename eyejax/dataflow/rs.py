@@ -17,37 +17,38 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
-from eyejax.dataflow.tiling import cdiv, clipped_cover, tile_sum
+from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 
 
 @dataclasses.dataclass(frozen=True)
 class RSSearchSpace:
     """Static description of the candidate set; its size fixes the compiled shapes.
 
-    e: ofmap rows per PE set, from `min(E, pe_cols) // k` for k in `e_splits` (then balanced so
-    strips are near-equal). r: PE sets on different channels (capped by the channels), t: the
-    remaining sets go to different filters. q: channels per PE. p: filters per PE, the most the
-    scratchpads allow divided by each of `p_splits`. n: images per pass, ceil(N / k) for k in
-    `n_splits`. m (psums kept in the GLB) is not enumerated: the largest that fits is optimal, since
-    only the ifmap re-fetch count depends on it.
+    The candidates form a grid over five axes:
+    e (ofmap rows per PE set): `min(E, pe_cols) // k` for k in `e_splits`, then balanced so the
+      strips are near-equal;
+    r (PE sets on different channels): each of `r_options`, capped by the channel count;
+    q (channels per PE): `floor(ifmap_spad / S) // k` for k in `q_splits`;
+    p (filters per PE): the most the filter and psum scratchpads allow, divided by each `p_splits`;
+    n (images per pass): ceil(N / k) for k in `n_splits`.
+    t (sets on different filters) takes the remaining PE sets, and m (psums kept in the GLB) is the
+    largest multiple of p*t that fits: only the ifmap re-fetch count depends on m, so the largest
+    is optimal and need not be enumerated.
     """
 
-    e_splits: tuple = (1, 2, 3, 4)
+    e_splits: tuple = (1, 2, 3)
     r_options: tuple = (1, 2, 4, 8, 16, 32)
-    q_options: tuple = (1, 2, 3, 4, 6, 8, 12)
+    q_splits: tuple = (1, 2, 3, 4)
     p_splits: tuple = (1, 2)
-    n_splits: tuple = (1, 2, 4, 1 << 30)
+    n_splits: tuple = (1, 2, 1 << 30)
+
+    @property
+    def axes(self) -> tuple:
+        return (self.e_splits, self.r_options, self.q_splits, self.p_splits, self.n_splits)
 
     @property
     def size(self) -> int:
-        return (len(self.e_splits) * len(self.r_options) * len(self.q_options)
-                * len(self.p_splits) * len(self.n_splits))
-
-    def grid(self) -> dict:
-        rows = list(itertools.product(self.e_splits, self.r_options, self.q_options,
-                                      self.p_splits, self.n_splits))
-        cols = np.asarray(rows, dtype=np.int64).T
-        return dict(e_split=cols[0], r=cols[1], q=cols[2], p_split=cols[3], n_split=cols[4])
+        return int(np.prod([len(a) for a in self.axes]))
 
 
 DEFAULT_SEARCH = RSSearchSpace()
@@ -167,43 +168,103 @@ def feasible(shape, arch, mp: RSMapping, dtype):
     return ok
 
 
-def candidates(shape, arch, space: RSSearchSpace, dtype):
-    """The candidate mappings of one layer on one architecture: RSMapping of [K] arrays + mask."""
-    g = {k: jnp.asarray(v).astype(dtype) for k, v in space.grid().items()}
-    s = shape
-    E, F, R, S, U, W_used, Cg, Mg, N = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg", "Mg", "N"))
-    a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in (
-        "pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
-        "glb_banks", "glb_bank_words", "glb_ifmap_banks")}
-    h = jnp.minimum(R, a["pe_rows"]) * jnp.ones_like(g["r"])
-    e_base = jnp.maximum(jnp.minimum(E, a["pe_cols"]) // g["e_split"], 1)
-    e = cdiv(E, cdiv(E, e_base))                      # balanced strips
-    q = g["q"]
-    p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], a["filter_spad_words"] // (q * S)), Mg)
-    p = jnp.maximum(p_max // g["p_split"], 1)
-    sets = (a["pe_rows"] // h) * (a["pe_cols"] // e)
-    r = jnp.maximum(jnp.minimum(jnp.minimum(g["r"], cdiv(Cg, q)), sets), 1)
-    t = jnp.maximum(jnp.minimum(sets // r, cdiv(Mg, p)), 1)
-    n = jnp.maximum(cdiv(N, g["n_split"]), 1)
-    pt = p * t
-    # Largest m (multiple of p*t) whose psums fit next to the ifmap block.
-    ifmap_banks = cdiv(n * q * r * rows_glb(e, U, R) * W_used, a["glb_bank_words"])
-    psum_banks = jnp.where(a["glb_ifmap_banks"] > 0, a["glb_banks"] - a["glb_ifmap_banks"],
-                           a["glb_banks"] - ifmap_banks)
-    m_fit = (psum_banks * a["glb_bank_words"]) // (n * e * F)
-    m = jnp.minimum((m_fit // pt) * pt, cdiv(Mg, pt) * pt)
-    m = jnp.maximum(m, pt)  # infeasible when it does not fit; the mask below says so
-    mp = RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m)
-    ok = feasible(shape, arch, mp, dtype) & ((q <= Cg) | (q == 1))
-    return mp, ok
-
-
 OBJECTIVES = ("energy", "latency", "edp")
 MAPPING_KEYS = ("h", "e", "r", "t", "p", "q", "n", "m")
+_ARCH_INT_FIELDS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words",
+                    "psum_spad_words", "glb_banks", "glb_bank_words", "glb_ifmap_banks")
 
 
 def _as(tree, dtype):
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x).astype(dtype), tree)
+
+
+def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
+    """Candidate mappings on the [e, r, q, p, n] grid of `space` (docstring of RSSearchSpace).
+
+    Each mapping parameter is an array that broadcasts to the grid and has size 1 on the axes it
+    does not depend on, so the cost terms below are computed only over the axes they need.
+    Returns (RSMapping of broadcastable arrays, feasibility mask of the full grid shape).
+    """
+    nax = len(space.axes)
+
+    def axis(i):
+        shp = [1] * nax
+        shp[i] = len(space.axes[i])
+        return jnp.asarray(space.axes[i], dtype).reshape(shp)
+
+    e_split, r_opt, q_split, p_split, n_split = (axis(i) for i in range(nax))
+    s = shape
+    E, F, R, S, U, W_used, Cg, Mg, N = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg", "Mg", "N"))
+    a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in _ARCH_INT_FIELDS}
+    one = jnp.ones((1,) * nax, dtype)
+    h = jnp.minimum(R, a["pe_rows"]) * one
+    e_base = jnp.maximum(fdiv(jnp.minimum(E, a["pe_cols"]), e_split), 1)
+    e = cdiv(E, cdiv(E, e_base))                                   # balanced strips  [e]
+    q_max = fdiv(a["ifmap_spad_words"], S)
+    q = jnp.maximum(fdiv(q_max, q_split), 1)                       # [q]
+    p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["filter_spad_words"], q * S)), Mg)
+    p = jnp.maximum(fdiv(p_max, p_split), 1)                       # [q, p]
+    sets = fdiv(a["pe_rows"], h) * fdiv(a["pe_cols"], e)           # [e]
+    r = jnp.maximum(jnp.minimum(r_opt, cdiv(Cg, q)), 1)            # [r, q]
+    t = jnp.maximum(jnp.minimum(fdiv(sets, r), cdiv(Mg, p)), 1)    # [e, r, q, p]
+    n = jnp.maximum(cdiv(N, n_split), 1)                           # [n]
+    pt = p * t
+    bank = a["glb_bank_words"]
+    ifmap_banks = cdiv(n * q * r * rows_glb(e, U, R) * W_used, bank)   # [e, r, q, n]
+    split = a["glb_ifmap_banks"] > 0
+    psum_banks = jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - ifmap_banks)
+    m_fit = fdiv(psum_banks * bank, n * e * F)
+    m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)       # full grid
+    ok = (m >= pt) & (p * q * S <= a["filter_spad_words"]) & (q_max >= 1) & (r * t <= sets)
+    ok &= jnp.where(split, ifmap_banks <= a["glb_ifmap_banks"], True)
+    ok &= (q <= Cg) | (q == 1)
+    m = jnp.maximum(m, pt)  # keep the arithmetic finite where infeasible; the mask rules it out
+    return RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m), ok
+
+
+def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtype):
+    """Energy and cycles of every grid candidate, each term on the axes it depends on.
+
+    Algebraically the same totals as `counts` + `cost.energy` (a test checks this), except that
+    RLC-compressed DRAM words and DRAM cycles are not rounded up.
+    """
+    s = shape
+    N, Cg, Mg, E, F, R, S, U, P, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "P", "G"))
+    H, W, W_used = s["H"], s["W"], s["W_used"]
+    h, e, r, t, p, q, n, m = (getattr(mp, k) for k in MAPPING_KEYS)
+    et = arch.energy
+    nb, ns, nf = cdiv(N, n), cdiv(E, e), cdiv(R, h)
+    pt, qr = p * t, q * r
+    nc, npt, nm = cdiv(Cg, qr), cdiv(Mg, pt), cdiv(Mg, m)
+    sum_t_eff = tile_sum(Mg, pt, lambda x: cdiv(x, p))
+    sum_r_eff = tile_sum(Cg, qr, lambda y: cdiv(y, q))
+    rows_glb_sum = tile_sum(E, e, lambda es: rows_glb(es, U, R))
+    rows_pass_sum = tile_sum(
+        E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
+    real = clipped_cover(E, e, U, R, P, H) * (jnp.minimum(W_used, P + W) - P)
+    if_ratio = jnp.where(first, 1.0, sp.ifmap_rlc_ratio).astype(dtype)
+    of_ratio = jnp.asarray(sp.ofmap_rlc_ratio).astype(dtype)
+    g = jnp.asarray(sp.mac_density).astype(dtype)
+    outputs = N * Mg * E * F
+    macs = outputs * Cg * R * S
+    filt = Mg * Cg * R * S
+
+    per_m = N * Cg * (et.dram * if_ratio * real + et.glb * rows_glb_sum * W_used)       # [e]
+    per_en = nb * filt * (et.dram * ns + (et.noc + et.rf) * E)                          # [e, n]
+    per_erqp = N * Cg * W_used * (et.glb * rows_pass_sum * npt + (et.noc + et.rf) * E * R * sum_t_eff)
+    per_rq = outputs * (et.glb * 2 * nc * nf + et.noc * (sum_r_eff * R + nc * nf - 1))
+    const = et.dram * outputs * of_ratio + et.rf * macs * (3 + g) + et.alu * macs * g
+    energy = G * (nm * per_m + per_en + per_erqp + per_rq + const)
+    if objective == "energy":
+        return energy, None
+    sum_p_eff = tile_sum(Mg, pt, lambda x: jnp.minimum(p, x))
+    sum_q_eff = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
+    pq = S * nf * sum_p_eff * sum_q_eff
+    compute = F * N * ns * pq
+    ramp = nb * ns * (pq + R * nc * npt)
+    dram_words = nm * N * Cg * real * if_ratio + nb * ns * filt + outputs * of_ratio
+    dram = dram_words * (arch.word_bits * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz))
+    return energy, G * (compute + ramp + dram)
 
 
 def _cost(shape, arch, sp, first, mp, dtype):
@@ -216,15 +277,12 @@ def _cost(shape, arch, sp, first, mp, dtype):
     return c, en, dcyc, cycles
 
 
-def _score(objective, en, cycles):
-    from eyejax import cost
-
-    total = cost.total_energy(en)
+def _objective(objective, energy, cycles):
     if objective == "energy":
-        return total
+        return energy
     if objective == "latency":
         return cycles
-    return total * cycles
+    return energy * cycles
 
 
 def search_layer(layer, arch, sp, first, objective: str = "energy",
@@ -238,14 +296,15 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     f32 = jnp.float32
     arch32, sp32 = _as(arch, f32), _as(sp, f32)
     shape32 = layer_shape(layer, f32)
-    mp_k, ok = candidates(shape32, arch32, space, f32)
-    _, en_k, _, cyc_k = _cost(shape32, arch32, sp32, first, mp_k, f32)
-    score = jnp.where(ok, _score(objective, en_k, cyc_k), jnp.inf)
-    best = jnp.argmin(score)
+    mp_k, ok = candidate_grid(shape32, arch32, space, f32)
+    energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
+    score = jnp.where(ok, _objective(objective, energy_k, cycles_k), jnp.inf)
+    best = jnp.unravel_index(jnp.argmin(score), ok.shape)
     any_ok = jnp.any(ok)
 
     i64 = jnp.int64
-    mp = RSMapping(**{k: jnp.round(getattr(mp_k, k)[best]).astype(i64) for k in MAPPING_KEYS})
+    pick = lambda v: jnp.round(v[tuple(b if d > 1 else 0 for b, d in zip(best, v.shape))])
+    mp = RSMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
     shape = layer_shape(layer, i64)
     c, en, dcyc, cycles = _cost(shape, arch, sp, first, mp, i64)
     zero_i = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
@@ -255,7 +314,6 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     out["cycles"] = zero_i(jnp.asarray(cycles).astype(i64))
     out.update({f"map_{k}": zero_i(getattr(mp, k)) for k in MAPPING_KEYS})
     out["feasible"] = any_ok
-    out["num_candidates_feasible"] = jnp.sum(ok)
     return out
 
 

@@ -10,9 +10,22 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 
+def fdiv(a, b):
+    """Floor division for integer or integer-valued float arrays.
+
+    For floats, floor(a / b) is exact whenever a < 2**24 (float32) or 2**53 (float64): the quotient
+    is correctly rounded and cannot round up to the next integer. It is much cheaper than
+    jnp.floor_divide's remainder-corrected float path, which matters on the search's hot path.
+    """
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    if jnp.issubdtype(jnp.result_type(a, b), jnp.floating):
+        return jnp.floor(a / b)
+    return a // b
+
+
 def cdiv(a, b):
     """Ceiling division for integer or integer-valued float arrays."""
-    return -((-a) // b)
+    return -fdiv(-jnp.asarray(a), b)
 
 
 def tile_count(D, T):
@@ -21,7 +34,7 @@ def tile_count(D, T):
 
 def tile_sum(D, T, f):
     """Σ over the tiles of D by T of f(tile size); f must accept an array of sizes."""
-    full = D // T
+    full = fdiv(D, T)
     rem = D - full * T
     has_rem = rem > 0
     safe_rem = jnp.where(has_rem, rem, T)  # f is never called on a zero-size tile
@@ -48,13 +61,13 @@ def clipped_cover(num_out, e, U, K, P, size):
     length_sum = tile_sum(num_out, e, lambda es: (es - 1) * U + K)
     # Top padding: strips starting before P lose P - start positions each.
     k = jnp.minimum(ns, cdiv(P, step))
-    top = k * P - step * (k * (k - 1) // 2)
+    top = k * P - step * fdiv(k * (k - 1), 2)
     # Bottom padding: strip ends past P + size lose the excess.
     end_limit = P + size
     c0 = (e - 1) * U + K - end_limit          # excess of full strip 0; grows by `step` per strip
-    s_min = jnp.where(c0 > 0, jnp.zeros_like(c0), (-c0) // step + 1)
+    s_min = jnp.where(c0 > 0, jnp.zeros_like(c0), fdiv(-c0, step) + 1)
     cnt = jnp.maximum(ns - 1 - s_min, 0)      # full strips (all but the last) with an excess
-    bottom_full = cnt * c0 + step * (cnt * (2 * s_min + cnt - 1) // 2)
+    bottom_full = cnt * c0 + step * fdiv(cnt * (2 * s_min + cnt - 1), 2)
     last_end = (num_out - 1) * U + K
     bottom_last = jnp.maximum(last_end - end_limit, 0)
     return length_sum - top - bottom_full - bottom_last
