@@ -34,11 +34,13 @@ CASES = [
     (L("conv3x3_pqrt", C=4, M=6, H=7, W=6, P=1), A12x14, M_(3, 5, r=2, t=2, p=2, q=2, m=4)),
     (L("stride2_pad1", C=2, M=3, H=9, W=9, U=2, P=1), A3x4, M_(3, 3, r=1, t=1, p=2, q=1, m=2)),
     (L("stride3", C=2, M=2, H=11, W=10, U=3), A3x4, None),
-    (L("stride3_R<U", N=2, C=2, M=3, H=10, W=11, R=2, S=2, U=3), A5x3, M_(2, 3, r=2, t=1, q=1, n=2)),
+    (L("stride3_R<U", N=2, C=2, M=3, H=10, W=11, R=2, S=2, U=3), A5x3,
+     M_(2, 3, r=2, t=1, q=1, n=2)),
     (L("grouped", N=2, C=4, M=6, H=9, W=8, U=2, P=1, G=2), A3x4, M_(3, 2, t=2, q=2, n=2, m=2)),
     (L("depthwise", C=3, M=3, H=6, W=7, P=1, G=3, kind="DWCONV"), A12x14, M_(3, 6, p=1, q=1)),
     (L("depthwise_s2", N=2, C=4, M=4, H=9, W=9, U=2, P=1, G=4, kind="DWCONV"), A5x3, None),
-    (L("fc", N=2, C=5, M=6, H=3, W=4, R=3, S=4, kind="FC"), A12x14, M_(3, 1, r=3, t=4, p=1, q=2, n=2)),
+    (L("fc", N=2, C=5, M=6, H=3, W=4, R=3, S=4, kind="FC"), A12x14,
+     M_(3, 1, r=3, t=4, p=1, q=2, n=2)),
     (L("fc_fold", N=3, C=3, M=4, H=3, W=3, R=3, S=3, kind="FC"), A2x2, M_(2, 1, t=1, p=3, q=2, n=2,
                                                                                m=3)),
     (L("E_wide", C=2, M=2, H=16, W=6), A3x4, M_(3, 4, p=2, m=2)),
@@ -74,7 +76,7 @@ def _data(layer, seed, zeros=0.3, dtype=jnp.int64):
 
 
 def _zero_macs_brute(layer, x):
-    """Count (output, channel, filter tap) triples whose ifmap operand (padding included) is zero."""
+    """Count (output, channel, filter tap) triples whose ifmap operand (pads included) is 0."""
     x = np.asarray(x)
     P, U = layer.pad, layer.stride
     xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
@@ -158,15 +160,15 @@ def test_hand_worked_single_pass():
     np.testing.assert_array_equal(np.asarray(out), np.asarray(_ref(layer, x, w)))
     want = dict(macs=36, dram_ifmap_reads=16, dram_filter_reads=9, dram_psum_reads=0,
                 dram_psum_writes=4, glb_ifmap_reads=16, glb_ifmap_writes=16, glb_filter_reads=0,
-                glb_filter_writes=0, glb_psum_reads=4, glb_psum_writes=4, noc_ifmap=24, noc_filter=18,
-                noc_psum=12, rf_ifmap_reads=36, rf_ifmap_writes=24, rf_filter_reads=36,
-                rf_filter_writes=18, rf_psum_reads=36, rf_psum_writes=36, passes=1, compute_cycles=6,
-                ramp_cycles=6, active_pes=6, macs_zero_ifmap=1)
+                glb_filter_writes=0, glb_psum_reads=4, glb_psum_writes=4, noc_ifmap=24,
+                noc_filter=18, noc_psum=12, rf_ifmap_reads=36, rf_ifmap_writes=24,
+                rf_filter_reads=36, rf_filter_writes=18, rf_psum_reads=36, rf_psum_writes=36,
+                passes=1, compute_cycles=6, ramp_cycles=6, active_pes=6, macs_zero_ifmap=1)
     assert {k: int(v) for k, v in c.items()} == want
 
 
 def test_fold_and_channel_chunks_partial_sums():
-    """Two folds × two channel chunks: the GLB psum block is read back for all but the first pass."""
+    """Two folds × two channel chunks: the GLB psum block is read back after the first pass."""
     layer = L("psums", C=2, M=1, H=5, W=3, R=5, S=1)          # E=1, F=3, h=3 -> folds of 3 and 2
     out, c = simulate_rs(layer, M_(3, 1), *_data(layer, 3), A3x4)
     c = {k: int(v) for k, v in c.items()}

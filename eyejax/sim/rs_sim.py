@@ -8,18 +8,26 @@ The simulation executes the schedule of docs/rs_model.md literally and counts wh
 * For every PASS the PE array is configured: each active PE gets a physical (row, col) position, a
   filter ID (filter set, channel set, filter row) and an ifmap ID (channel set, diagonal i + U·j).
   Filter rows read from DRAM and ifmap rows read from the GLB are sent as tagged messages; a message
-  reaches every PE whose ID matches its tag (multicast). A PE stores what it receives in arrival order.
-* Every active PE runs the 1D row primitive (sliding window of its filter rows over its ifmap rows,
-  stride U, for its p filters × q channels × n images); psums then chain vertically through the
-  r_eff·h_k PEs of each column (starting from the GLB's partial sum when there is one) and the result
-  is written back into the GLB psum buffer.
+  reaches every PE whose ID matches its tag (multicast). A PE stores what it receives in arrival
+  order.
+* Every active PE runs the 1D row primitive (sliding window of its filter rows over its ifmap
+  rows, stride U, for its p filters × q channels × n images); psums then chain vertically through
+  the r_eff·h_k PEs of each column (starting from the GLB's partial sum when there is one) and the
+  result is written back into the GLB psum buffer.
 * When an ofmap block is finished it is read from the GLB and written to the DRAM ofmap array.
 
-The counts are tallied from these movements: sizes of the slices read and written, number of PEs
-each multicast reaches, hops of each psum chain, MACs executed by the PE kernels. Nothing here uses the
-closed forms of the contract. The schedule structure (index arrays, multicast matches) is built with
-NumPy at trace time, since layer, mapping and arch are static; the data path is JAX, so the
-simulation is jit-able and vmap-able over the data (ifmap, weights).
+The counts are tallied from these movements: sizes of the blocks read and written, number of PEs
+each multicast reaches, hops of each psum chain, MACs executed by the PE kernels. Nothing here uses
+the closed forms of the contract.
+
+Implementation: layer, mapping and arch are static, so the loop nest (groups one after another,
+then batch tiles, strips, m-tiles, channel chunks, folds, filter chunks) runs in NumPy once per
+(layer, mapping, arch): it configures the array of every pass, resolves the multicasts by ID
+matching and records which DRAM/GLB word lands in which PE slot and which GLB psum row each chain
+reads and writes. The data then flows through those index arrays in JAX: one gather per GLB load,
+and a `lax.scan` with one step per pass (spad fills, sliding-window MACs, chains, GLB psum
+read-modify-write), then the write-back to the DRAM ofmap. The data path is jit-able and vmap-able
+over the data (ifmap, weights), and its compiled size does not grow with the number of passes.
 
 Counts follow eyejax.dataflow.mapping.COUNT_KEYS, plus ``macs_zero_ifmap``: the MACs whose ifmap
 operand is zero (zero gating skips their filter RF read and their MAC; ``rf_filter_reads`` and
@@ -105,12 +113,13 @@ def _arch_int(arch, name: str) -> int:
 
 
 def _distinct_rows(e_s: int, U: int, rows_per_col: int) -> int:
-    """Number of distinct padded rows {j·U + i : j < e_s, i < rows_per_col} (counted, not a formula)."""
+    """Number of distinct padded rows {j·U + i : j < e_s, i < rows_per_col} (counted)."""
     return len({j * U + i for j in range(e_s) for i in range(rows_per_col)})
 
 
 def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1()) -> _Plan:
-    """Validate `mapping` for `layer` on `arch` (plain Python ints); raise ValueError naming the limit."""
+    """Validate `mapping` for `layer` on `arch` with plain Python ints; raise ValueError naming the
+    violated limit. Returns the static plan of the simulation."""
     names = ("h", "e", "r", "t", "p", "q", "n", "m")
     vals = {}
     for k in names:
@@ -136,7 +145,8 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
     if h != min(R, pe_rows):
         raise ValueError(f"mapping.h = {h} must equal min(R, pe_rows) = {min(R, pe_rows)}")
     if e > min(E, pe_cols):
-        raise ValueError(f"mapping.e = {e} exceeds min(E, pe_cols) = {min(E, pe_cols)} (PE array width)")
+        raise ValueError(f"mapping.e = {e} exceeds min(E, pe_cols) = {min(E, pe_cols)} "
+                         f"(PE array width)")
     if n > layer.N:
         raise ValueError(f"mapping.n = {n} exceeds the batch N = {layer.N}")
     if m % (p * t):
@@ -154,8 +164,8 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
         raise ValueError(f"psum spad: p = {p} exceeds psum_spad_words = {A['psum_spad_words']}")
     sets = (pe_rows // h) * (pe_cols // e)
     if r * t > sets:
-        raise ValueError(f"PE array: r*t = {r * t} PE sets exceed floor(pe_rows/h)*floor(pe_cols/e) "
-                         f"= {sets}")
+        raise ValueError(f"PE array: r*t = {r * t} PE sets exceed "
+                         f"floor(pe_rows/h)*floor(pe_cols/e) = {sets}")
     bank = A["glb_bank_words"]
     ifmap_words = n * q * r * _distinct_rows(e, U, R) * W_used
     psum_words = n * m * e * F
@@ -168,7 +178,8 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
             raise ValueError(f"GLB: psum block needs {pb} banks > glb_banks - glb_ifmap_banks = "
                              f"{A['glb_banks'] - A['glb_ifmap_banks']}")
     elif ib + pb > A["glb_banks"]:
-        raise ValueError(f"GLB: ifmap ({ib}) + psum ({pb}) banks exceed glb_banks = {A['glb_banks']}")
+        raise ValueError(f"GLB: ifmap ({ib}) + psum ({pb}) banks exceed glb_banks = "
+                         f"{A['glb_banks']}")
     return _Plan(N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad,
                  E=E, F=F, W_used=W_used, h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m,
                  pe_rows=pe_rows, pe_cols=pe_cols, filter_spad=A["filter_spad_words"],
@@ -184,8 +195,8 @@ def is_feasible(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1())
 
 
 def default_mapping(layer: Layer, arch: EyerissV1 = EyerissV1()) -> RSMapping:
-    """A feasible mapping for small layers: the widest set e ≤ min(E, pe_cols) that fits, r=t=p=q=n=1,
-    m = p*t = 1. Raises ValueError when none fits."""
+    """A feasible mapping for small layers: the widest set e ≤ min(E, pe_cols) that fits,
+    r=t=p=q=n=1, m = p*t = 1. Raises ValueError when none fits."""
     pe_rows, pe_cols = _arch_int(arch, "pe_rows"), _arch_int(arch, "pe_cols")
     h = min(layer.R, pe_rows)
     last = None
@@ -218,8 +229,8 @@ class _Array:
 
 def _configure_array(pl: _Plan, h_k: int, e_s: int, y: int, x: int) -> _Array:
     t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
-    ft, cr, i, j = (a.ravel() for a in np.meshgrid(np.arange(t_eff), np.arange(r_eff),
-                                                      np.arange(h_k), np.arange(e_s), indexing="ij"))
+    ft, cr, i, j = (a.ravel() for a in np.meshgrid(
+        np.arange(t_eff), np.arange(r_eff), np.arange(h_k), np.arange(e_s), indexing="ij"))
     # Set k = ft*r_eff + cr sits in set slot (k mod set_rows, k div set_rows): channel sets of one
     # filter set are stacked vertically, so their psums chain down the same columns.
     k = ft * r_eff + cr
@@ -275,7 +286,7 @@ def _schedule(pl: _Plan) -> _Schedule:
     C, M = G * Cg, G * Mg
     n, Y = pl.n, pl.q * pl.r
     c = {k: 0 for k in COUNT_KEYS}
-    # GLB psum buffer, addressed by ofmap row (image, filter, ofmap row): does it hold a partial sum?
+    # GLB psum buffer, addressed by ofmap row (image, filter, ofmap row): holds a partial sum?
     holds = np.zeros(N * M * E, dtype=bool)
     loads, passes, writeback = [], [], []
     nrows_glb = 0                    # GLB ifmap rows stored so far (all loads, one after another)
@@ -293,7 +304,8 @@ def _schedule(pl: _Plan) -> _Schedule:
                         real = ((rr >= 0) & (rr < H))[:, None] & ((cc >= 0) & (cc < W))[None, :]
                         img = (n0 + np.arange(n_k))[:, None, None, None]
                         ch = (g * Cg + c0 + np.arange(y))[None, :, None, None]
-                        addr = ((img * C + ch) * H + rr[None, None, :, None]) * W + cc[None, None, None]
+                        addr = (((img * C + ch) * H + rr[None, None, :, None]) * W
+                                + cc[None, None, None])
                         addr = np.where(real[None, None], addr, -1)        # -1: a pad
                         c["dram_ifmap_reads"] += int((addr >= 0).sum())
                         c["glb_ifmap_writes"] += int(addr.size)
@@ -410,7 +422,7 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     pos = np.where(ok, row, -1)
     held = ok & holds[np.maximum(pos, 0)]
     c["glb_psum_reads"] += int(held.sum()) * F                             # partial sums read back
-    c["noc_psum"] += int(held.sum()) * F                                   # ... sent to the chain top
+    c["noc_psum"] += int(held.sum()) * F                                   # ... to the chain top
     c["glb_psum_writes"] += int(ok.sum()) * F
     c["noc_psum"] += int(ok.sum()) * F                                     # chain end -> GLB
     holds[pos[ok]] = True
@@ -433,7 +445,7 @@ def _datapath(ifmap, weights, a, dims):
     win = a["win"]
 
     def one_pass(glb_psum, ps):
-        fsp = w_dram[ps["fidx"]]                   # filter spads [PE, p, q, S] (multicast from DRAM)
+        fsp = w_dram[ps["fidx"]]                   # filter spads [PE, p, q, S] (multicast, DRAM)
         irow = glb_ifmap[ps["iidx"]]               # ifmap rows [PE, n, q, W_used] (multicast, GLB)
         xw = irow[..., win]                        # 1D primitive: sliding window, stride U
         psum = jnp.einsum("kabs,knbfs->knaf", fsp, xw)              # psum rows [PE, n, p, F]
@@ -488,12 +500,21 @@ def simulate_rs(layer: Layer, mapping: RSMapping, ifmap, weights, arch: EyerissV
     """Simulate `layer` on Eyeriss v1 under the RS `mapping`.
 
     ifmap [N, C, H, W] (unpadded), weights [M, C/G, R, S]. Returns (ofmap [N, M, E, F], counts) with
-    counts a dict of int64 scalars over COUNT_KEYS + ("macs_zero_ifmap",). layer, mapping and arch are
-    static (jit with static_argnums=(0, 1, 4), or use `make_simulator`); ifmap and weights may be
-    traced and vmapped. Raises ValueError when the mapping is infeasible (checked before any work).
+    counts a dict of int64 scalars over COUNT_KEYS + ("macs_zero_ifmap",). layer, mapping and arch
+    are static (jit with static_argnums=(0, 1, 4), or use `make_simulator`); ifmap and weights may
+    be traced and vmapped. Raises ValueError when the mapping is infeasible (checked before any
+    work).
     """
     pl = check_mapping(layer, mapping, arch)
     return _simulate(pl, ifmap, weights)
+
+
+def simulate_rs_counts(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1()) -> dict:
+    """The counts of COUNT_KEYS (Python ints) that simulate_rs reports, without running data: they
+    come from the simulated schedule (array configuration, multicasts, chains, GLB/DRAM transfers),
+    which does not depend on the data. (macs_zero_ifmap does and is not included.)"""
+    pl = check_mapping(layer, mapping, arch)
+    return dict(_get_schedule(pl).counts)
 
 
 def make_simulator(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(), *,
