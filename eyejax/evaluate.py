@@ -18,7 +18,7 @@ from eyejax.arch.eyeriss_v1 import validate_arch
 from eyejax.dataflow import rs
 from eyejax.sparsity import Sparsity
 
-DEFAULT_CHUNK = 2048
+DEFAULT_CHUNK = 1024
 
 
 def batch_size(tree) -> int:
@@ -70,18 +70,28 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy",
     first = jnp.asarray(layers.first)
     layer_tree = dataclasses.replace(layers)  # LayerArrays, leaves [L]
     chunk = max(1, min(chunk_size, B))
-    outs = []
+    # Dispatch is asynchronous: queue a few chunks before reading any back, so the runtime can
+    # overlap them (both CPU cores busy) while memory stays bounded by `max_in_flight` chunks.
+    outs, pending = [], []
+    max_in_flight = 4
+
+    def collect(item):
+        res, n_valid = item
+        outs.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_valid], res))
+        if progress is not None:
+            progress(n_valid)
+
     for start in range(0, B, chunk):
         stop = min(start + chunk, B)
         idx = np.arange(start, start + chunk).clip(max=B - 1)  # pad the last chunk: one compile
         take = lambda x, ax: x if ax is None else np.asarray(x)[idx]
         a = jax.tree_util.tree_map(take, arch, arch_axes, is_leaf=lambda x: x is None)
         s = jax.tree_util.tree_map(take, sparsity, sp_axes, is_leaf=lambda x: x is None)
-        res = fn(a, layer_tree, s, first)
-        res = jax.tree_util.tree_map(lambda x: np.asarray(x)[: stop - start], res)
-        outs.append(res)
-        if progress is not None:
-            progress(stop - start)
+        pending.append((fn(a, layer_tree, s, first), stop - start))
+        if len(pending) >= max_in_flight:
+            collect(pending.pop(0))
+    for item in pending:
+        collect(item)
     return {k: np.concatenate([o[k] for o in outs], axis=0) for k in outs[0]}
 
 

@@ -76,7 +76,8 @@ class NetworkResult:
     def _power_mw(self, energy, latency_ms):
         if getattr(self.arch.energy, "unit", "normalized") != "pJ":
             return np.full(np.shape(energy), np.nan)
-        return np.where(latency_ms > 0, energy * 1e-9 / np.maximum(latency_ms, 1e-30), 0.0)
+        # pJ / ms = 1e-9 W = 1e-6 mW
+        return np.where(latency_ms > 0, energy * 1e-6 / np.maximum(latency_ms, 1e-30), 0.0)
 
     # ---------------------------------------------------------------- tables
     def to_dataframe(self, swept: dict | None = None) -> pd.DataFrame:

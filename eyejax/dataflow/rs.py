@@ -38,7 +38,7 @@ class RSSearchSpace:
 
     e_splits: tuple = (1, 2, 3)
     r_options: tuple = (1, 2, 4, 8, 16, 32)
-    q_splits: tuple = (1, 2, 3, 4)
+    q_splits: tuple = (1, 2, 4)
     p_splits: tuple = (1, 2)
     n_splits: tuple = (1, 2, 1 << 30)
 
