@@ -59,6 +59,46 @@ class Sparsity:
         return Sparsity(iact_density=ia, weight_density=w, ofmap_density=of, mac_density=ia,
                         ifmap_rlc_ratio=ratio(ia), ofmap_rlc_ratio=ratio(of))
 
+    @staticmethod
+    def from_tensors(network, ifmaps, weights=None, ofmaps=None) -> "Sparsity":
+        """Exact per-layer sparsity from real tensors (e.g. a pruned model's weights and the
+        activations it produced on real data).
+
+        ifmaps: one NCHW (unpadded) input per layer. weights: one [M, C/G, R, S] array per layer, or
+        None (dense). ofmaps: one NCHW output per layer, or None to use the next layer's ifmap (the
+        last layer uses its own output density = its ifmap density). mac_density is the exact
+        fraction of MACs whose ifmap operand is non-zero (padding counts as zero); the RLC ratios
+        come from encoding the tensors themselves (capped at 1: raw transfer when RLC would expand).
+        """
+        from eyejax.sparse.gating import nonzero_mac_fraction
+        from eyejax.sparse.rlc import rlc_ratio
+
+        layers = list(network.layers)
+        L = len(layers)
+        if len(ifmaps) != L:
+            raise SparsityError(f"from_tensors needs one ifmap per layer ({L}), got {len(ifmaps)}")
+        ia, mac, if_r, w_d, of_r, of_d = [], [], [], [], [], []
+        for i, (layer, x) in enumerate(zip(layers, ifmaps)):
+            x = jnp.asarray(x)
+            want = (layer.N, layer.C, layer.H, layer.W)
+            if tuple(x.shape) != want:
+                raise SparsityError(f"ifmap of layer {layer.name!r} has shape {tuple(x.shape)}, expected NCHW {want}")
+            ia.append(float(jnp.mean(x != 0)))
+            mac.append(float(nonzero_mac_fraction(x, layer.R, layer.S, layer.stride, layer.pad)))
+            if_r.append(min(float(rlc_ratio(x)), 1.0))
+            if weights is not None:
+                w_d.append(float(jnp.mean(jnp.asarray(weights[i]) != 0)))
+            if ofmaps is not None:
+                y = jnp.asarray(ofmaps[i])
+            else:
+                y = jnp.asarray(ifmaps[i + 1]) if i + 1 < L else x
+            of_d.append(float(jnp.mean(y != 0)))
+            of_r.append(min(float(rlc_ratio(y)), 1.0))
+        arr = lambda v: np.asarray(v, dtype=np.float64)
+        return Sparsity(iact_density=arr(ia), weight_density=arr(w_d) if weights is not None else np.ones(L),
+                        ofmap_density=arr(of_d), mac_density=arr(mac), ifmap_rlc_ratio=arr(if_r),
+                        ofmap_rlc_ratio=arr(of_r))
+
     @property
     def num_layers(self) -> int:
         return int(np.shape(self.iact_density)[-1])
