@@ -31,7 +31,7 @@ ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(EyerissV1) if f.name != "
 ENERGY_LEVELS = ("alu", "rf", "noc", "glb", "dram")  # order of the energy overrides (sweep order)
 ARCH_KEYS = ARCH_FIELDS + ("energy_table", "energy")
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
-WORKLOAD_KEYS = ("name", "batch", "path")
+WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
 TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output")
 
 assert set(ENERGY_LEVELS) == set(LEVELS)
@@ -279,10 +279,22 @@ def network_from_config(cfg_workload, base_dir: str | Path | None = None):
                               f"got name={name!r}")
         target, key = name, "workload.name"
     try:
-        return resolve_workload(target, batch=batch)
+        net = resolve_workload(target, batch=batch)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         msg = exc.args[0] if exc.args else exc
         raise ConfigError(f"{key} = {d.get('path') if path is not None else name!r}: {msg}") from None
+    types = d.get("layer_types")
+    if types is None:
+        return net
+    types = [types] if isinstance(types, str) else list(types)
+    allowed = ("CONV", "DWCONV", "FC")
+    bad = [t for t in types if str(t).upper() not in allowed]
+    if not types or bad:
+        raise ConfigError(f"workload.layer_types must be a non-empty subset of {list(allowed)}, got {types!r}")
+    try:
+        return net.select(types=tuple(str(t).upper() for t in types))
+    except ValueError as exc:
+        raise ConfigError(f"workload.layer_types = {types!r}: {exc}") from None
 
 
 def _densities(value, key: str, num_layers: int):
