@@ -14,8 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.arch.eyeriss_v1 import validate_arch
-from eyejax.dataflow import rs
+from eyejax.dataflow import OBJECTIVES, dataflow_for
 from eyejax.sparsity import Sparsity
 
 DEFAULT_CHUNK = 1024
@@ -43,29 +42,30 @@ def _sparsity_in_axes(sp):
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(objective: str, space: rs.RSSearchSpace, arch_axes_key, sp_axes_key, treedefs):
+def _compiled(dataflow, objective: str, space, arch_axes_key, sp_axes_key, treedefs):
     arch_treedef, sp_treedef = treedefs
     arch_axes = jax.tree_util.tree_unflatten(arch_treedef, arch_axes_key)
     sp_axes = jax.tree_util.tree_unflatten(sp_treedef, sp_axes_key)
 
     def per_layer(arch, layer, sp, first):
-        return rs.search_layer(layer, arch, sp, first, objective, space)
+        return dataflow.search_layer(layer, arch, sp, first, objective, space)
 
     over_layers = jax.vmap(per_layer, in_axes=(None, 0, 0, 0))
     over_configs = jax.vmap(over_layers, in_axes=(arch_axes, None, sp_axes, None))
     return jax.jit(over_configs)
 
 
-def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy",
-                    space: rs.RSSearchSpace = rs.DEFAULT_SEARCH, chunk_size: int = DEFAULT_CHUNK,
-                    progress=None):
+def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=None,
+                    chunk_size: int = DEFAULT_CHUNK, progress=None, dataflow: str | None = None):
     """Core batched evaluation; returns a dict of numpy arrays shaped [B, L]."""
+    df_module = dataflow_for(arch, dataflow)
+    space = df_module.DEFAULT_SEARCH if space is None else space
     B = batch_size(arch)
     arch_axes = in_axes_of(arch)
     sp_axes = _sparsity_in_axes(sparsity)
     arch_leaves_axes, arch_def = jax.tree_util.tree_flatten(arch_axes, is_leaf=lambda x: x is None)
     sp_leaves_axes, sp_def = jax.tree_util.tree_flatten(sp_axes, is_leaf=lambda x: x is None)
-    fn = _compiled(objective, space, tuple(arch_leaves_axes), tuple(sp_leaves_axes),
+    fn = _compiled(df_module, objective, space, tuple(arch_leaves_axes), tuple(sp_leaves_axes),
                    (arch_def, sp_def))
     first = jnp.asarray(layers.first)
     layer_tree = dataclasses.replace(layers)  # LayerArrays, leaves [L]
@@ -96,29 +96,37 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy",
 
 
 def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "energy",
-             space: rs.RSSearchSpace = rs.DEFAULT_SEARCH, chunk_size: int = DEFAULT_CHUNK,
-             progress=None):
-    """Evaluate a batch of Eyeriss v1 architectures on a network; see NetworkResult."""
+             space=None, chunk_size: int = DEFAULT_CHUNK, progress=None,
+             dataflow: str | None = None):
+    """Evaluate a batch of architectures on a network with a dataflow (default: the
+    architecture's own, e.g. RS on Eyeriss v1); see NetworkResult.
+
+    Every input is checked before any work: bad fields raise errors naming the field and range.
+    """
     from eyejax.results import NetworkResult
 
-    validate_arch(arch)
-    if objective not in rs.OBJECTIVES:
-        raise ValueError(f"objective must be one of {rs.OBJECTIVES}, got {objective!r}")
+    df_module = dataflow_for(arch, dataflow)
+    df_module.validate_arch(arch)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     layers = network.arrays()
     L = layers.num_layers
     sparsity = Sparsity.dense(L) if sparsity is None else sparsity
     if sparsity.num_layers != L:
         raise ValueError(f"sparsity has {sparsity.num_layers} layers, the network {L}")
     arch = _with_vector_leaves(arch)
-    raw = evaluate_arrays(arch, layers, sparsity, objective, space, chunk_size, progress)
+    raw = evaluate_arrays(arch, layers, sparsity, objective, space, chunk_size, progress,
+                          dataflow)
     return NetworkResult(raw=raw, arch=arch, network=network, sparsity=sparsity,
-                         objective=objective, batch=batch_size(arch))
+                         objective=objective, batch=batch_size(arch),
+                         mapping_keys=df_module.MAPPING_KEYS)
 
 
 def _with_vector_leaves(arch):
     """Lists/tuples become numpy arrays; scalars stay scalars. An unswept arch becomes a batch of
-    one (its pe_rows gets the batch axis) so the config vmap always has an axis."""
+    one (its first leaf gets the batch axis) so the config vmap always has an axis."""
     arch = jax.tree_util.tree_map(lambda x: np.asarray(x) if np.ndim(x) else x, arch)
-    if all(np.ndim(x) == 0 for x in jax.tree_util.tree_leaves(arch)):
-        arch = arch.replace(pe_rows=np.asarray([arch.pe_rows]))
-    return arch
+    leaves, treedef = jax.tree_util.tree_flatten(arch)
+    if all(np.ndim(x) == 0 for x in leaves):
+        leaves[0] = np.asarray([leaves[0]])
+    return jax.tree_util.tree_unflatten(treedef, leaves)

@@ -8,7 +8,6 @@ import pandas as pd
 
 from eyejax.arch.energy import DATA_TYPES
 from eyejax.dataflow.mapping import COUNT_KEYS
-from eyejax.dataflow.rs import MAPPING_KEYS
 
 LEVELS_E = ("dram", "glb", "noc", "rf")
 
@@ -26,6 +25,7 @@ class NetworkResult:
     sparsity: object
     objective: str
     batch: int
+    mapping_keys: tuple = ()
 
     # ---------------------------------------------------------------- derived per-layer arrays
     def arrays(self) -> dict:
@@ -67,8 +67,10 @@ class NetworkResult:
         out["dram_accesses_per_mac"] = out["dram_accesses"] / np.maximum(r["macs"], 1)
         for k in COUNT_KEYS:
             out.setdefault(k, r[k])
-        for k in MAPPING_KEYS:
+        for k in self.mapping_keys:
             out[f"map_{k}"] = r[f"map_{k}"]
+        for k, v in r.items():  # dataflow-specific extras (e.g. NoC modes) pass through
+            out.setdefault(k, v)
         out["feasible"] = r["feasible"]
         out["power_mw"] = self._power_mw(out["energy"], out["latency_ms"])
         return out

@@ -169,6 +169,7 @@ def feasible(shape, arch, mp: RSMapping, dtype):
 
 
 OBJECTIVES = ("energy", "latency", "edp")
+FAMILIES = ("eyeriss_v1",)
 MAPPING_KEYS = ("h", "e", "r", "t", "p", "q", "n", "m")
 _ARCH_INT_FIELDS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words",
                     "psum_spad_words", "glb_banks", "glb_bank_words", "glb_ifmap_banks")
@@ -315,6 +316,12 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     out.update({f"map_{k}": zero_i(getattr(mp, k)) for k in MAPPING_KEYS})
     out["feasible"] = any_ok
     return out
+
+
+def validate_arch(arch) -> None:
+    from eyejax.arch.eyeriss_v1 import validate_arch as check
+
+    check(arch)
 
 
 def layer_counts(layer, arch, mapping: RSMapping) -> dict:
