@@ -1,0 +1,89 @@
+"""Eyeriss v2 parameters (JETCAS19; shared/reference/eyeriss.md §3) as a sweepable pytree."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from flax import struct
+
+from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
+from eyejax.arch.errors import ArchError
+
+
+@struct.dataclass
+class EyerissV2:
+    """Every leaf is numeric and may be a scalar or a batch of values (one per configuration)."""
+
+    cluster_rows: int = 8            # eyeriss.md §3: 8×2 array of PE/GLB/router clusters
+    cluster_cols: int = 2
+    cluster_pe_rows: int = 3         # 3×4 = 12 PEs per cluster (192 PEs)
+    cluster_pe_cols: int = 4
+    iact_spad_words: int = 16        # iact data 16 × 12b
+    iact_addr_words: int = 9         # iact address 9 × 4b
+    weight_spad_words: int = 192     # weight data 96 × 24b = 192 12-b CSC words
+    weight_addr_words: int = 16      # weight address 16 × 7b
+    psum_spad_words: int = 32        # psum 32 × 20b
+    macs_per_pe: int = 2             # 2 MAC datapaths (SIMD)
+    iact_glb_banks: int = 3          # per GLB cluster: 3 × 1.5 kB iact banks
+    iact_glb_bank_bits: int = 12288
+    psum_glb_banks: int = 4          # 4 × 1.875 kB psum banks
+    psum_glb_bank_bits: int = 15360
+    iact_routers: int = 3            # per router cluster: 3 iact routers, 4 ports, 24 b/port
+    iact_router_ports: int = 4
+    iact_port_bits: int = 24
+    weight_routers: int = 3          # 3 weight routers, 2 ports, 24 b/port
+    weight_router_ports: int = 2
+    weight_port_bits: int = 24
+    psum_routers: int = 4            # 4 psum routers, 3 ports, 40 b/port
+    psum_router_ports: int = 3
+    psum_port_bits: int = 40
+    data_bits: int = 8               # 8-b weights and iacts
+    psum_bits: int = 20              # 20-b psums
+    csc_count_bits: int = 4          # 12-b CSC word = 4-b count + 8-b data
+    clock_mhz: int = 200             # 200 MHz
+    dram_bus_bits: int = 64          # ASSUMPTION: the papers give no v2 DRAM interface; 64 b at the
+    dram_clock_mhz: int = 200        # core clock (12.8 Gb/s). Scaling studies use an unlimited one.
+    energy: EnergyTable = ISCA16_NORMALIZED
+
+    @property
+    def family(self) -> str:
+        return "eyeriss_v2"
+
+    def replace(self, **changes) -> "EyerissV2":
+        return dataclasses.replace(self, **changes)
+
+
+V2_RANGES = {
+    "cluster_rows": (1, 1024), "cluster_cols": (1, 1024),
+    "cluster_pe_rows": (1, 64), "cluster_pe_cols": (1, 64),
+    "iact_spad_words": (1, 1 << 16), "iact_addr_words": (1, 1 << 16),
+    "weight_spad_words": (1, 1 << 16), "weight_addr_words": (1, 1 << 16),
+    "psum_spad_words": (1, 1 << 16), "macs_per_pe": (1, 64),
+    "iact_glb_banks": (1, 1024), "iact_glb_bank_bits": (1, 1 << 30),
+    "psum_glb_banks": (1, 1024), "psum_glb_bank_bits": (1, 1 << 30),
+    "iact_routers": (1, 64), "iact_router_ports": (1, 64), "iact_port_bits": (1, 4096),
+    "weight_routers": (1, 64), "weight_router_ports": (1, 64), "weight_port_bits": (1, 4096),
+    "psum_routers": (1, 64), "psum_router_ports": (1, 64), "psum_port_bits": (1, 4096),
+    "data_bits": (1, 64), "psum_bits": (1, 64), "csc_count_bits": (1, 16),
+    "clock_mhz": (1, 100_000), "dram_bus_bits": (1, 1 << 20), "dram_clock_mhz": (1, 100_000),
+}
+
+
+def validate_arch_v2(arch) -> None:
+    from eyejax.arch.eyeriss_v1 import validate_arch
+
+    validate_arch(arch, ranges=V2_RANGES)
+
+
+def scaled_v2(cluster_grid: int, cluster_pe: int = 4, **changes) -> EyerissV2:
+    """The scaling study's v2 (seed 003): square grids of square clusters, e.g. 4×4-PE clusters
+    in a 4×4, 8×8 or 32×32 grid (256, 1024, 16384 PEs)."""
+    return EyerissV2(cluster_rows=cluster_grid, cluster_cols=cluster_grid,
+                     cluster_pe_rows=cluster_pe, cluster_pe_cols=cluster_pe, **changes)
+
+
+def scaled_v1(side: int, **changes):
+    """The scaling study's v1: a square side×side PE array."""
+    from eyejax.arch.eyeriss_v1 import EyerissV1
+
+    return EyerissV1(pe_rows=side, pe_cols=side, **changes)
