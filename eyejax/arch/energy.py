@@ -19,12 +19,15 @@ class EnergyTable:
     noc: float
     glb: float
     dram: float
+    hop: float = 2.0  # one word over one inter-cluster mesh link (Eyeriss v2's HM-NoC)
     unit: str = struct.field(pytree_node=False, default="normalized")
 
 
 # ISCA16 Fig. 1 / PIEEE17 Fig. 22 (shared/reference/eyeriss.md §2 "Energy model"): normalized to one
 # 16-bit MAC in 65 nm: RF (0.5 kB) 1x, PE-to-PE/NoC 2x, global buffer (>100 kB) 6x, DRAM 200x.
-ISCA16_NORMALIZED = EnergyTable(alu=1.0, rf=1.0, noc=2.0, glb=6.0, dram=200.0, unit="normalized")
+# A mesh hop between clusters is a 1-2 mm link like ISCA16's array level, so it gets the same 2x.
+ISCA16_NORMALIZED = EnergyTable(alu=1.0, rf=1.0, noc=2.0, glb=6.0, dram=200.0, hop=2.0,
+                                unit="normalized")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -66,6 +69,8 @@ PJ_65NM = EnergyTable(
     # et al. NIPS 2015 -> 320 pJ per 16-bit word. Not scaled: an off-chip DRAM's access energy does
     # not depend on the accelerator's process node.
     dram=320.0,
+    # An inter-cluster mesh link is a NoC transfer of the same 1-2 mm class: the noc value.
+    hop=2.66,
     unit="pJ",
 )
 
