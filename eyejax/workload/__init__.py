@@ -7,10 +7,12 @@ from eyejax.workload.io import load_network, save_network_csv, save_network_yaml
 from eyejax.workload.layer import Layer, LayerArrays, LayerType, WorkloadError
 from eyejax.workload.network import Network
 from eyejax.workload.zoo import NETWORKS, get_network
+from eyejax.workload.importers import from_flax, from_jax, from_onnx
 
 __all__ = [
     "Layer", "LayerType", "LayerArrays", "WorkloadError", "Network", "get_network", "NETWORKS",
     "load_network", "save_network_csv", "save_network_yaml", "resolve_workload",
+    "from_jax", "from_flax", "from_onnx",
 ]
 
 _FILE_SUFFIXES = (".csv", ".yaml", ".yml")
