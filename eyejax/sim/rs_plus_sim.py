@@ -1,0 +1,722 @@
+"""Functional simulation of Eyeriss v2 running RS+ through the hierarchical mesh NoC (HM-NoC).
+
+The simulation executes the schedule of docs/rs_plus_model.md (on top of docs/rs_model.md)
+literally and counts what it moves:
+
+* DRAM holds the unpadded ifmap (NCHW), the filters ([M, C/G, R, S]) and the ofmap (NCHW).
+* The loop nest runs group tiles of g groups, image tiles of n·b images (cut into image sets of n),
+  strips of e ofmap rows, m-tiles, channel chunks of q·r (the iact GLB load of every group of the
+  tile: the padded ifmap block, pads written as zeros), folds of h filter rows and filter chunks of
+  p·t; the innermost body is one PASS.
+* In a PASS every active set (group gi, filter set ti, channel set ri, image set bi) gets its slot
+  ((gi·t_eff + ti)·r_eff + ri)·b_eff + bi, hence its cluster slot // k, and h_k·e_s PEs of that
+  cluster. Each active PE gets an ID: (group, filter set, channel set, image set, filter row i,
+  column j).
+* Delivery: every filter row read from DRAM and every ifmap row read from the GLB is a tagged
+  message (its S or W_used words share one tag, hence one set of destinations); it reaches every
+  PE whose ID matches its tag. From the PEs a message reaches come its
+  destination sets, in slot order, hence the destination clusters D (repeats merged) that the
+  routers forward the words through: |D| router transfers per word and the Manhattan hops along D on
+  the cluster grid. Inside a cluster the all-to-all network delivers the words to the destination
+  PEs (the noc_* counts). Psums chain through the r_eff·h_k PEs of their column across the channel
+  sets (slot order, through the psum routers) and end in the GLB psum buffer.
+* Each PE stores what it receives in arrival order (filter × channel and image × channel slots),
+  and the simulation checks that the (weight, iact) pairs the PE kernel multiplies out of its
+  scratchpads are exactly the pairs its assigned work needs (no missing, duplicate or mismatched
+  operand), raising OperandError otherwise.
+
+Every count is tallied from these movements (sizes of the blocks moved, PEs matched per message,
+clusters and hops per message, pairs multiplied per PE); nothing uses the closed forms of the
+contract. Per-cluster router transfers are counted at the destination cluster: a weight or iact
+word counts once in each cluster of D; a psum word's |D| transfers are c_1→c_2, …, c_{k-1}→c_k and
+c_k→GLB(c_k), so they count in c_2 … c_k and once more in c_k.
+
+Implementation follows eyejax/sim/rs_sim.py: the loop nest runs in NumPy once per (layer, mapping,
+arch) and records which DRAM/GLB word lands in which PE slot and which GLB psum row each chain reads
+and writes; the data then flows through those index arrays in JAX, one `lax.scan` step per pass
+(jit-able and vmap-able over ifmap and weights).
+
+Counts: COUNT_KEYS, plus router_{ifmap,filter,psum}, hops_*, noc_cycles_*, noc_mode_* (0 unicast,
+1 grouped multicast, 2 interleaved multicast, 3 broadcast; from the first pass), macs_zero (the
+multiplied pairs with a zero operand; data dependent) and router_cluster_* (int64 [clusters]: the
+router transfers of each type into each cluster over the layer).
+
+Cycles: dense mode: each pass lasts as long as its busiest PE, which spends
+ceil(p_eff/macs_per_pe) cycles per (image, channel, filter tap, ofmap column) (the MAC datapaths
+take filters of one weight column together). Sparse mode (``sparse=True``): a PE spends, per
+non-zero iact of each (image, channel, ofmap column, tap) window position, ceil(nnz(weight column of
+that (channel, tap) over the PE's filters) / macs_per_pe) cycles; each pass lasts as long as its
+slowest PE. compute_cycles is then data dependent; every other count keeps its dense value (the
+schedule does not change; macs counts every multiplied pair, macs - macs_zero are the non-zero ×
+non-zero pairs the sparse PE really runs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eyejax.arch.eyeriss_v2 import EyerissV2
+from eyejax.dataflow.mapping import COUNT_KEYS
+from eyejax.sim.rs_sim import _arch_int, _arrivals, _cdiv, _distinct_rows, _multicast, _tiles
+from eyejax.workload.layer import Layer
+
+try:  # another engineer may define the shared mapping pytree; use it when it exists
+    from eyejax.dataflow.mapping import RSPlusMapping  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the tree
+    from flax import struct
+
+    @struct.dataclass
+    class RSPlusMapping:
+        """One RS+ mapping (docs/rs_plus_model.md): h filter rows per set, e set width, r/t/g/b sets
+        on different channels/filters/groups/image sets, p/q filters/channels per PE, n images per
+        set, m ofmap channels whose psums stay in the GLB (a multiple of p·t)."""
+
+        h: int
+        e: int
+        r: int
+        t: int
+        g: int
+        b: int
+        p: int
+        q: int
+        n: int
+        m: int
+
+MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m")
+DTYPES = ("ifmap", "filter", "psum")
+MODES = ("unicast", "grouped", "interleaved", "broadcast")
+NOC_KEYS = tuple(f"{a}_{d}" for a in ("router", "hops", "noc_cycles", "noc_mode") for d in DTYPES)
+SIM_KEYS_V2 = COUNT_KEYS + NOC_KEYS + ("macs_zero",)
+CLUSTER_KEYS = tuple(f"router_cluster_{d}" for d in DTYPES)
+
+
+class OperandError(AssertionError):
+    """A PE received operands that differ from what its assigned work needs."""
+
+
+# --------------------------------------------------------------------------------------------
+# Static plan and feasibility
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _PlanV2:
+    N: int
+    Cg: int
+    Mg: int
+    G: int
+    H: int
+    W: int
+    R: int
+    S: int
+    U: int
+    P: int
+    E: int
+    F: int
+    W_used: int
+    h: int
+    e: int
+    r: int
+    t: int
+    g: int
+    b: int
+    p: int
+    q: int
+    n: int
+    m: int
+    cluster_rows: int
+    cluster_cols: int
+    cluster_pes: int
+    iact_spad: int
+    weight_spad: int
+    psum_spad: int
+    macs_per_pe: int
+    # router rates as (words·bits numerator, denominator): rate_d = routers·port_bits / word_bits
+    rate_num: tuple
+    rate_den: tuple
+
+    @property
+    def clusters(self) -> int:
+        return self.cluster_rows * self.cluster_cols
+
+    @property
+    def k(self) -> int:
+        return self.cluster_pes // (self.h * self.e)
+
+
+_ARCH_FIELDS = ("cluster_rows", "cluster_cols", "cluster_pe_rows", "cluster_pe_cols",
+                "iact_spad_words", "weight_spad_words", "psum_spad_words", "macs_per_pe",
+                "iact_glb_banks", "iact_glb_bank_bits", "psum_glb_banks", "psum_glb_bank_bits",
+                "iact_routers", "iact_port_bits", "weight_routers", "weight_port_bits",
+                "psum_routers", "psum_port_bits", "data_bits", "psum_bits")
+
+
+def _mapping_ints(mapping) -> dict:
+    vals = {}
+    for k in MAPPING_FIELDS:
+        v = getattr(mapping, k)
+        try:
+            a = np.asarray(v)
+        except Exception:  # pragma: no cover - e.g. a tracer
+            raise ValueError(f"mapping.{k} must be a static integer, got {v!r}") from None
+        if a.ndim != 0 or not np.issubdtype(a.dtype, np.integer) or isinstance(v, bool):
+            raise ValueError(f"mapping.{k} must be a static integer, got {v!r}")
+        vals[k] = int(a)
+        if vals[k] < 1:
+            raise ValueError(f"mapping.{k} = {vals[k]} must be >= 1")
+    return vals
+
+
+def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _PlanV2:
+    """Validate an RS+ `mapping` for `layer` on `arch` (plain Python ints) before any work; raise
+    ValueError naming the violated limit. Returns the static plan of the simulation."""
+    v = _mapping_ints(mapping)
+    h, e, r, t, g, b, p, q, n, m = (v[k] for k in MAPPING_FIELDS)
+    A = {k: _arch_int(arch, k) for k in _ARCH_FIELDS}
+    for k, a in A.items():
+        if a < 1:
+            raise ValueError(f"arch.{k} = {a} must be >= 1")
+    G = layer.groups
+    Cg, Mg = layer.C // G, layer.M // G
+    E, F, R, S, U = layer.E, layer.F, layer.R, layer.S, layer.stride
+    W_used = (F - 1) * U + S
+    cpes = A["cluster_pe_rows"] * A["cluster_pe_cols"]
+    clusters = A["cluster_rows"] * A["cluster_cols"]
+    if h != min(R, cpes):
+        raise ValueError(f"mapping.h = {h} must equal min(R, cluster_pes) = {min(R, cpes)}")
+    if h * e > cpes:
+        raise ValueError(f"cluster PEs: h*e = {h * e} exceeds cluster_pes = {cpes}")
+    if e > E:
+        raise ValueError(f"mapping.e = {e} exceeds the ofmap height E = {E}")
+    if n > layer.N:
+        raise ValueError(f"mapping.n = {n} exceeds the batch N = {layer.N}")
+    if m % (p * t):
+        raise ValueError(f"mapping.m = {m} must be a multiple of p*t = {p * t}")
+    m_max = _cdiv(Mg, p * t) * p * t
+    if m > m_max:
+        raise ValueError(f"mapping.m = {m} exceeds ceil(Mg/(p*t))*p*t = {m_max}")
+    if q * S > A["iact_spad_words"]:
+        raise ValueError(f"iact spad: q*S = {q * S} exceeds iact_spad_words = "
+                         f"{A['iact_spad_words']}")
+    if p * q * S > A["weight_spad_words"]:
+        raise ValueError(f"weight spad: p*q*S = {p * q * S} exceeds weight_spad_words = "
+                         f"{A['weight_spad_words']}")
+    if p > A["psum_spad_words"]:
+        raise ValueError(f"psum spad: p = {p} exceeds psum_spad_words = {A['psum_spad_words']}")
+    k = cpes // (h * e)
+    if r * t * g * b > k * clusters:
+        raise ValueError(f"set slots: r*t*g*b = {r * t * g * b} exceeds k*clusters = "
+                         f"{k}*{clusters} = {k * clusters}")
+    iact_bits = g * n * b * q * r * _distinct_rows(e, U, R) * W_used * A["data_bits"]
+    iact_cap = clusters * A["iact_glb_banks"] * A["iact_glb_bank_bits"]
+    if iact_bits > iact_cap:
+        raise ValueError(f"iact GLB: g*n*b*q*r*rows_glb(e)*W_used*data_bits = {iact_bits} bits "
+                         f"exceed clusters*iact_glb_banks*iact_glb_bank_bits = {iact_cap}")
+    psum_bits = g * n * b * m * e * F * A["psum_bits"]
+    psum_cap = clusters * A["psum_glb_banks"] * A["psum_glb_bank_bits"]
+    if psum_bits > psum_cap:
+        raise ValueError(f"psum GLB: g*n*b*m*e*F*psum_bits = {psum_bits} bits exceed "
+                         f"clusters*psum_glb_banks*psum_glb_bank_bits = {psum_cap}")
+    return _PlanV2(
+        N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad, E=E,
+        F=F, W_used=W_used, h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m,
+        cluster_rows=A["cluster_rows"], cluster_cols=A["cluster_cols"], cluster_pes=cpes,
+        iact_spad=A["iact_spad_words"], weight_spad=A["weight_spad_words"],
+        psum_spad=A["psum_spad_words"], macs_per_pe=A["macs_per_pe"],
+        rate_num=(A["iact_routers"] * A["iact_port_bits"],
+                  A["weight_routers"] * A["weight_port_bits"],
+                  A["psum_routers"] * A["psum_port_bits"]),
+        rate_den=(A["data_bits"], A["data_bits"], A["psum_bits"]))
+
+
+def is_feasible_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> bool:
+    try:
+        check_mapping_v2(layer, mapping, arch)
+    except ValueError:
+        return False
+    return True
+
+
+def default_mapping_v2(layer: Layer, arch: EyerissV2 = EyerissV2()) -> RSPlusMapping:
+    """A feasible RS+ mapping for small layers: the widest set e that fits, then the set slots
+    filled greedily with groups, image sets (n = 1), filter sets and channel sets (p = q = 1,
+    m = t). Falls back to narrower fills, then to one set; raises ValueError when nothing fits."""
+    cpes = _arch_int(arch, "cluster_pe_rows") * _arch_int(arch, "cluster_pe_cols")
+    clusters = _arch_int(arch, "cluster_rows") * _arch_int(arch, "cluster_cols")
+    G = layer.groups
+    Cg, Mg = layer.C // G, layer.M // G
+    h = min(layer.R, cpes)
+    last = None
+    for e in range(min(layer.E, max(cpes // h, 1)), 0, -1):
+        slots = (cpes // (h * e)) * clusters
+        for fill in (slots, 1):
+            g = max(1, min(G, fill))
+            b = max(1, min(layer.N, fill // g))
+            t = max(1, min(Mg, fill // (g * b)))
+            r = max(1, min(Cg, fill // (g * b * t)))
+            mp = RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=1, q=1, n=1, m=t)
+            try:
+                check_mapping_v2(layer, mp, arch)
+                return mp
+            except ValueError as err:
+                last = err
+    raise ValueError(f"layer {layer.name!r}: no feasible default RS+ mapping ({last})")
+
+
+# --------------------------------------------------------------------------------------------
+# The PE array of one pass
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _ArrayV2:
+    """Active PEs of one pass: the set each belongs to, its place in the set and its work."""
+
+    gi: np.ndarray      # group within the group tile
+    ft: np.ndarray      # filter set
+    cr: np.ndarray      # channel set
+    bs: np.ndarray      # image set
+    i: np.ndarray       # row in the set (filter row f·h + i)
+    j: np.ndarray       # column in the set (ofmap row s·e + j)
+    slot: np.ndarray    # set slot
+    cluster: np.ndarray
+    nfilt: np.ndarray   # filters / channels / images the PE is configured for
+    nchan: np.ndarray
+    nimg: np.ndarray
+    sets: int           # active sets of the pass
+
+
+def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_s, y, x) -> _ArrayV2:
+    t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
+    gi, ft, cr, bs, i, j = (a.ravel() for a in np.meshgrid(
+        np.arange(g_k), np.arange(t_eff), np.arange(r_eff), np.arange(b_k), np.arange(h_k),
+        np.arange(e_s), indexing="ij"))
+    slot = ((gi * t_eff + ft) * r_eff + cr) * b_k + bs
+    cluster = slot // pl.k
+    local = (slot % pl.k) * (pl.h * pl.e) + i * pl.e + j      # any h·e PEs of the cluster
+    if np.any(cluster >= pl.clusters) or np.any(local >= pl.cluster_pes):
+        raise AssertionError("PE sets do not fit the array")          # excluded by check_mapping
+    if np.unique(cluster * pl.cluster_pes + local).size != slot.size:
+        raise AssertionError("two PE sets overlap")
+    return _ArrayV2(gi=gi, ft=ft, cr=cr, bs=bs, i=i, j=j, slot=slot, cluster=cluster,
+                    nfilt=np.minimum(pl.p, x - ft * pl.p), nchan=np.minimum(pl.q, y - cr * pl.q),
+                    nimg=np.minimum(pl.n, z - bs * pl.n), sets=g_k * t_eff * r_eff * b_k)
+
+
+# --------------------------------------------------------------------------------------------
+# HM-NoC routing of one pass
+# --------------------------------------------------------------------------------------------
+def _route(pl: _PlanV2, set_match: np.ndarray, nsets: int, words: np.ndarray, reduction: bool):
+    """Route K messages through the mesh. set_match [K, sets] marks each message's destination
+    slots, words [K] the words per message. Returns (router transfers, hops, per-cluster transfers
+    [clusters], mode per message [K])."""
+    if set_match.shape[0] == 0:
+        return 0, 0, np.zeros(pl.clusters, np.int64), np.zeros(0, np.int64)
+    nd = set_match.sum(axis=1)
+    if np.any(nd == 0):
+        raise AssertionError("a message has no destination set")
+    # destination clusters D: the clusters of the destination slots in slot order, repeats merged
+    # (slot // k is non-decreasing in the slot, so D is the sorted set of clusters)
+    cmatch = np.zeros((set_match.shape[0], pl.clusters), bool)
+    ks, ss = np.nonzero(set_match)
+    cmatch[ks, ss // pl.k] = True
+    msg, cl = np.nonzero(cmatch)                                  # row-major: D in order per msg
+    w = words[msg]
+    same = msg[1:] == msg[:-1]
+    rc, cc = cl // pl.cluster_cols, cl % pl.cluster_cols
+    dist = np.abs(np.diff(rc)) + np.abs(np.diff(cc))
+    transfers = int(w.sum())                                      # |D| per word
+    hops = int((dist * w[1:])[same].sum())
+    first = np.concatenate([[True], ~same])
+    last = np.concatenate([~same, [True]])
+    per_cluster = np.zeros(pl.clusters, np.int64)
+    if reduction:   # c_1→c_2, …, c_{k-1}→c_k, c_k→GLB(c_k): counted at c_2 … c_k and c_k
+        np.add.at(per_cluster, cl[~first], w[~first])
+        np.add.at(per_cluster, cl[last], w[last])
+    else:           # one router delivery into each cluster of D
+        np.add.at(per_cluster, cl, w)
+    # mode of each message from its destination slots
+    lo = np.argmax(set_match, axis=1)
+    hi = set_match.shape[1] - 1 - np.argmax(set_match[:, ::-1], axis=1)
+    contiguous = (hi - lo + 1) == nd
+    mode = np.where(nd == 1, 0, np.where(contiguous, 1, 2))
+    if not reduction:
+        mode = np.where((nd == nsets) & (nd > 1), 3, mode)
+    return transfers, hops, per_cluster, mode
+
+
+def _set_match(pe_match: np.ndarray, arr: _ArrayV2) -> np.ndarray:
+    """[K, PEs] message → PE matches to [K, sets] message → destination set."""
+    out = np.zeros((pe_match.shape[0], arr.sets), bool)
+    k, pe = np.nonzero(pe_match)
+    out[k, arr.slot[pe]] = True
+    return out
+
+
+def _uniform_mode(mode: np.ndarray, what: str) -> int:
+    u = np.unique(mode)
+    if u.size != 1:
+        raise AssertionError(f"{what} messages of one pass use different router modes {u}")
+    return int(u[0])
+
+
+# --------------------------------------------------------------------------------------------
+# The schedule (static, NumPy)
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _ScheduleV2:
+    counts: dict      # SIM_KEYS_V2 (but macs_zero) + CLUSTER_KEYS -> int / int64 array
+    arrays: dict      # index arrays driving the data path
+
+
+def _schedule(pl: _PlanV2) -> _ScheduleV2:
+    N, G, Mg, Cg, R, U, P, H, W, E, F, Wu = (pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.P, pl.H,
+                                             pl.W, pl.E, pl.F, pl.W_used)
+    C, M = G * Cg, G * Mg
+    c = {k: 0 for k in COUNT_KEYS + NOC_KEYS}
+    per_cluster = {d: np.zeros(pl.clusters, np.int64) for d in DTYPES}
+    holds = np.zeros(N * M * E, dtype=bool)          # GLB psum row holds a partial sum
+    loads, passes, writeback = [], [], []
+    nrows_glb = 0
+    for gt0, g_k in _tiles(G, pl.g):
+        for n0, z in _tiles(N, pl.n * pl.b):
+            b_k = _cdiv(z, pl.n)
+            for o0, e_s in _tiles(E, pl.e):
+                base = o0 * U
+                for m0, m_t in _tiles(Mg, pl.m):
+                    for c0, y in _tiles(Cg, pl.q * pl.r):
+                        # ---- iact GLB load of every group of the tile: padded rows of the strip,
+                        # W_used columns, pads written as zeros by the GLB controller
+                        rows = np.array(sorted({base + jj * U + ii for jj in range(e_s)
+                                                for ii in range(R)}), dtype=np.int64)
+                        rr, cc = rows - P, np.arange(Wu) - P
+                        real = ((rr >= 0) & (rr < H))[:, None] & ((cc >= 0) & (cc < W))[None, :]
+                        msg_parts = []
+                        for gi in range(g_k):
+                            img = (n0 + np.arange(z))[:, None, None, None]
+                            ch = ((gt0 + gi) * Cg + c0 + np.arange(y))[None, :, None, None]
+                            addr = (((img * C + ch) * H + rr[None, None, :, None]) * W
+                                    + cc[None, None, None])
+                            addr = np.where(real[None, None], addr, -1)
+                            c["dram_ifmap_reads"] += int((addr >= 0).sum())
+                            c["glb_ifmap_writes"] += int(addr.size)
+                            loads.append(addr.reshape(-1, Wu))
+                            m_img, m_ch, m_slot = (a.ravel() for a in np.meshgrid(
+                                np.arange(z), np.arange(y), np.arange(rows.size), indexing="ij"))
+                            m_glb = nrows_glb + (m_img * y + m_ch) * rows.size + m_slot
+                            nrows_glb += z * y * rows.size
+                            msg_parts.append((np.full(m_img.size, gi), m_img, m_ch,
+                                              rows[m_slot], m_glb))
+                        msgs = tuple(np.concatenate(a) for a in zip(*msg_parts))
+                        for fr0, h_k in _tiles(R, pl.h):
+                            for k0, x in _tiles(m_t, pl.p * pl.t):
+                                passes.append(_schedule_pass(
+                                    pl, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0, e_s,
+                                    base, m0 + k0, y, c0, fr0, h_k, x, msgs,
+                                    first=not passes))
+                    # ---- finished ofmap blocks (one per group of the tile) GLB -> DRAM
+                    for gi in range(g_k):
+                        blk = (((n0 + np.arange(z))[:, None, None] * M + (gt0 + gi) * Mg + m0
+                                + np.arange(m_t)[None, :, None]) * E + o0
+                               + np.arange(e_s)).ravel()
+                        c["glb_psum_reads"] += blk.size * F
+                        c["dram_psum_writes"] += blk.size * F
+                        writeback.append(blk)
+    c["passes"] = len(passes)
+    c["active_pes"] = max(ps["npe"] for ps in passes)
+    for di, d in enumerate(DTYPES):
+        c[f"noc_cycles_{d}"] = _cdiv(int(per_cluster[d].max()) * pl.rate_den[di],
+                                     pl.rate_num[di])
+    counts = dict(c)
+    counts.update({f"router_cluster_{d}": per_cluster[d] for d in DTYPES})
+
+    # ---- pad every pass to common shapes (empty slots point at zero rows / sink rows)
+    load_idx = np.concatenate(loads + [np.full((1, Wu), -1, dtype=np.int64)])
+    load_idx = np.where(load_idx >= 0, load_idx, N * C * H * W)
+    zi, zf, NME = load_idx.shape[0] - 1, M * Cg * R, N * M * E
+    NP = max(ps["npe"] for ps in passes)
+    NC, L = (max(ps["chain"].shape[k] for ps in passes) for k in (0, 1))
+
+    def stack(key, shape, fill):
+        out = np.full((len(passes),) + shape, fill, dtype=np.int64)
+        for pi, ps in enumerate(passes):
+            v = ps[key]
+            out[(pi,) + tuple(slice(0, d) for d in v.shape)] = v
+        return out
+
+    fidx, iidx = stack("fidx", (NP, pl.p, pl.q), -1), stack("iidx", (NP, pl.n, pl.q), -1)
+    pos, held = stack("pos", (NC, pl.n, pl.p), -1), stack("held", (NC, pl.n, pl.p), 0).astype(bool)
+    arrays = dict(
+        load_idx=load_idx,
+        fidx=np.where(fidx >= 0, fidx, zf),
+        iidx=np.where(iidx >= 0, iidx, zi),
+        chain=stack("chain", (NC, L), NP),
+        rd=np.where(held, pos, NME),
+        wr=np.where(pos >= 0, pos, NME + 1),
+        writeback=np.concatenate(writeback),
+        win=np.arange(F)[:, None] * U + np.arange(pl.S)[None, :],
+    )
+    return _ScheduleV2(counts=counts, arrays=arrays)
+
+
+def _check_operands(fdesc, idesc, need):
+    """The pairs each PE's kernel multiplies out of its scratchpads against the pairs its work
+    needs. fdesc [PE, p, q, 3] (filter, channel, filter row; -1 empty) and idesc [PE, n, q, 3]
+    (image, channel, padded row; -1 empty) describe the spad slots, channels absolute
+    (group·C/G + channel); the kernel multiplies filter slot (a, c) with iact slot (n, c) over the
+    sliding window (all F·S (column, tap) pairs of the two rows). need [pairs, 6]: (PE, image,
+    filter, channel, filter row, padded ifmap row) of every pair the PE's work needs. Raises
+    OperandError on a missing, duplicate, mismatched or unused operand."""
+    fp, ip = fdesc[..., 0] >= 0, idesc[..., 0] >= 0                 # [PE, p, q], [PE, n, q]
+    both = fp[:, :, None, :] & ip[:, None, :, :]                     # [PE, p, n, q]
+    pe, a, nn, qq = np.nonzero(both)
+    wf, wc, wr = (fdesc[pe, a, qq, t] for t in range(3))
+    xi, xc, xr = (idesc[pe, nn, qq, t] for t in range(3))
+    if np.any(wc != xc):
+        raise OperandError("a PE multiplies a weight with an iact of another channel")
+    got = np.stack([pe, xi, wf, wc, wr, xr], axis=1)
+    want = np.asarray(need)
+    if got.shape[0] != want.shape[0]:
+        raise OperandError(f"PEs multiply {got.shape[0]} (weight row, iact row) pairs, their work "
+                           f"needs {want.shape[0]}")
+    gs = got[np.lexsort(got.T[::-1])]
+    ws = want[np.lexsort(want.T[::-1])]
+    if np.any(np.all(gs[1:] == gs[:-1], axis=1)):
+        raise OperandError("a PE multiplies a (weight row, iact row) pair twice")
+    if not np.array_equal(gs, ws):
+        bad = gs[np.any(gs != ws, axis=1)][0]
+        raise OperandError(f"PE {bad[0]} multiplies image {bad[1]} filter {bad[2]} channel "
+                           f"{bad[3]} filter row {bad[4]} ifmap row {bad[5]}, which its work "
+                           f"does not need (or misses a needed pair)")
+    # unpaired operands: a delivered weight or iact that no MAC uses
+    if np.any(fp & ~ip.any(axis=1)[:, None, :]) or np.any(ip & ~fp.any(axis=1)[:, None, :]):
+        raise OperandError("a PE holds an operand that none of its MACs uses")
+
+
+def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0, e_s, base,
+                   k_rel0, y, c0, fr0, h_k, x, msgs, first):
+    """PASS over the groups gt0.. (g_k), images n0.. (z in b_k sets), filters k_rel0.. (x, within
+    each group), channels c0.. (y), filter rows fr0.. (h_k), ofmap rows o0.. (e_s)."""
+    M, Cg, R, S, E, F, Wu, U = pl.G * pl.Mg, pl.Cg, pl.R, pl.S, pl.E, pl.F, pl.W_used, pl.U
+    arr = _configure_array(pl, g_k, b_k, z, h_k, e_s, y, x)
+    npe = arr.gi.size
+    t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
+    modes = {}
+
+    # ---- filters: rows read from DRAM (bypassing the GLB), tagged (group, filter set,
+    # channel set, filter row); delivered to every image set's PEs through the weight routers
+    f_g, f_k, f_c, f_r = (a.ravel() for a in np.meshgrid(
+        np.arange(g_k), np.arange(x), np.arange(y), np.arange(h_k), indexing="ij"))
+    f_kabs = (gt0 + f_g) * pl.Mg + k_rel0 + f_k
+    f_cabs = c0 + f_c
+    f_addr = (f_kabs * Cg + f_cabs) * R + fr0 + f_r
+    c["dram_filter_reads"] += f_addr.size * S
+    f_match = _multicast(np.stack([f_g, f_k // pl.p, f_c // pl.q, f_r], axis=1),
+                         np.stack([arr.gi, arr.ft, arr.cr, arr.i], axis=1))
+    c["noc_filter"] += int(f_match.sum()) * S
+    c["rf_filter_writes"] += int(f_match.sum()) * S
+    tr, hp, pc, mode = _route(pl, _set_match(f_match, arr), arr.sets,
+                              np.full(f_addr.size, S, np.int64), reduction=False)
+    c["router_filter"] += tr
+    c["hops_filter"] += hp
+    per_cluster["filter"] += pc
+    modes["filter"] = _uniform_mode(mode, "filter")
+    fmsg = _arrivals(f_match, arr.nfilt, arr.nchan, (pl.p, pl.q))          # [PE, p, q]
+    fidx = np.where(fmsg >= 0, f_addr[np.maximum(fmsg, 0)], -1)
+    fdesc = np.stack([f_kabs, (gt0 + f_g) * Cg + f_cabs, fr0 + f_r],
+                     axis=1)[np.maximum(fmsg, 0)]                        # absolute channel
+    fdesc[fmsg < 0] = -1
+    fill = (fmsg >= 0).sum(axis=(1, 2)) * S
+    if np.any(fill > pl.weight_spad) or np.any(arr.nchan * S > pl.iact_spad):
+        raise AssertionError("scratchpad overflow")                   # excluded by check_mapping
+
+    # ---- iacts: GLB rows tagged (group, image set, channel set, diagonal); delivered to every
+    # filter set's PEs through the iact routers
+    m_gi, m_img, m_ch, m_row, m_glb = msgs
+    i_match = _multicast(np.stack([m_gi, m_img // pl.n, m_ch // pl.q, m_row - base - fr0], axis=1),
+                         np.stack([arr.gi, arr.bs, arr.cr, arr.i + U * arr.j], axis=1))
+    read = i_match.any(axis=1)                                     # rows this pass reads
+    c["glb_ifmap_reads"] += int(read.sum()) * Wu
+    c["noc_ifmap"] += int(i_match.sum()) * Wu
+    c["rf_ifmap_writes"] += int(i_match.sum()) * Wu
+    tr, hp, pc, mode = _route(pl, _set_match(i_match[read], arr), arr.sets,
+                              np.full(int(read.sum()), Wu, np.int64), reduction=False)
+    c["router_ifmap"] += tr
+    c["hops_ifmap"] += hp
+    per_cluster["ifmap"] += pc
+    modes["ifmap"] = _uniform_mode(mode, "iact")
+    imsg = _arrivals(i_match, arr.nimg, arr.nchan, (pl.n, pl.q))          # [PE, n, q]
+    iidx = np.where(imsg >= 0, m_glb[np.maximum(imsg, 0)], -1)
+    gch = (gt0 + m_gi) * Cg + c0 + m_ch                                  # absolute channel
+    idesc = np.stack([n0 + m_img, gch, m_row], axis=1)[np.maximum(imsg, 0)]
+    idesc[imsg < 0] = -1
+
+    # ---- operand check: the pairs the PE kernels multiply = the pairs their work needs
+    pe, a, nn, qq = (v.ravel() for v in np.meshgrid(np.arange(npe), np.arange(pl.p),
+                                                     np.arange(pl.n), np.arange(pl.q),
+                                                     indexing="ij"))
+    ok = (a < arr.nfilt[pe]) & (nn < arr.nimg[pe]) & (qq < arr.nchan[pe])
+    pe, a, nn, qq = pe[ok], a[ok], nn[ok], qq[ok]
+    need = np.stack([pe, n0 + arr.bs[pe] * pl.n + nn,
+                     (gt0 + arr.gi[pe]) * pl.Mg + k_rel0 + arr.ft[pe] * pl.p + a,
+                     (gt0 + arr.gi[pe]) * Cg + c0 + arr.cr[pe] * pl.q + qq, fr0 + arr.i[pe],
+                     base + fr0 + arr.i[pe] + U * arr.j[pe]], axis=1)
+    _check_operands(fdesc, idesc, need)
+
+    # ---- the PE kernels: every multiplied (image, filter, channel) pair runs F·S MACs
+    pairs_pe = np.bincount(pe, minlength=npe)
+    macs = int(pairs_pe.sum()) * F * S
+    for key in ("macs", "rf_ifmap_reads", "rf_filter_reads", "rf_psum_reads", "rf_psum_writes"):
+        c[key] += macs
+    cyc_pe = arr.nimg * arr.nchan * S * F * ((arr.nfilt + pl.macs_per_pe - 1) // pl.macs_per_pe)
+    c["compute_cycles"] += int(cyc_pe.max())
+    c["ramp_cycles"] += int(fill.max()) + h_k
+
+    # ---- psum chains: per (group, filter set, image set, set column), through the (channel set,
+    # row) PEs in slot order; the chain end goes to the GLB psum buffer
+    order = np.lexsort((arr.i, arr.slot, arr.j, arr.bs, arr.ft, arr.gi))
+    L = r_eff * h_k
+    chain = order.reshape(-1, L)
+    key = np.stack([arr.gi, arr.ft, arr.bs, arr.j], axis=1)
+    if np.any(key[chain] != key[chain[:, :1]]):
+        raise AssertionError("a psum chain crosses sets")
+    h0 = chain[:, 0]
+    nimg_c, nfilt_c = arr.nimg[h0], arr.nfilt[h0]
+    c["noc_psum"] += int((nimg_c * nfilt_c).sum()) * F * (L - 1)          # PE-to-PE hops
+    kk = (gt0 + arr.gi[h0])[:, None] * pl.Mg + k_rel0 + arr.ft[h0][:, None] * pl.p \
+        + np.arange(pl.p)[None, :]                                        # [chains, p]
+    ii = n0 + arr.bs[h0][:, None] * pl.n + np.arange(pl.n)[None, :]      # [chains, n]
+    okc = ((np.arange(pl.n)[None, :, None] < nimg_c[:, None, None])
+           & (np.arange(pl.p)[None, None, :] < nfilt_c[:, None, None]))
+    row = (ii[:, :, None] * M + kk[:, None, :]) * E + o0 + arr.j[h0][:, None, None]
+    pos = np.where(okc, row, -1)
+    held = okc & holds[np.maximum(pos, 0)]
+    c["glb_psum_reads"] += int(held.sum()) * F
+    c["noc_psum"] += int(held.sum()) * F
+    c["glb_psum_writes"] += int(okc.sum()) * F
+    c["noc_psum"] += int(okc.sum()) * F
+    holds[pos[okc]] = True
+    # psum words through the psum routers: each chain's rows share the chain's destination sets
+    cs = np.zeros((chain.shape[0], arr.sets), bool)
+    cs[np.repeat(np.arange(chain.shape[0]), L), arr.slot[chain.ravel()]] = True
+    tr, hp, pc, mode = _route(pl, cs, arr.sets, okc.sum(axis=(1, 2)).astype(np.int64) * F,
+                              reduction=True)
+    c["router_psum"] += tr
+    c["hops_psum"] += hp
+    per_cluster["psum"] += pc
+    modes["psum"] = _uniform_mode(mode, "psum")
+    if first:
+        for d in DTYPES:
+            c[f"noc_mode_{d}"] = modes[d]
+    return dict(npe=npe, fidx=fidx, iidx=iidx, chain=chain, pos=pos, held=held)
+
+
+# --------------------------------------------------------------------------------------------
+# The data path: JAX, one scan step per pass
+# --------------------------------------------------------------------------------------------
+def _datapath(ifmap, weights, a, dims, macs_per_pe):
+    """ifmap [N, C, H, W], weights [M, C/G, R, S] (DRAM). Returns the ofmap [N, M, E, F], the
+    number of multiplied pairs with both operands non-zero, and the sparse-PE cycles (Σ over passes
+    of the slowest PE)."""
+    N, M, E, F = dims
+    dtype = jnp.result_type(ifmap.dtype, weights.dtype)
+    S = weights.shape[-1]
+    x_dram = jnp.concatenate([ifmap.reshape(-1).astype(dtype), jnp.zeros((1,), dtype)])
+    glb_ifmap = x_dram[a["load_idx"]]                              # [GLB rows + 1, W_used]
+    w_dram = jnp.concatenate([weights.reshape(-1, S).astype(dtype), jnp.zeros((1, S), dtype)])
+    win = a["win"]
+
+    def one_pass(glb_psum, ps):
+        fsp = w_dram[ps["fidx"]]                   # weight spads [PE, p, q, S]
+        irow = glb_ifmap[ps["iidx"]]               # iact rows [PE, n, q, W_used]
+        xw = irow[..., win]                        # sliding window [PE, n, q, F, S]
+        psum = jnp.einsum("kabs,knbfs->knaf", fsp, xw)              # [PE, n, p, F]
+        wnz, xnz = (fsp != 0).astype(jnp.int64), (xw != 0).astype(jnp.int64)
+        nz = jnp.einsum("kabs,knbfs->", wnz, xnz)                   # non-zero × non-zero pairs
+        col = (jnp.sum(wnz, axis=1) + macs_per_pe - 1) // macs_per_pe    # [PE, q, S]
+        cyc = jnp.einsum("knbfs,kbs->k", xnz, col)                  # sparse PE cycles
+        psum = jnp.concatenate([psum, jnp.zeros((1,) + psum.shape[1:], dtype)])
+        acc = glb_psum[ps["rd"]] + jnp.sum(psum[ps["chain"]], axis=1, dtype=dtype)
+        return glb_psum.at[ps["wr"]].set(acc), (nz, jnp.max(cyc))
+
+    steps = {k: a[k] for k in ("fidx", "iidx", "chain", "rd", "wr")}
+    glb_psum, (nz, cyc) = jax.lax.scan(one_pass, jnp.zeros((N * M * E + 2, F), dtype), steps)
+    wb = a["writeback"]
+    ofmap = jnp.zeros((N * M * E, F), dtype).at[wb].set(glb_psum[wb])
+    return ofmap.reshape(N, M, E, F), jnp.sum(nz), jnp.sum(cyc)
+
+
+_datapath_jit = jax.jit(_datapath, static_argnames=("dims", "macs_per_pe"))
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+_SCHEDULES: dict = {}
+
+
+def _get_schedule(pl: _PlanV2) -> _ScheduleV2:
+    s = _SCHEDULES.get(pl)
+    if s is None:
+        if len(_SCHEDULES) > 256:
+            _SCHEDULES.clear()
+        s = _SCHEDULES[pl] = _schedule(pl)
+    return s
+
+
+def _simulate(pl: _PlanV2, sparse: bool, ifmap, weights):
+    N, G, Cg, Mg = pl.N, pl.G, pl.Cg, pl.Mg
+    ifmap, weights = jnp.asarray(ifmap), jnp.asarray(weights)
+    if ifmap.shape != (N, G * Cg, pl.H, pl.W):
+        raise ValueError(f"ifmap has shape {ifmap.shape}, expected {(N, G * Cg, pl.H, pl.W)}")
+    if weights.shape != (G * Mg, Cg, pl.R, pl.S):
+        raise ValueError(f"weights have shape {weights.shape}, expected {(G * Mg, Cg, pl.R, pl.S)}")
+    sched = _get_schedule(pl)
+    ofmap, nz, cyc = _datapath_jit(ifmap, weights, sched.arrays, (N, G * Mg, pl.E, pl.F),
+                                   pl.macs_per_pe)
+    counts = {k: jnp.asarray(v, dtype=jnp.int64) for k, v in sched.counts.items()}
+    counts["macs_zero"] = counts["macs"] - nz
+    if sparse:
+        counts["compute_cycles"] = cyc.astype(jnp.int64)
+    return ofmap, counts
+
+
+def simulate_rs_plus(layer: Layer, mapping, ifmap, weights, arch: EyerissV2 = EyerissV2(), *,
+                     sparse: bool = False):
+    """Simulate `layer` on Eyeriss v2 under the RS+ `mapping` (an RSPlusMapping or any object with
+    fields h, e, r, t, g, b, p, q, n, m).
+
+    ifmap [N, C, H, W] (unpadded), weights [M, C/G, R, S]. Returns (ofmap [N, M, E, F], counts),
+    counts a dict of int64 over SIM_KEYS_V2 (scalars) and CLUSTER_KEYS ([clusters]). With
+    `sparse`, compute_cycles are the sparse PE's (data dependent). layer, mapping, arch and sparse
+    are static; ifmap and weights may be traced and vmapped (see make_simulator_v2). Raises
+    ValueError when the mapping is infeasible (checked before any work)."""
+    pl = check_mapping_v2(layer, mapping, arch)
+    return _simulate(pl, bool(sparse), ifmap, weights)
+
+
+def simulate_rs_plus_counts(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> dict:
+    """The data-independent counts simulate_rs_plus reports (dense mode), as Python ints (and
+    int64 arrays for CLUSTER_KEYS), without running data. macs_zero is data dependent and absent."""
+    pl = check_mapping_v2(layer, mapping, arch)
+    return dict(_get_schedule(pl).counts)
+
+
+def make_simulator_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2(), *, jit: bool = True,
+                      batched: bool = False, sparse: bool = False):
+    """fn(ifmap, weights) -> (ofmap, counts) for a fixed layer/mapping/arch; with `batched`, fn maps
+    over a leading axis of both ifmap and weights (every count then gets that axis too)."""
+    pl = check_mapping_v2(layer, mapping, arch)
+    _get_schedule(pl)
+    fn = functools.partial(_simulate, pl, bool(sparse))
+    if batched:
+        fn = jax.vmap(fn)
+    return jax.jit(fn) if jit else fn
+
+
+def simulate_rs_plus_batch(layer: Layer, mapping, ifmaps, weights, arch: EyerissV2 = EyerissV2(),
+                           *, jit: bool = True, sparse: bool = False):
+    """simulate_rs_plus vmapped over a leading axis of ifmaps [B, N, C, H, W] and weights
+    [B, M, C/G, R, S]."""
+    return make_simulator_v2(layer, mapping, arch, jit=jit, batched=True, sparse=sparse)(
+        ifmaps, weights)
