@@ -1,0 +1,195 @@
+"""Architecture design as an ask/tell problem backed by the batched evaluator.
+
+    problem = Problem(get_network("mobilenet_v1_0.5_128", batch=1), EyerissV1(),
+                      bounds={"pe_rows": (4, 32), "pe_cols": (4, 32), "glb_banks": (8, 64)})
+    batch = problem.ask(jax.random.PRNGKey(0), 64)     # {field: int array [64]}, uniform in bounds
+    ev = problem.eval(batch)                            # ONE evaluate call for the whole batch
+    ev.fitness                                          # [64], lower is better; inf = rejected
+
+A candidate is a dict of integer architecture fields (`bounds`: field -> inclusive (lo, hi)); the
+others keep `base_arch`'s values. `eval` builds one architecture pytree whose searched leaves are
+1-D batches and calls `eyejax.evaluate.evaluate` once (vmapped over candidates × layers).
+
+Fitness: the network's energy, latency or energy-delay product (`objective`), per image. It is
++inf when any layer has no feasible mapping, or when the candidate's area exceeds `area_budget`
+(by default the base architecture's own area, so the search looks for a better design at no more
+area).
+
+Area proxy (`area_proxy`): on-chip SRAM bytes plus `mac_bytes` per MAC datapath, i.e. area in
+"SRAM-byte equivalents". SRAM counts every scratchpad word of every PE and the global buffer at
+their bit widths. `mac_bytes` = 256 is a rough assumption, not a published number: a 16-bit MAC
+with its PE control is taken to cost about as much silicon as 256 bytes of small SRAM (65 nm:
+~3,000 µm² of logic vs ~10 µm² per byte of SRAM with periphery). Pass another `area_fn` to use
+another model. For Eyeriss v1 (168 PEs, 0.5 kB of spads each, 100 kB GLB) it is 232,768; for
+Eyeriss v2 (192 PEs × 2 MACs, spads and a 192 kB GLB) see `area_proxy`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import numpy as np
+
+MAC_BYTES = 256   # SRAM-byte equivalents per MAC datapath (assumption, see the module docstring)
+OBJECTIVES = ("energy", "latency", "edp")
+
+
+def _v(arch, name):
+    return np.asarray(getattr(arch, name), dtype=np.float64)
+
+
+def area_proxy(arch, mac_bytes: float = MAC_BYTES) -> np.ndarray:
+    """Area in SRAM-byte equivalents: SRAM bytes + mac_bytes × MAC datapaths (broadcasts over a
+    batched architecture)."""
+    family = getattr(arch, "family", None)
+    if family == "eyeriss_v1":
+        pes = _v(arch, "pe_rows") * _v(arch, "pe_cols")
+        spad_words = (_v(arch, "filter_spad_words") + _v(arch, "ifmap_spad_words")
+                      + _v(arch, "psum_spad_words"))
+        sram_bits = (pes * spad_words + _v(arch, "glb_banks") * _v(arch, "glb_bank_words")) \
+            * _v(arch, "word_bits")
+        macs = pes
+    elif family == "eyeriss_v2":
+        pes = (_v(arch, "cluster_rows") * _v(arch, "cluster_cols") * _v(arch, "cluster_pe_rows")
+               * _v(arch, "cluster_pe_cols"))
+        clusters = _v(arch, "cluster_rows") * _v(arch, "cluster_cols")
+        csc = _v(arch, "data_bits") + _v(arch, "csc_count_bits")
+        # eyeriss.md §3: iact address entries are 4 b, weight address entries 7 b
+        spad_bits = (_v(arch, "iact_spad_words") * csc + _v(arch, "iact_addr_words") * 4
+                     + _v(arch, "weight_spad_words") * csc + _v(arch, "weight_addr_words") * 7
+                     + _v(arch, "psum_spad_words") * _v(arch, "psum_bits"))
+        glb_bits = clusters * (_v(arch, "iact_glb_banks") * _v(arch, "iact_glb_bank_bits")
+                               + _v(arch, "psum_glb_banks") * _v(arch, "psum_glb_bank_bits"))
+        sram_bits = pes * spad_bits + glb_bits
+        macs = pes * _v(arch, "macs_per_pe")
+    else:
+        raise ValueError(f"no area proxy for architecture family {family!r}")
+    return sram_bits / 8.0 + mac_bytes * macs
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Result of `Problem.eval` for a batch of n candidates (arrays of length n)."""
+
+    batch: dict
+    fitness: np.ndarray
+    energy: np.ndarray          # per image, the energy table's unit
+    latency_ms: np.ndarray      # per image
+    area: np.ndarray
+    feasible: np.ndarray        # every layer has a mapping
+    within_area: np.ndarray
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        d = {k: np.asarray(v) for k, v in self.batch.items()}
+        d.update(fitness=self.fitness, energy=self.energy, latency_ms=self.latency_ms,
+                 area=self.area, feasible=self.feasible, within_area=self.within_area)
+        return pd.DataFrame(d)
+
+
+class Problem:
+    """Minimize `objective` per image over integer architecture fields within `bounds`, subject to
+    area ≤ `area_budget` (see the module docstring).
+
+    log_scale: fields sampled (and mutated by the search) uniformly in log space; by default every
+    field whose range spans more than a factor of 8.
+    """
+
+    def __init__(self, network, base_arch, bounds: dict, objective: str = "energy",
+                 area_fn: Callable | None = None, area_budget: float | None = None,
+                 sparsity=None, log_scale: tuple | None = None, chunk_size: int = 1024):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        if not bounds:
+            raise ValueError("bounds must name at least one architecture field")
+        fields = {f.name for f in dataclasses.fields(base_arch)}
+        clean = {}
+        for k, b in bounds.items():
+            if k not in fields or k == "energy":
+                raise ValueError(f"bounds: {k!r} is not an integer field of {type(base_arch).__name__}")
+            lo, hi = (int(b[0]), int(b[1]))
+            if not 1 <= lo <= hi:
+                raise ValueError(f"bounds[{k!r}] = {b} must satisfy 1 <= lo <= hi")
+            clean[k] = (lo, hi)
+        self.network = network
+        self.base_arch = base_arch
+        self.bounds = clean
+        self.fields = tuple(clean)
+        self.objective = objective
+        self.area_fn = area_fn or area_proxy
+        self.area_budget = float(self.area_fn(base_arch)) if area_budget is None else float(area_budget)
+        self.sparsity = sparsity
+        self.chunk_size = chunk_size
+        if log_scale is None:
+            log_scale = tuple(k for k, (lo, hi) in clean.items() if hi > 8 * lo)
+        self.log_scale = tuple(log_scale)
+        self.num_evaluations = 0
+
+    # ---------------------------------------------------------------- encoding
+    def _unit(self, k):
+        lo, hi = self.bounds[k]
+        if k in self.log_scale:
+            return np.log(lo), np.log(hi + 1.0)
+        return float(lo), hi + 1.0
+
+    def to_unit(self, batch: dict) -> np.ndarray:
+        """Candidates as points of [0, 1)^d (log scale where configured): [n, d]."""
+        cols = []
+        for k in self.fields:
+            a, b = self._unit(k)
+            x = np.asarray(batch[k], np.float64) + 0.5
+            x = np.log(x) if k in self.log_scale else x
+            cols.append((x - a) / (b - a))
+        return np.stack(cols, axis=-1)
+
+    def from_unit(self, u) -> dict:
+        """Points of [0, 1]^d back to integer candidates within bounds."""
+        u = np.clip(np.asarray(u, np.float64), 0.0, 1.0 - 1e-12)
+        out = {}
+        for i, k in enumerate(self.fields):
+            a, b = self._unit(k)
+            x = a + u[..., i] * (b - a)
+            x = np.exp(x) if k in self.log_scale else x
+            lo, hi = self.bounds[k]
+            out[k] = np.clip(np.floor(x), lo, hi).astype(np.int64)
+        return out
+
+    def base_candidate(self) -> dict:
+        return {k: np.asarray([int(np.asarray(getattr(self.base_arch, k)))]) for k in self.fields}
+
+    # ---------------------------------------------------------------- ask / eval
+    def ask(self, key, n: int) -> dict:
+        """n candidates drawn uniformly within bounds (log-uniform for `log_scale` fields)."""
+        u = np.asarray(jax.random.uniform(key, (n, len(self.fields)), dtype=np.float64))
+        return self.from_unit(u)
+
+    def arch_of(self, batch: dict):
+        """The batched architecture pytree of the candidates (other fields from base_arch)."""
+        return self.base_arch.replace(**{k: np.asarray(v, np.int64) for k, v in batch.items()})
+
+    def eval(self, batch: dict) -> Evaluation:
+        """Evaluate every candidate in one batched call; returns fitness (lower is better)."""
+        from eyejax.evaluate import evaluate
+
+        n = len(np.asarray(batch[self.fields[0]]))
+        arch = self.arch_of(batch)
+        area = np.broadcast_to(np.asarray(self.area_fn(arch), np.float64), (n,)).copy()
+        res = evaluate(arch, self.network, self.sparsity, objective=self.objective,
+                       chunk_size=self.chunk_size)
+        tot = res.network_totals()
+        self.num_evaluations += n
+        images = float(self.network.layers[0].N)
+        feasible = tot["feasible"].to_numpy()
+        energy = np.where(feasible, tot["energy"].to_numpy(np.float64), np.inf) / images
+        latency = np.where(feasible, tot["latency_ms"].to_numpy(np.float64), np.inf) / images
+        value = {"energy": energy, "latency": latency, "edp": energy * latency}[self.objective]
+        within = area <= self.area_budget * (1 + 1e-12)
+        fitness = np.where(feasible & within, value, np.inf)
+        return Evaluation(batch={k: np.asarray(v) for k, v in batch.items()}, fitness=fitness,
+                          energy=energy, latency_ms=latency, area=area, feasible=feasible,
+                          within_area=within)
+
+
+__all__ = ["Problem", "Evaluation", "area_proxy", "MAC_BYTES"]
