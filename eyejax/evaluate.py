@@ -55,9 +55,34 @@ def _compiled(dataflow, objective: str, space, arch_axes_key, sp_axes_key, treed
     return jax.jit(over_configs)
 
 
+def distinct_layers(layers, sparsity: Sparsity):
+    """(index of each distinct layer, inverse map [L]) over everything a layer's result depends on:
+    its shape, its `first` flag and its sparsity (per-layer values, and the whole column of swept
+    [B, L] leaves). ResNet-50's 54 layers are 21 distinct ones, for example."""
+    leaves = jax.tree_util.tree_leaves(layers) + jax.tree_util.tree_leaves(sparsity)
+    L = layers.num_layers
+    ids, first_of, inverse = {}, [], np.empty(L, dtype=np.int64)
+    for l in range(L):
+        key = b"".join(np.ascontiguousarray(np.asarray(x)[..., l]).tobytes() for x in leaves)
+        if key not in ids:
+            ids[key] = len(first_of)
+            first_of.append(l)
+        inverse[l] = ids[key]
+    return np.asarray(first_of, dtype=np.int64), inverse
+
+
 def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=None,
-                    chunk_size: int = DEFAULT_CHUNK, progress=None, dataflow: str | None = None):
-    """Core batched evaluation; returns a dict of numpy arrays shaped [B, L]."""
+                    chunk_size: int = DEFAULT_CHUNK, progress=None, dataflow: str | None = None,
+                    devices=None, dedupe_layers: bool = True):
+    """Core batched evaluation; returns a dict of numpy arrays shaped [B, L].
+
+    devices: the local devices the configuration axis is sharded over (None: all local devices of
+    the default backend; an int n: the first n; 1: no sharding). Each chunk is padded to a multiple
+    of the device count. dedupe_layers: evaluate each distinct layer (shape, first flag, sparsity)
+    once and copy its results to its repeats (identical results, less work).
+    """
+    from eyejax import sharding
+
     df_module = dataflow_for(arch, dataflow)
     space = df_module.DEFAULT_SEARCH if space is None else space
     B = batch_size(arch)
@@ -67,9 +92,25 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     sp_leaves_axes, sp_def = jax.tree_util.tree_flatten(sp_axes, is_leaf=lambda x: x is None)
     fn = _compiled(df_module, objective, space, tuple(arch_leaves_axes), tuple(sp_leaves_axes),
                    (arch_def, sp_def))
+    inverse = None
+    if dedupe_layers:
+        keep, inv = distinct_layers(layers, sparsity)
+        if len(keep) < layers.num_layers:
+            inverse = inv
+            layers = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], layers)
+            sparsity = jax.tree_util.tree_map(lambda x: np.asarray(x)[..., keep], sparsity)
     first = jnp.asarray(layers.first)
     layer_tree = dataclasses.replace(layers)  # LayerArrays, leaves [L]
     chunk = max(1, min(chunk_size, B))
+    devs = sharding.local_devices(devices)
+    mesh = None
+    if len(devs) > 1:  # split each chunk's configurations over the local devices
+        chunk = sharding.padded_size(chunk, len(devs))
+        mesh = sharding.config_mesh(devs)
+        first = jax.device_put(first, sharding.replicated(mesh))
+        layer_tree = jax.device_put(layer_tree, sharding.replicated(mesh))
+    elif devices is not None:
+        first, layer_tree = jax.device_put((first, layer_tree), devs[0])
     # Dispatch is asynchronous: queue a few chunks before reading any back, so the runtime can
     # overlap them (both CPU cores busy) while memory stays bounded by `max_in_flight` chunks.
     outs, pending = [], []
@@ -77,7 +118,10 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
 
     def collect(item):
         res, n_valid = item
-        outs.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_valid], res))
+        if inverse is None:
+            outs.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_valid], res))
+        else:
+            outs.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_valid][:, inverse], res))
         if progress is not None:
             progress(n_valid)
 
@@ -87,6 +131,11 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
         take = lambda x, ax: x if ax is None else np.asarray(x)[idx]
         a = jax.tree_util.tree_map(take, arch, arch_axes, is_leaf=lambda x: x is None)
         s = jax.tree_util.tree_map(take, sparsity, sp_axes, is_leaf=lambda x: x is None)
+        if mesh is not None:
+            a = sharding.shard_batch(a, arch_axes, mesh)
+            s = sharding.shard_batch(s, sp_axes, mesh)
+        elif devices is not None:
+            a, s = jax.device_put((a, s), devs[0])
         pending.append((fn(a, layer_tree, s, first), stop - start))
         if len(pending) >= max_in_flight:
             collect(pending.pop(0))
