@@ -271,9 +271,11 @@ CODESIGN = [
 
     Choose per-layer weight densities d to minimize E(d)/E(1) + λ·Σ_l w_l·(−log d_l), where the
     second term is a stand-in for the accuracy lost by pruning layer l (w_l: the layer's share of
-    the weights). Gradient descent (Adam) on the logits of d; the energy gradient steers pruning
-    to the layers whose weights cost the most energy. The penalty is a proxy, not a measured
-    accuracy; section 2 prunes a real network.
+    the weights). Gradient descent (Adam) on the logits of d, from d = 0.5; the energy gradient
+    steers pruning to the layers whose weights cost the most energy. The objective is not convex:
+    RLC only pays below about 75% density (above it filters move raw), so from d near 1 the
+    descent stays at 1. The penalty is a proxy, not a measured accuracy; section 2 prunes a real
+    network.
     """),
     code("""
     import optax
@@ -286,7 +288,7 @@ CODESIGN = [
         d = 0.02 + 0.98 * jax.nn.sigmoid(z)
         return f({"iact": iact, "weight": d})[0] / E1 - lam * jnp.sum(share * jnp.log(d))
 
-    z = jnp.full(L, 3.0)
+    z = jnp.zeros(L)
     opt = optax.adam(0.1)
     state = opt.init(z)
 

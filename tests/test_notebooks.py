@@ -36,7 +36,7 @@ def test_notebooks_match_their_source_and_have_no_outputs():
 def test_notebook_runs(name, tmp_path, monkeypatch):
     monkeypatch.setenv("EYEJAX_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)   # the inline backend, as in Jupyter
     nb = nbformat.read(NB_DIR / name, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
