@@ -99,7 +99,8 @@ class Problem:
 
     def __init__(self, network, base_arch, bounds: dict, objective: str = "energy",
                  area_fn: Callable | None = None, area_budget: float | None = None,
-                 sparsity=None, log_scale: tuple | None = None, chunk_size: int = 1024):
+                 sparsity=None, log_scale: tuple | None = None, chunk_size: int = 1024,
+                 space=None):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if not bounds:
@@ -122,10 +123,24 @@ class Problem:
         self.area_budget = float(self.area_fn(base_arch)) if area_budget is None else float(area_budget)
         self.sparsity = sparsity
         self.chunk_size = chunk_size
+        self.space = self._static_space(space)
         if log_scale is None:
             log_scale = tuple(k for k, (lo, hi) in clean.items() if hi > 8 * lo)
         self.log_scale = tuple(log_scale)
         self.num_evaluations = 0
+
+    def _static_space(self, space):
+        """The search space, with any static bound a dataflow derives from the architecture batch
+        (e.g. Eyeriss v2's slot count) taken at the upper corner of `bounds`, so every generation
+        reuses one compiled function instead of recompiling when the batch's maximum changes."""
+        from eyejax.dataflow import dataflow_for
+
+        module = dataflow_for(self.base_arch)
+        prepare = getattr(module, "prepare_space", None)
+        if prepare is None:
+            return space
+        corner = self.base_arch.replace(**{k: hi for k, (lo, hi) in self.bounds.items()})
+        return prepare(module.DEFAULT_SEARCH if space is None else space, corner)
 
     # ---------------------------------------------------------------- encoding
     def _unit(self, k):
@@ -177,7 +192,7 @@ class Problem:
         arch = self.arch_of(batch)
         area = np.broadcast_to(np.asarray(self.area_fn(arch), np.float64), (n,)).copy()
         res = evaluate(arch, self.network, self.sparsity, objective=self.objective,
-                       chunk_size=self.chunk_size)
+                       chunk_size=self.chunk_size, space=self.space)
         tot = res.network_totals()
         self.num_evaluations += n
         images = float(self.network.layers[0].N)
