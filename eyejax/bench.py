@@ -1,14 +1,26 @@
-"""`eyejax-bench`: configuration·layer evaluations per second with the full mapping search.
+"""`eyejax bench` (also `eyejax-bench`): configuration·layer evaluations per second with the full
+mapping search, and compile time, against batch size, for each architecture family, workload and
+device present.
+
+    eyejax bench                                             # eyeriss_v1 on AlexNet, batches 1, 100, 10000
+    eyejax bench --arch eyeriss_v1 --workload alexnet,resnet50 --batches 1000,10000,100000
+    eyejax bench --device cpu                                # only the CPU (default: every platform)
 
 For each batch size it times the first call (compile + run) and the best of several steady calls,
-and reports compile time as their difference. Architectures are random draws of the structural
-fields (array shape, scratchpads, GLB) and the energy table, so no work is shared between configs.
+and reports compile time as their difference (0 when that shape was already compiled), and the
+process CPU time of the steady call (evals/cpu-s: a figure that holds on a shared, loaded machine).
+Architectures are random draws of the structural fields and the energy table (RANDOM_ARCHS: one function per
+family), so no work is shared between configurations. Evaluations count every configuration·layer
+pair of the network; layers that repeat exactly (ResNet-50: 54 layers, 21 distinct) are evaluated
+once per configuration and copied (eyejax.evaluate.distinct_layers), as in any eyejax run.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
+from typing import Callable
 
 import jax
 import numpy as np
@@ -16,7 +28,7 @@ import numpy as np
 import eyejax  # noqa: F401
 from eyejax.arch.energy import EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
-from eyejax.evaluate import DEFAULT_CHUNK, evaluate_arrays
+from eyejax.evaluate import DEFAULT_CHUNK, distinct_layers, evaluate_arrays
 from eyejax.sparsity import Sparsity
 from eyejax.workload import get_network
 
@@ -33,55 +45,103 @@ def random_archs(batch: int, seed: int = 0) -> EyerissV1:
                            dram=f(150.0, 250.0)))
 
 
-def run(workload: str, batches, repeats: int, chunk: int):
+# architecture family -> function(batch, seed) returning a batch of random architectures.
+# Another family registers its own here (e.g. RANDOM_ARCHS["eyeriss_v2"] = random_v2_archs).
+RANDOM_ARCHS: dict[str, Callable] = {
+    "eyeriss_v1": random_archs,
+}
+
+
+def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v1",
+        devices=None, sparsity=None):
+    """Benchmark one family on one workload over batch sizes; returns one dict per batch size."""
+    if arch not in RANDOM_ARCHS:
+        raise ValueError(f"unknown architecture family {arch!r}; known: {sorted(RANDOM_ARCHS)}")
     net = get_network(workload)
     layers = net.arrays()
     L = layers.num_layers
-    sp = Sparsity.dense(L)
+    sp = Sparsity.dense(L) if sparsity is None else sparsity
+    distinct = len(distinct_layers(layers, sp)[0])
     rows = []
     for B in batches:
-        arch = random_archs(B)
+        archs = RANDOM_ARCHS[arch](B)
+        call = lambda: evaluate_arrays(archs, layers, sp, chunk_size=chunk, devices=devices)
         t0 = time.perf_counter()
-        out = evaluate_arrays(arch, layers, sp, chunk_size=chunk)
+        out = call()
         first = time.perf_counter() - t0
-        steady = []
+        steady, cpu = [], []
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            out = evaluate_arrays(arch, layers, sp, chunk_size=chunk)
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = call()
             steady.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         best = min(steady)
-        rows.append(dict(workload=workload, batch=B, layers=L, evals=B * L,
-                         compile_s=max(first - best, 0.0), run_s=best,
-                         evals_per_s=B * L / best,
+        best_cpu = cpu[int(np.argmin(steady))]
+        rows.append(dict(arch=arch, workload=workload, batch=B, layers=L, distinct_layers=distinct,
+                         evals=B * L, compile_s=max(first - best, 0.0), run_s=best,
+                         evals_per_s=B * L / best, cpu_s=best_cpu,
+                         evals_per_cpu_s=B * L / max(best_cpu, 1e-9),
                          feasible=float(np.mean(out["feasible"]))))
     return rows
 
 
-def device_name() -> str:
-    d = jax.devices()[0]
-    kind = getattr(d, "device_kind", d.platform)
+def device_groups(which: str = "all") -> list[tuple[str, list]]:
+    """[(description, local devices)] per platform present (gpu/tpu first, then cpu)."""
+    platforms = []
+    for p in ("gpu", "tpu", "cpu"):
+        try:
+            devs = jax.local_devices(backend=p)
+        except RuntimeError:
+            continue
+        if devs and (which == "all" or which == p):
+            platforms.append((p, devs))
+    if not platforms:
+        raise ValueError(f"no {which!r} devices present; devices: {jax.devices()}")
+    return [(device_name(devs), devs) for _, devs in platforms]
+
+
+def device_name(devs=None) -> str:
+    devs = devs or jax.local_devices()
+    d = devs[0]
     if d.platform == "cpu":
-        return f"cpu ({platform.processor() or platform.machine()}, {jax.local_device_count()} device(s))"
-    return f"{d.platform} ({kind})"
+        return (f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                f"{len(devs)} device(s))")
+    kind = getattr(d, "device_kind", d.platform)
+    return f"{d.platform} ({kind}) x{len(devs)}"
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--workload", default="alexnet")
+    ap = argparse.ArgumentParser(prog="eyejax bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", default="eyeriss_v1",
+                    help=f"comma-separated families ({', '.join(RANDOM_ARCHS)})")
+    ap.add_argument("--workload", default="alexnet", help="comma-separated built-in networks")
     ap.add_argument("--batches", default="1,100,10000", help="comma-separated batch sizes")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="configs per compiled call")
+    ap.add_argument("--device", default="all", choices=("all", "cpu", "gpu", "tpu"),
+                    help="which platform(s) to run on (default: every one present)")
     args = ap.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
-    import os
-
-    print(f"eyejax-bench  device: {device_name()}  jax {jax.__version__}  "
-          f"cpus: {os.cpu_count()}  chunk: {args.chunk}")
-    print(f"{'workload':<10} {'batch':>7} {'evals':>9} {'compile s':>10} {'run s':>9} "
-          f"{'evals/s':>12} {'feasible':>9}")
-    for r in run(args.workload, batches, args.repeats, args.chunk):
-        print(f"{r['workload']:<10} {r['batch']:>7} {r['evals']:>9} {r['compile_s']:>10.2f} "
-              f"{r['run_s']:>9.4f} {r['evals_per_s']:>12,.0f} {r['feasible']:>9.2f}")
+    archs = [a.strip() for a in args.arch.split(",") if a.strip()]
+    for a in archs:
+        if a not in RANDOM_ARCHS:
+            ap.error(f"--arch {a}: unknown family; known: {', '.join(RANDOM_ARCHS)}")
+    workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
+    print(f"eyejax bench  jax {jax.__version__}  cpus: {os.cpu_count()}  chunk: {args.chunk}")
+    for name, devs in device_groups(args.device):
+        print(f"device: {name}")
+        print(f"{'arch':<11} {'workload':<20} {'batch':>7} {'layers':>9} {'evals':>9} "
+              f"{'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9}")
+        with jax.default_device(devs[0]):
+            for a in archs:
+                for w in workloads:
+                    for r in run(w, batches, args.repeats, args.chunk, arch=a, devices=devs):
+                        lay = f"{r['layers']}({r['distinct_layers']})"
+                        print(f"{r['arch']:<11} {r['workload']:<20} {r['batch']:>7} {lay:>9} "
+                              f"{r['evals']:>9} {r['compile_s']:>10.2f} {r['run_s']:>9.4f} "
+                              f"{r['evals_per_s']:>12,.0f} {r['evals_per_cpu_s']:>12,.0f} "
+                              f"{r['feasible']:>9.2f}", flush=True)
 
 
 if __name__ == "__main__":

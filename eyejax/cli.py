@@ -6,6 +6,8 @@
     eyejax workload=vgg16 objective=latency sparsity=relu50 wandb.mode=disabled
     eyejax workload=custom workload.path=my_net.csv
     eyejax --cfg job                                     # print the composed configuration
+    eyejax sweep=v1_array_glb workload=resnet50          # a sweep grid (conf/sweep/), see eyejax.sweep
+    eyejax bench --workload alexnet,resnet50             # the benchmark (eyejax.bench)
 
 The configuration tree is the repository's top-level ``conf/`` (found next to the ``eyejax`` package,
 which an editable install keeps in the checkout); if that is missing, a copy shipped inside the package
@@ -136,6 +138,12 @@ def run(cfg: DictConfig) -> int:
     os.environ.setdefault("WANDB_SILENT", "true")
     # Hydra logs at INFO; keep JAX's backend probing ("Unable to initialize backend 'tpu'") quiet.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    from eyejax.sweep.cli import is_sweep
+
+    if is_sweep(cfg):  # sweep=<name>: a grid in vectorized chunks, Parquet parts, report (eyejax.sweep)
+        from eyejax.sweep.cli import run as run_sweep
+
+        return run_sweep(cfg)
     from eyejax.config import build_inputs, num_configs
     from eyejax.logging_wandb import objective_metric, rank_configs
 
@@ -283,7 +291,13 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console entry point (``eyejax ...``, ``python -m eyejax.cli ...``)."""
+    """Console entry point (``eyejax ...``, ``python -m eyejax.cli ...``); ``eyejax bench ...`` runs
+    the benchmark (eyejax.bench) instead of the Hydra app."""
+    if sys.argv[1:2] == ["bench"]:
+        from eyejax.bench import main as bench_main
+
+        bench_main(sys.argv[2:])
+        return
     msg = precheck_overrides(sys.argv[1:])
     if msg is not None:
         print(f"eyejax: error: {msg}", file=sys.stderr)

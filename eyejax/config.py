@@ -32,7 +32,7 @@ ENERGY_LEVELS = ("alu", "rf", "noc", "glb", "dram")  # order of the energy overr
 ARCH_KEYS = ARCH_FIELDS + ("energy_table", "energy")
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
 WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
-TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output")
+TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep")
 
 assert set(ENERGY_LEVELS) == set(LEVELS)
 

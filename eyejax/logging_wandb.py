@@ -87,6 +87,80 @@ def _table(wandb, df: pd.DataFrame):
     return wandb.Table(dataframe=d)
 
 
+def _init_run(cfg, job_type: str, name: str, run_dir: str | os.PathLike):
+    """wandb.init for an eyejax run (offline by default); returns (wandb module, run, config)."""
+    wcfg = cfg.get("wandb") or {}
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_CONSOLE", "off")
+    import wandb
+
+    config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    settings = wandb.Settings(silent=True, console="off", disable_code=True, x_disable_stats=True)
+    run = wandb.init(
+        mode=wcfg.get("mode", "offline"),
+        project=wcfg.get("project", "eyejax"),
+        entity=wcfg.get("entity"),
+        tags=list(wcfg.get("tags") or []) or None,
+        name=name,
+        job_type=job_type,
+        config=config,
+        dir=str(run_dir),
+        settings=settings,
+    )
+    return wandb, run, config
+
+
+def _save_readable(run, summary: dict, config: dict) -> Path:
+    # Readable copies in the run's files/ (an offline run otherwise keeps them only inside its
+    # binary .wandb log until `wandb sync`).
+    files = Path(run.dir)
+    (files / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    (files / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
+    for f in (SUMMARY_FILE, CONFIG_FILE):
+        run.save(str(files / f), base_path=str(files), policy="now")
+    return files.parent
+
+
+def log_sweep(cfg, out_dir, analysis, files: dict, plan=None):
+    """Log a finished sweep (eyejax.sweep): its config, the results table (every configuration when
+    there are fewer than TABLE_MAX_ROWS, else the best ones), the Pareto fronts, summary metrics and
+    the report's figures. The run lives in ``<out_dir>/wandb/``. Returns its directory, or None when
+    ``wandb.mode=disabled``."""
+    if (cfg.get("wandb") or {}).get("mode", "offline") == "disabled":
+        return None
+    from eyejax.sweep.runner import read_results
+
+    out_dir = Path(out_dir)
+    name = f"sweep-{(cfg.get('sweep') or {}).get('name') or 'custom'}-" \
+           f"{(cfg.get('workload') or {}).get('name', 'network')}"
+    wandb, run, config = _init_run(cfg, "sweep", name, out_dir)
+    try:
+        summary = analysis.summary()
+        summary["sweep_dir"] = str(out_dir)
+        if plan is not None:
+            summary.update({"sweep_hash": plan.hash, "num_layers": plan.num_layers,
+                            "num_chunks": plan.num_chunks, "per_layer": plan.per_layer})
+        run.summary.update({k: _plain(v) for k, v in summary.items()})
+        tables = {}
+        if analysis.num_configs < TABLE_MAX_ROWS:
+            tables["results"] = _table(wandb, read_results(out_dir))
+        else:
+            tables["results_best"] = _table(wandb, analysis.best)
+        for (x, y), f in analysis.fronts.items():
+            tables[f"pareto_{y}_vs_{x}"] = _table(wandb, f)
+        for key in ("pareto", "breakdown"):
+            if key in files:
+                tables[f"plots/{key}"] = wandb.Image(str(files[key]))
+        run.log(tables)
+        for key in ("best_md", "report_md"):
+            if key in files:
+                run.save(str(files[key]), base_path=str(out_dir), policy="now")
+        run_dir = _save_readable(run, summary, config)
+    finally:
+        run.finish()
+    return run_dir
+
+
 def log_run(cfg, df: pd.DataFrame, totals: pd.DataFrame, extra_summary: dict | None = None):
     """Log one run: config, summary metrics, and tables (totals, and layers when small).
 
@@ -141,4 +215,4 @@ def log_run(cfg, df: pd.DataFrame, totals: pd.DataFrame, extra_summary: dict | N
     return run_dir
 
 
-__all__ = ["log_run", "summary_metrics", "rank_configs", "objective_metric", "TABLE_MAX_ROWS"]
+__all__ = ["log_run", "log_sweep", "summary_metrics", "rank_configs", "objective_metric", "TABLE_MAX_ROWS"]

@@ -1,0 +1,191 @@
+"""Figures and tables of evaluation results: Pareto fronts, per-layer energy breakdowns, Markdown.
+
+Everything here takes pandas DataFrames as written by eyejax (``NetworkResult.network_totals`` /
+``to_dataframe``, sweep parts) and writes PNG (matplotlib, Agg backend: no display needed) or
+Markdown. Nothing prints.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+LEVELS = ("dram", "glb", "noc", "rf", "alu")
+LEVEL_LABELS = {"dram": "DRAM", "glb": "GLB (buffer)", "noc": "NoC (array)", "rf": "RF (spads)",
+                "alu": "ALU (MACs)"}
+LEVEL_COLORS = {"dram": "#4c72b0", "glb": "#dd8452", "noc": "#55a868", "rf": "#c44e52",
+                "alu": "#8172b3"}
+DATA_TYPES = ("ifmap", "filter", "psum")
+TYPE_COLORS = {"ifmap": "#64b5cd", "filter": "#ccb974", "psum": "#8c8c8c", "alu": "#8172b3"}
+AXIS_LABELS = {"energy": "energy", "latency_ms": "latency (ms)", "sram_kb": "on-chip SRAM (kB)",
+               "pe_count": "PEs", "edp": "energy x latency"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# --------------------------------------------------------------------------------------------------
+# Pareto fronts
+
+
+def pareto_mask(x, y) -> np.ndarray:
+    """Non-dominated points when minimizing both x and y (NaNs never on the front). Among equal
+    points only the first (lowest index) is kept."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    mask = np.zeros(len(x), dtype=bool)
+    idx = np.flatnonzero(ok)
+    if not len(idx):
+        return mask
+    order = idx[np.lexsort((idx, y[idx], x[idx]))]
+    ys = y[order]
+    prev_min = np.concatenate([[np.inf], np.minimum.accumulate(ys)[:-1]])
+    mask[order[ys < prev_min]] = True
+    return mask
+
+
+def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """The rows of df on the (x, y) front, sorted by x."""
+    if x not in df or y not in df:
+        return df.iloc[:0]
+    return df[pareto_mask(df[x], df[y])].sort_values([x, y], kind="stable")
+
+
+def _log_if_wide(ax, v, which):
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) and v.max() / v.min() > 30:
+        (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+
+
+def plot_pareto(points: pd.DataFrame, fronts: Mapping[tuple, pd.DataFrame], path,
+                title: str = "", best: pd.Series | None = None, unit: str = "") -> Path:
+    """One panel per front: every point of ``points`` (grey, a sample for large sweeps), the front
+    (red, staircase) and the best configuration (star). ``fronts``: {(x, y): front rows}."""
+    plt = _plt()
+    items = [(k, f) for k, f in fronts.items() if len(f)]
+    n = max(len(items), 1)
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.4), squeeze=False)
+    for ax, ((x, y), front) in zip(axes[0], items):
+        if x in points and y in points:
+            ax.scatter(points[x], points[y], s=6, c="0.72", lw=0, label=f"configurations ({len(points):,} shown)",
+                       rasterized=True)
+        f = front.sort_values(x)
+        ax.step(f[x], f[y], where="post", color="#c44e52", lw=1.2)
+        ax.scatter(f[x], f[y], s=22, color="#c44e52", zorder=3, label=f"Pareto front ({len(f)})")
+        if best is not None and x in best and y in best:
+            ax.scatter([best[x]], [best[y]], marker="*", s=180, color="#f2b701", edgecolor="k",
+                       zorder=4, label=f"best (config {int(best['config_id'])})")
+        _log_if_wide(ax, points[x] if x in points else f[x], "x")
+        _log_if_wide(ax, points[y] if y in points else f[y], "y")
+        ax.set_xlabel(AXIS_LABELS.get(x, x))
+        ax.set_ylabel(AXIS_LABELS.get(y, y) + (f" [{unit}]" if y == "energy" and unit else ""))
+        ax.grid(alpha=0.3, which="both", lw=0.5)
+        ax.legend(fontsize=7, loc="best", framealpha=0.85)
+        ax.set_title(f"{AXIS_LABELS.get(y, y)} vs {AXIS_LABELS.get(x, x)}", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# per-layer energy breakdown (as in the Eyeriss papers' per-layer figures)
+
+
+def plot_breakdown(layers: pd.DataFrame, path, title: str = "", unit: str = "") -> Path:
+    """Stacked bars per layer of one configuration: energy by level (DRAM, GLB, NoC, RF, ALU) and
+    by data type (ifmap, filter, psum, plus the MACs). ``layers``: per-layer rows of one config."""
+    plt = _plt()
+    names = list(layers["layer"].astype(str))
+    L = len(names)
+    xs = np.arange(L)
+    width = max(8.0, min(0.28 * L + 3.0, 24.0))
+    fig, axes = plt.subplots(2, 1, figsize=(width, 7.2), sharex=True)
+    scale, suffix = _energy_scale(layers["energy"].max() if "energy" in layers else 1.0)
+    for ax, parts, colors, labels, what in (
+            (axes[0], [f"energy_{lv}" for lv in LEVELS], [LEVEL_COLORS[lv] for lv in LEVELS],
+             [LEVEL_LABELS[lv] for lv in LEVELS], "by level"),
+            (axes[1], [f"energy_{dt}" for dt in DATA_TYPES] + ["energy_alu"],
+             [TYPE_COLORS[dt] for dt in DATA_TYPES] + [TYPE_COLORS["alu"]],
+             list(DATA_TYPES) + ["ALU (MACs)"], "by data type")):
+        bottom = np.zeros(L)
+        for col, color, label in zip(parts, colors, labels):
+            if col not in layers:
+                continue
+            v = layers[col].to_numpy(dtype=float) / scale
+            ax.bar(xs, v, 0.75, bottom=bottom, color=color, label=label, edgecolor="none")
+            bottom += v
+        ax.set_ylabel(f"energy{suffix}" + (f" [{unit}]" if unit else ""))
+        ax.set_title(f"per-layer energy {what}", fontsize=10, loc="left")
+        ax.legend(fontsize=7, ncol=5, loc="upper right")
+        ax.grid(axis="y", alpha=0.3, lw=0.5)
+    axes[1].set_xticks(xs)
+    axes[1].set_xticklabels(names, rotation=90 if L > 8 else 0, fontsize=7 if L > 20 else 8)
+    axes[1].set_xlim(-0.6, L - 0.4)
+    if title:
+        import textwrap
+
+        wrapped = "\n".join(textwrap.fill(t, width=int(width * 11)) for t in title.split("\n"))
+        fig.suptitle(wrapped, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _energy_scale(vmax) -> tuple[float, str]:
+    try:
+        vmax = float(vmax)
+    except (TypeError, ValueError):
+        return 1.0, ""
+    if not math.isfinite(vmax) or vmax <= 0:
+        return 1.0, ""
+    e = int(math.floor(math.log10(vmax) / 3) * 3)
+    return (10.0 ** e, f" (x1e{e})") if e else (1.0, "")
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _cell(v, floatfmt: str) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        if not math.isfinite(float(v)):
+            return "-"
+        if float(v).is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return format(float(v), floatfmt)
+    return str(v).replace("|", "\\|")
+
+
+def markdown_table(df: pd.DataFrame, columns: Iterable[str] | None = None,
+                   floatfmt: str = ".5g") -> str:
+    """A GitHub-flavoured Markdown table of df (no index)."""
+    cols = [c for c in (columns or df.columns) if c in df]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df[cols].itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, floatfmt) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["pareto_mask", "pareto_front", "plot_pareto", "plot_breakdown", "markdown_table"]
