@@ -133,6 +133,16 @@ def _original_cwd() -> str:
         return os.getcwd()
 
 
+def _design(inputs, cfg) -> str:
+    """The architecture and dataflow a run evaluates, in words."""
+    df = getattr(inputs, "dataflow", None)
+    pes = (cfg.get("dataflow") or {}).get("num_pes")
+    if df is not None and pes is not None:
+        return f"the ISCA16 equal-area design ({pes} PEs), dataflow {df.upper()}"
+    family = getattr(inputs.arch, "family", "eyeriss_v1")
+    return {"eyeriss_v1": "Eyeriss v1", "eyeriss_v2": "Eyeriss v2"}.get(family, family)
+
+
 def run(cfg: DictConfig) -> int:
     """Everything the command does; returns the exit status."""
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -158,7 +168,7 @@ def run(cfg: DictConfig) -> int:
     B = num_configs(swept)
     unit = getattr(arch.energy, "unit", "normalized")
     print(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
-          f"batch {network.layers[0].N}) on Eyeriss v1; sparsity={_hydra_choice('sparsity')}; "
+          f"batch {network.layers[0].N}) on {_design(inputs, cfg)}; sparsity={_hydra_choice('sparsity')}; "
           f"objective={objective}; {B} configuration{'s' if B != 1 else ''}"
           + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
              if swept else ""))
@@ -173,6 +183,7 @@ def run(cfg: DictConfig) -> int:
         bar = tqdm(total=B, unit="config", file=sys.stderr, desc="evaluating")
     try:
         result = evaluate(arch, network, sparsity=inputs.sparsity, objective=objective,
+                          dataflow=getattr(inputs, "dataflow", None),
                           progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:

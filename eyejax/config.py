@@ -32,7 +32,7 @@ ENERGY_LEVELS = ("alu", "rf", "noc", "glb", "dram")  # order of the energy overr
 ARCH_KEYS = ARCH_FIELDS + ("energy_table", "energy")
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
 WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
-TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep")
+TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep", "dataflow")
 
 assert set(ENERGY_LEVELS) == set(LEVELS)
 
@@ -365,20 +365,68 @@ class RunInputs:
     network: Any
     sparsity: Any
     num_layers: int
+    dataflow: str | None = None     # None: the architecture's own (RS on Eyeriss v1)
+
+
+# --------------------------------------------------------------------------------------------------
+# dataflow group (conf/dataflow/): the architecture's own dataflow, or an ISCA16 equal-area design
+
+DATAFLOW_KEYS = ("name", "num_pes")
+
+
+def dataflow_from_config(cfg_dataflow, cfg_arch=None):
+    """``cfg.dataflow`` ({name, num_pes}) -> (dataflow name or None, arch or None, swept).
+
+    name ``native`` (the default): the arch group's architecture with its own dataflow; returns
+    (None, None, {}). Any other name with ``num_pes`` set (a number or a list to sweep) builds the
+    ISCA16 equal-area design of that dataflow (eyejax/arch/isca16.py) and ignores the arch group's
+    fields except ``energy_table``; ``rs`` without ``num_pes`` runs RS on the arch group's v1.
+    """
+    from eyejax.arch.isca16 import ISCA16_DATAFLOWS, isca16_arch
+
+    d = _plain(cfg_dataflow, "dataflow") or {}
+    _check_keys(d, DATAFLOW_KEYS, "dataflow")
+    name = d.get("name", "native")
+    allowed = ("native",) + ISCA16_DATAFLOWS
+    if name not in allowed:
+        raise ConfigError(f"dataflow.name = {name!r} is unknown; allowed: {', '.join(allowed)}")
+    pes = d.get("num_pes")
+    if name == "native":
+        return None, None, {}
+    if pes is None:
+        if name != "rs":
+            raise ConfigError(f"dataflow.num_pes must be set for dataflow {name!r} (the ISCA16 "
+                              f"equal-area design's PE count, e.g. 256)")
+        return "rs", None, {}
+    vals, swept = _axis_values(pes, "dataflow.num_pes")
+    if any(int(v) != v or v < 1 or v > 1 << 20 for v in vals):
+        raise ConfigError(f"dataflow.num_pes must be integers in [1, {1 << 20}], got {vals!r}")
+    table = _energy_table((_plain(cfg_arch, "arch") or {}).get("energy_table", "isca16_normalized"))
+    archs = [isca16_arch(name, int(v), energy=table) for v in vals]
+    if not swept:
+        return name, archs[0], {}
+    import jax
+
+    arch = jax.tree_util.tree_map(lambda *x: np.asarray(x), *archs)
+    return name, arch, {"dataflow.num_pes": np.asarray(vals, dtype=np.int64)}
 
 
 def build_inputs(cfg, base_dir: str | Path | None = None) -> RunInputs:
     """Check the whole configuration and build the evaluator's inputs; raises before any model work."""
     check_run_config(cfg)
     arch, swept = arch_from_config(cfg.get("arch"))
+    dataflow, df_arch, df_swept = dataflow_from_config(cfg.get("dataflow"), cfg.get("arch"))
+    if df_arch is not None:
+        arch, swept = df_arch, df_swept
     network = network_from_config(cfg.get("workload"), base_dir=base_dir)
     n = _num_layers(network)
     sparsity = sparsity_from_config(cfg.get("sparsity"), n)
-    return RunInputs(arch=arch, swept=swept, network=network, sparsity=sparsity, num_layers=n)
+    return RunInputs(arch=arch, swept=swept, network=network, sparsity=sparsity, num_layers=n,
+                     dataflow=dataflow)
 
 
 __all__ = [
     "ConfigError", "OBJECTIVES", "WANDB_MODES", "ARCH_FIELDS", "ARCH_KEYS",
     "arch_from_config", "grid", "network_from_config", "sparsity_from_config", "check_run_config",
-    "build_inputs", "RunInputs", "num_configs", "swept_frame",
+    "build_inputs", "RunInputs", "num_configs", "swept_frame", "dataflow_from_config",
 ]

@@ -1,0 +1,103 @@
+"""No local reuse (NLR, ISCA16 §IV-C / §VI-A) on an ISCA16Spatial architecture (no RF).
+
+The array is c_s groups of m_s PEs. In one step every PE of group i multiplies the same ifmap value
+(channel i, one filter position, one output pixel) by its own weight (filter j, read from the GLB);
+the products of the c_s groups add up across the array, and the m_s sums go back to the GLB, where
+the psums accumulate over channel tiles and the R·S filter positions. Counting contract:
+docs/isca16_dataflows.md §NLR.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from eyejax.dataflow import isca16_base as base
+from eyejax.dataflow.tiling import cdiv, fdiv
+
+
+@dataclasses.dataclass(frozen=True)
+class NLRSearchSpace:
+    """Grid [mode, split, n, e]: mode 0 gives channels (c_s = PEs // split) first, mode 1 filters."""
+
+    splits: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    n_splits: tuple = (1, 2, 4, 16, 1 << 30)
+    e_splits: tuple = (1, 2, 4, 8, 16, 1 << 30)
+
+
+DEFAULT_SEARCH = NLRSearchSpace()
+MAPPING_KEYS = ("m_s", "c_s", "n", "e")
+
+
+def _shape(s):
+    return (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "W_used"))
+
+
+def grid(shape, arch, space, dtype):
+    nax = 4
+    mode = base.axis((0, 1), 0, nax, dtype)
+    k = base.axis(space.splits, 1, nax, dtype)
+    N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
+    a = base.arch_ints(arch, dtype)
+    one = jnp.ones((1,) * nax, dtype)
+    pes = a["pe_rows"] * a["pe_cols"]
+    c1 = jnp.minimum(Cg, base.split(pes, k))
+    m1 = jnp.maximum(jnp.minimum(Mg, fdiv(pes, c1)), 1)
+    m2 = jnp.minimum(Mg, base.split(pes, k))
+    c2 = jnp.maximum(jnp.minimum(Cg, fdiv(pes, m2)), 1)
+    c_s = jnp.where(mode == 0, c1, c2) * one
+    m_s = jnp.where(mode == 0, m1, m2) * one
+    n = jnp.maximum(cdiv(N, base.axis(space.n_splits, 2, nax, dtype)), 1) * one
+    e = base.balanced(E, fdiv(E, base.axis(space.e_splits, 3, nax, dtype))) * one
+    ok_a = m_s * c_s <= pes
+    glb = base.block_terms(shape, n, e)["ifmap_block_words"] + m_s * Cg * R * S + m_s
+    ok_s = glb <= a["glb_words"]
+    return {"m_s": m_s, "c_s": c_s, "n": n, "e": e}, ok_a, ok_s
+
+
+def counts(shape, arch, mp, dtype):
+    N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
+    m_s, c_s, n, e = (jnp.asarray(mp[k]).astype(dtype) for k in MAPPING_KEYS)
+    one = jnp.ones_like(m_s * c_s * n * e)
+    b = base.block_terms(shape, n, e)
+    nb, ns = b["nb"], b["ns"]
+    nm, nc = cdiv(Mg, m_s), cdiv(Cg, c_s)
+    outputs = N * Mg * E * F
+    macs = outputs * Cg * R * S
+    loads = nb * ns * Mg * Cg * R * S
+    steps_per_output = nc * R * S                      # GLB round trips of each psum
+    c = {
+        "macs": macs * one,
+        "dram_ifmap_reads": b["dram_ifmap_reads"] * one,
+        "dram_filter_reads": loads * one,
+        "dram_psum_reads": 0 * one,
+        "dram_psum_writes": outputs * one,
+        "glb_ifmap_reads": N * E * F * nm * Cg * R * S,  # once per step, broadcast to its group
+        "glb_ifmap_writes": b["glb_ifmap_writes"] * one,
+        "glb_filter_reads": macs * one,                # every weight for every output pixel
+        "glb_filter_writes": loads * one,
+        "glb_psum_reads": outputs * steps_per_output,  # incl. the final read for the write-back
+        "glb_psum_writes": outputs * steps_per_output,
+        "noc_ifmap": macs * one,
+        "noc_filter": macs * one,
+        "noc_psum": outputs * (Cg * R * S + steps_per_output - 1),
+        "rf_ifmap_reads": 0 * one, "rf_ifmap_writes": 0 * one,
+        "rf_filter_reads": 0 * one, "rf_filter_writes": 0 * one,
+        "rf_psum_reads": 0 * one, "rf_psum_writes": 0 * one,
+        "passes": nb * ns * nm,
+        "compute_cycles": N * E * F * nm * nc * R * S,
+        "ramp_cycles": nb * ns * nm * jnp.minimum(c_s, Cg),   # adder chain across the groups
+    }
+    active = jnp.minimum(m_s, Mg) * jnp.minimum(c_s, Cg)
+    return base.finish(c, shape["G"], active)
+
+
+def parallelism(shape):
+    """Eyexam step 2: one PE per (filter, channel) pair."""
+    return shape["Mg"] * shape["Cg"]
+
+
+NLR = base.Dataflow("nlr", grid, counts, parallelism, MAPPING_KEYS, DEFAULT_SEARCH, __doc__)
+FAMILIES = base.FAMILIES
+search_layer = NLR.search_layer
+validate_arch = NLR.validate_arch
