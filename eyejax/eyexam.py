@@ -1,0 +1,343 @@
+"""Eyexam: seven nested performance bounds per layer and design (eyeriss.md §4; arXiv 1807.07928).
+
+Each step tightens an upper bound on a layer's throughput (MACs per cycle) by one more constraint, so
+each loss can be attributed. Every bound is computed from the model's own quantities, steps are
+running minima (each is at most the previous one by construction), and the last one is exactly the
+model's throughput, macs / cycles. For a layer with MACs total work, P MAC units, and the dataflow's
+logical parallelism D (how many PEs it could keep busy with unbounded PEs, each on an indivisible
+unit of MACs / D MACs of work):
+
+1. layer shape and size: every MAC in parallel (psums reduced spatially): MACs.
+2. dataflow: D, the parallelism the dataflow exposes for this shape (RS: R·E PEs per 2-D conv ×
+   Cg·Mg convs of one group; WS: one weight per PE; OS_A: one ofmap plane; ...; see `PARALLELISM`).
+3. number of PEs: D / ceil(D / P): D units on P PEs take ceil(D/P) rounds (fragmentation).
+4. physical array dimensions: MACs / T4, with T4 the fewest compute cycles of any mapping that fits
+   the array's rows and columns, storage ignored (RS on v1: h×e sets on floor(rows/h)·floor(cols/e)
+   slots, searched over every strip count and channel/filter split; the other dataflows: their own
+   search grid without the storage checks), and never more than the chosen mapping's.
+5. storage capacity: MACs / compute_cycles of the mapping the model chose under its RF/GLB limits
+   (this also carries the objective's choice: an energy-optimal mapping may use fewer PEs).
+6. average bandwidth: the DRAM roofline. Moving the layer's DRAM words (as moved, RLC included) at
+   the DRAM bandwidth takes dram_cycles, so MACs / max(compute_cycles, dram_cycles) =
+   min(compute bound, bandwidth × operational intensity). Where the model's cycles include NoC
+   transfer time (RS+ on v2: its routers' port widths), that time joins the max.
+7. varying access patterns and imbalance: MACs / cycles, the model's throughput: cycles add the
+   per-pass ramp (fill/drain) and the DRAM transfers that do not overlap compute.
+
+On v1 and the ISCA16 designs the NoC (GLB -> array bus) bandwidth bound is reported separately as
+`noc_bound`: their models' cycles do not stall on it, so it is not part of the chain (a v1 design
+can exceed it; see README). On Eyeriss v2, "MACs" are the MACs performed (non-zero pairs when
+its PEs skip zeros), and step 4 loses nothing (RS+ has no physical-array search here; the
+cluster's all-to-all network lets a set take any PEs of its cluster), so step 5 carries the loss.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from eyejax.dataflow.rs import layer_shape
+from eyejax.dataflow.tiling import cdiv, fdiv
+
+STEPS = ("shape", "dataflow", "pes", "array", "storage", "bandwidth", "patterns")
+STEP_TITLES = {
+    "shape": "1 layer shape", "dataflow": "2 dataflow", "pes": "3 number of PEs",
+    "array": "4 array dims", "storage": "5 storage", "bandwidth": "6 avg bandwidth",
+    "patterns": "7 access patterns",
+}
+
+
+# ------------------------------------------------------------------------------ per-dataflow parts
+def _rs_parallelism(s):
+    return s["R"] * s["E"] * s["Cg"] * s["Mg"]
+
+
+def _rs_plus_parallelism(s):
+    # RS+ tiles groups and images spatially too (docs/rs_plus_model.md)
+    return s["R"] * s["E"] * s["Cg"] * s["Mg"] * s["G"] * s["N"]
+
+
+_NS = np.arange(1, 257)
+_R = np.concatenate([np.arange(1, 65), 2 ** np.arange(7, 15)])
+
+
+def _rs_physical_min_compute(layer, arch):
+    """Fewest compute cycles of RS on v1's rows×cols, storage ignored (float64).
+
+    Sets are h×e with h = min(R, rows); e = ceil(E/ns) for every strip count ns; r sets on
+    channels × t on filters with r·t <= floor(rows/h)·floor(cols/e). The busiest PE does
+    ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip and R fold.
+    """
+    f = jnp.float64
+    s = layer_shape(layer, f)
+    rows, cols = jnp.asarray(arch.pe_rows, f), jnp.asarray(arch.pe_cols, f)
+    N, Cg, Mg, E, F, R, S, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G"))
+    h = jnp.minimum(R, rows)
+    nf = cdiv(R, h)
+    ns = jnp.asarray(_NS, f)[:, None]
+    e = cdiv(E, jnp.minimum(ns, E))
+    strips = cdiv(E, e)
+    sets = fdiv(rows, h) * fdiv(cols, e)
+    r = jnp.asarray(_R, f)[None, :]
+    t = jnp.minimum(fdiv(sets, r), Mg)
+    ok = (e <= cols) & (t >= 1)
+    T = G * N * F * S * strips * nf * cdiv(Cg, jnp.minimum(r, Cg)) * cdiv(Mg, jnp.maximum(t, 1))
+    return jnp.min(jnp.where(ok, T, jnp.inf))
+
+
+def dataflow_name(module) -> str:
+    return getattr(module, "name", None) or module.__name__.rsplit(".", 1)[-1]
+
+
+def _parts(module):
+    """(parallelism(shape) per group, physical_min_compute(layer, arch) or None)."""
+    name = dataflow_name(module)
+    if name == "rs":
+        return _rs_parallelism, _rs_physical_min_compute
+    if name == "rs_plus":
+        return _rs_plus_parallelism, getattr(module, "physical_min_compute", None)
+    par = getattr(module, "parallelism", None)
+    phys = getattr(module, "physical_min_compute", None)
+    return par, phys
+
+
+def peak_macs(arch, B: int) -> np.ndarray:
+    """MAC units of each configuration (PEs × MACs per PE)."""
+    bc = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (B,))
+    if getattr(arch, "family", None) == "eyeriss_v2":
+        return (bc(arch.cluster_rows) * bc(arch.cluster_cols) * bc(arch.cluster_pe_rows)
+                * bc(arch.cluster_pe_cols) * bc(arch.macs_per_pe))
+    return bc(arch.pe_rows) * bc(arch.pe_cols)
+
+
+def _noc_cycles(raw, arch, B):
+    """Cycles to move each data type over its GLB->array bus (v1 and ISCA16 designs), else NaN."""
+    if not all(hasattr(arch, k) for k in ("ifmap_bus_bits", "filter_bus_bits", "psum_bus_bits")):
+        return np.full(np.shape(raw["macs"]), np.nan)
+    bc = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (B,))[:, None]
+    wb = bc(arch.word_bits)
+    ifm = raw["glb_ifmap_reads"] * wb / bc(arch.ifmap_bus_bits)
+    fil = (raw["dram_filter_reads"] + raw["glb_filter_reads"]) * wb / bc(arch.filter_bus_bits)
+    ps = (raw["glb_psum_reads"] + raw["glb_psum_writes"]) * wb / bc(arch.psum_bus_bits)
+    return np.maximum(np.maximum(ifm, fil), ps)
+
+
+# ------------------------------------------------------------------------------------ the analysis
+@functools.lru_cache(maxsize=32)
+def _compiled(fn, axes_leaves, treedef):
+    axes = jax.tree_util.tree_unflatten(treedef, axes_leaves)
+    over_layers = jax.vmap(lambda l, a: fn(l, a), in_axes=(0, None))
+    return jax.jit(jax.vmap(over_layers, in_axes=(None, axes)))
+
+
+def _vmapped(fn, arch, layers):
+    """fn(layer, arch) over every (configuration, layer): [B, L] (compiled once per fn and arch
+    structure)."""
+    from eyejax.evaluate import in_axes_of
+
+    leaves, treedef = jax.tree_util.tree_flatten(in_axes_of(arch), is_leaf=lambda x: x is None)
+    return np.asarray(_compiled(fn, tuple(leaves), treedef)(layers, arch))
+
+
+def bounds(result, dataflow: str | None = None) -> dict:
+    """The seven bounds (MACs/cycle) of every (configuration, layer) of an evaluate() result.
+
+    Returns a dict of float64 arrays [B, L]: one per name in STEPS, plus `peak` (MAC units),
+    `parallelism` (D), `operational_intensity` (MACs per DRAM word moved), `dram_words_per_cycle`,
+    `noc_bound`, `macs`, `feasible`. Infeasible layers get NaN bounds.
+    """
+    from eyejax.dataflow import dataflow_for
+
+    module = dataflow_for(result.arch, dataflow)
+    par_fn, phys_fn = _parts(module)
+    raw, arch, B = result.raw, result.arch, result.batch
+    layers = result.network.arrays()
+    L = layers.num_layers
+    # Work = MACs actually performed: the dense count, or the non-zero MAC pairs where the design
+    # skips zeros in time (Eyeriss v2's sparse PEs), so that no bound exceeds the MAC units.
+    macs = np.asarray(raw.get("mac_pairs", raw["macs"]), dtype=np.float64)
+    feasible = np.asarray(raw["feasible"], bool)
+    comp = raw["compute_cycles"].astype(np.float64)
+    dram = raw["dram_cycles"].astype(np.float64)
+    cyc = raw["cycles"].astype(np.float64)
+    # NoC transfer time where the model's cycles include it (RS+ on v2: busy = max(compute + ramp,
+    # noc)); elsewhere the NoC bound is only reported (`noc_bound`).
+    noc_keys = [k for k in ("noc_cycles_ifmap", "noc_cycles_filter", "noc_cycles_psum") if k in raw]
+    noc_in_model = np.max([raw[k].astype(np.float64) for k in noc_keys], axis=0) if noc_keys \
+        else np.zeros_like(comp)
+    peak = peak_macs(arch, B)[:, None] * np.ones((1, L))
+
+    shapes = layer_shape(layers, jnp.float64)
+    if par_fn is None:  # unknown dataflow: no step-2 information
+        D = np.broadcast_to(np.asarray(macs), (B, L)).copy()
+    else:
+        D = np.broadcast_to(np.asarray(par_fn(shapes)), (B, L)).astype(np.float64)
+    T4 = None if phys_fn is None else np.minimum(_vmapped(phys_fn, arch, layers),
+                                                  comp)
+
+    safe = lambda x: np.where(x > 0, x, np.nan)
+    s = {}
+    s["shape"] = macs
+    s["dataflow"] = np.minimum(s["shape"], D)
+    s["pes"] = np.minimum(s["dataflow"], D / np.ceil(D / peak))
+    # no physical-array search for this dataflow: step 4 loses nothing, step 5 takes it all
+    s["array"] = s["pes"] if T4 is None else np.minimum(s["pes"], macs / safe(T4))
+    s["storage"] = np.minimum(s["array"], macs / safe(comp))
+    s["bandwidth"] = np.minimum(s["storage"],
+                                macs / safe(np.maximum(np.maximum(comp, dram), noc_in_model)))
+    s["patterns"] = np.minimum(s["bandwidth"], macs / safe(cyc))
+    for k in STEPS:
+        s[k] = np.where(feasible, s[k], np.nan)
+
+    words = _dram_words(result)
+    out = dict(s)
+    out.update({
+        "peak": peak, "parallelism": D, "macs": macs, "feasible": feasible,
+        "dram_words_per_cycle": np.where(dram > 0, words / safe(dram), np.nan),
+        "operational_intensity": macs / safe(words),
+        "noc_bound": macs / safe(noc_in_model if noc_keys else _noc_cycles(raw, arch, B)),
+        "noc_in_model": bool(noc_keys),
+        "dataflow_name": dataflow_name(module),
+    })
+    return out
+
+
+def _dram_words(result) -> np.ndarray:
+    """[B, L] DRAM words as moved (16-bit words; v2: data_bits-wide words from its DRAM bits)."""
+    raw = result.raw
+    if "dram_bits" in raw:
+        bits = np.asarray(getattr(result.arch, "data_bits", 16), dtype=np.float64)
+        bits = np.broadcast_to(bits, (result.batch,))[:, None]
+        return np.asarray(raw["dram_bits"], dtype=np.float64) / bits
+    from eyejax import cost
+
+    sp = result.sparsity
+    first = np.asarray(result.network.arrays().first)
+    ratio_i = np.where(first, 1.0, np.asarray(sp.ifmap_rlc_ratio))
+    ratio_o = np.asarray(sp.ofmap_rlc_ratio)
+    d_if = np.ceil(raw["dram_ifmap_reads"] * ratio_i)
+    d_of = np.ceil((raw["dram_psum_writes"] + raw["dram_psum_reads"]) * ratio_o)
+    return (d_if + raw["dram_filter_reads"] + d_of).astype(np.float64)
+
+
+def limiting_step(b: dict) -> np.ndarray:
+    """[B, L] name of the step with the largest loss. Steps 1-3 are first capped at the peak (a
+    dataflow exposing more parallelism than there are PEs loses nothing), so the dataflow step's
+    loss is peak / min(D, peak), the PE step's is the fragmentation, and each later step's is its
+    ratio to the previous bound. "none" when nothing is lost."""
+    peak = b["peak"]
+    capped = [np.minimum(b[k], peak) if i < 3 else b[k] for i, k in enumerate(STEPS)]
+    prev, nxt = np.stack(capped[:-1]), np.stack(capped[1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = np.log(prev / nxt)
+    loss = np.nan_to_num(loss, nan=-1.0)
+    idx = np.argmax(loss, axis=0)
+    names = np.asarray(STEPS[1:])[idx]
+    return np.where(np.max(loss, axis=0) > 1e-9, names, "none")
+
+
+def table(result, dataflow: str | None = None, config: int | None = None) -> pd.DataFrame:
+    """One row per (config_id, layer): the seven bounds (MACs/cycle), each as a fraction of the
+    peak too, the loss-leading step, operational intensity and the NoC bound."""
+    b = bounds(result, dataflow)
+    B, L = b["macs"].shape
+    names = list(result.network.names)
+    lim = limiting_step(b)
+    cols = {"config_id": np.repeat(np.arange(B), L), "layer": np.tile(names, B),
+            "dataflow": b["dataflow_name"], "peak": b["peak"].reshape(-1)}
+    for k in STEPS:
+        cols[k] = b[k].reshape(-1)
+    for k in STEPS:
+        cols[f"{k}_util"] = (b[k] / b["peak"]).reshape(-1)
+    cols["limited_by"] = lim.reshape(-1)
+    cols["operational_intensity"] = b["operational_intensity"].reshape(-1)
+    cols["noc_bound"] = b["noc_bound"].reshape(-1)
+    cols["feasible"] = b["feasible"].reshape(-1)
+    df = pd.DataFrame(cols)
+    if config is not None:
+        df = df[df.config_id == config].reset_index(drop=True)
+    return df
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """The bounds as a Markdown table (MACs/cycle, 3 significant digits)."""
+    head = ["layer", *[STEP_TITLES[k] for k in STEPS], "limited by", "MACs/DRAM word"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in df.iterrows():
+        vals = [f"{r[k]:.3g}" if np.isfinite(r[k]) else "-" for k in STEPS]
+        oi = r["operational_intensity"]
+        out.append("| " + " | ".join([str(r["layer"]), *vals, str(r["limited_by"]),
+                                      f"{oi:.3g}" if np.isfinite(oi) else "-"]) + " |")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------ figures
+STEP_COLORS = {"shape": "#999999", "dataflow": "#8c564b", "pes": "#9467bd", "array": "#1f77b4",
+               "storage": "#2ca02c", "bandwidth": "#ff7f0e", "patterns": "#d62728"}
+
+
+def plot_roofline(b: dict, names, config: int = 0, ax=None, title: str | None = None):
+    """Roofline: MACs/cycle vs MACs per DRAM word; the peak, the DRAM slope, and each layer's step
+    bounds 3-7 stacked at its operational intensity (step 7 = the model's throughput)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    oi = b["operational_intensity"][config]
+    peak = float(np.nanmax(b["peak"][config]))
+    bw = float(b["dram_words_per_cycle"][config, 0])
+    ok = np.isfinite(oi) & b["feasible"][config]
+    xs = np.geomspace(max(np.nanmin(oi[ok]) / 3, 1e-2), np.nanmax(oi[ok]) * 3, 100) if ok.any() \
+        else np.geomspace(0.1, 1e4, 100)
+    ax.plot(xs, np.minimum(peak, bw * xs), "k-", lw=1.5, label=f"roofline (peak {peak:g}, "
+                                                                  f"{bw:.3g} words/cycle)")
+    for k, marker in (("pes", "_"), ("array", "_"), ("storage", "_"), ("bandwidth", "_"),
+                      ("patterns", "o")):
+        ax.scatter(oi[ok], b[k][config][ok], marker=marker, s=140 if marker == "_" else 30,
+                   color=STEP_COLORS[k], label=STEP_TITLES[k], zorder=3)
+    for x, y, n in zip(oi[ok], b["patterns"][config][ok], np.asarray(names)[ok]):
+        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (MACs per DRAM word)")
+    ax.set_ylabel("MACs / cycle")
+    ax.set_title(title or "Eyexam roofline")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax
+
+
+def plot_waterfall(b: dict, names, config: int = 0, ax=None, title: str | None = None):
+    """Per-layer waterfall: a bar from the PE-count bound (step 3) down to the model's throughput
+    (step 7), split into the loss of each step 4-7 (log scale); steps 1-2 as markers above."""
+    import matplotlib.pyplot as plt
+
+    L = len(names)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, 0.45 * L + 2), 4.5))
+    x = np.arange(L)
+    order = ("patterns", "bandwidth", "storage", "array", "pes")
+    lo = np.nan_to_num(b["patterns"][config], nan=0.0)
+    bottom = np.where(lo > 0, lo, np.nan)
+    ax.bar(x, bottom, color="#444444", width=0.7, label="model throughput (step 7)")
+    for below, k in zip(order[:-1], order[1:]):
+        top = b[k][config]
+        lowv = b[below][config]
+        ax.bar(x, top - lowv, bottom=lowv, color=STEP_COLORS[below], width=0.7,
+               label=f"lost at {STEP_TITLES[below]}")
+    ax.scatter(x, b["dataflow"][config], marker="v", color=STEP_COLORS["dataflow"],
+               label="2 dataflow bound", zorder=3)
+    ax.axhline(float(np.nanmax(b["peak"][config])), color="k", lw=1, ls="--", label="peak")
+    ax.set_yscale("log")
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("MACs / cycle")
+    ax.set_title(title or "Eyexam waterfall (losses per step)")
+    ax.legend(fontsize=6, ncol=4, loc="upper right")
+    top = np.nanmax(np.minimum(b["dataflow"][config], 10 * np.nanmax(b["peak"][config])))
+    ax.set_ylim(max(np.nanmin(bottom) / 3, 1e-3) if np.isfinite(np.nanmin(bottom)) else 1e-3,
+                top * 1.5)
+    return ax
