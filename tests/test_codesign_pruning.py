@@ -15,7 +15,7 @@ from eyejax.codesign.data import load_digits
 from eyejax.codesign.models import LAYERS, DigitsCNN, hardware_network, layer_tensors
 
 QUICK = ["prune.steps=2", "train.epochs=2", "prune.finetune_epochs=1", "prune.sparsity_images=16",
-         "wandb.mode=offline"]
+         "prune.energy_models=[v1,v1_cvpr17]", "wandb.mode=offline"]
 
 
 def test_digits_ship_with_scikit_learn_and_split_deterministically():
@@ -143,3 +143,29 @@ def test_energy_estimate_matches_the_evaluator_and_predicts_savings():
     for i in range(4):
         assert est.predicted_saving("v1", i, 0.5) == pytest.approx(0.0, abs=1e-6)
         assert est.predicted_saving("v1_cvpr17", i, 0.5) > 0
+
+
+def test_energy_models_follow_the_installation():
+    assert pruning.available_energy_models()[:2] == ("v1", "v1_cvpr17")
+    with pytest.raises(ValueError, match="energy_model must be one of"):
+        pruning.PruneConfig(energy_models=("v1",), energy_model="v1_cvpr17")
+
+
+@pytest.mark.skipif("v2" not in pruning.available_energy_models(),
+                    reason="the Eyeriss v2 model is not installed")
+def test_v2_energy_uses_weight_sparsity():
+    """v2 (CSC) energies come from eyejax's v2 evaluate on the measured sparsity; pruning a layer is
+    predicted to save energy on v2 (what-if evaluation), unlike on the v1 chip."""
+    from eyejax.arch.eyeriss_v1 import EyerissV1
+    from eyejax.evaluate import evaluate
+
+    m = DigitsCNN()
+    params = m.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))["params"]
+    x = load_digits().val.x[:8]
+    estimator = pruning.EnergyEstimator(m, params, EyerissV1(), x, hw_batch=2,
+                                        models=("v1", "v1_cvpr17", "v2"))
+    est = estimator(params)
+    ref = evaluate(estimator.arch_v2, estimator.net_hw, est.sparsity).arrays()["energy"][0]
+    np.testing.assert_allclose(est.table.energy_v2.to_numpy(), ref)
+    saving = est.predicted_savings("v2", {1: 0.3, 2: 0.2})
+    assert saving[1] > 0 and saving[2] > 0

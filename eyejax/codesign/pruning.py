@@ -26,7 +26,12 @@ Energy models (see `eyejax.codesign.differentiable`): every estimate is reported
   filter-RF read) is skipped when either operand is zero, measured exactly on the tensors as the
   fraction of (ifmap, weight) pairs that are both non-zero, and filters also move RLC-compressed
   (their exact RLC ratio) between DRAM and the array.
-`energy_model` picks the one that ranks the layers. Eyeriss v2 (CSC) is added when its model lands.
+* ``v2``: Eyeriss v2 (RS+ on the HM-NoC, CSC-compressed sparse PEs, `eyejax.dataflow.rs_plus`) with
+  its chip defaults and the v1 configuration's energy table: iacts and weights stay CSC-compressed
+  from DRAM to the PE and only non-zero × non-zero MACs run (the v2 model takes the measured iact,
+  weight and ofmap densities and the exact non-zero-ifmap MAC fraction). Reported when the
+  installed eyejax has the v2 dataflow.
+`energy_model` picks the one that ranks the layers; `energy_models` the ones reported.
 
 Entry point: ``eyejax-prune`` (Hydra, conf/prune.yaml), writing `steps.parquet` (one row per method
 × step × layer), `summary.parquet` (per method × step), CSV copies, `pruning.md` and PNG plots into
@@ -52,7 +57,14 @@ import pandas as pd
 from eyejax.codesign import data as data_mod
 from eyejax.codesign.models import LAYERS, DigitsCNN, hardware_network, layer_tensors
 
-ENERGY_MODELS = ("v1", "v1_cvpr17")
+ENERGY_MODELS = ("v1", "v1_cvpr17", "v2")
+
+
+def available_energy_models() -> tuple:
+    """The energy models this installation can evaluate (v2 needs the Eyeriss v2 dataflow)."""
+    from eyejax.dataflow import DEFAULT_DATAFLOW
+
+    return ENERGY_MODELS if "eyeriss_v2" in DEFAULT_DATAFLOW else ENERGY_MODELS[:2]
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +83,7 @@ class PruneConfig:
     step_fraction: float = 0.5        # prune this fraction of the remaining weights per step
     min_step_fraction: float = 0.05   # retire a layer (or stop, for the baseline) below this step
     energy_model: str = "v1_cvpr17"   # ranks the layers
+    energy_models: tuple | None = None  # reported (None: every available one)
     methods: tuple = ("energy_aware", "energy_saving", "magnitude")
     layers: tuple = LAYERS            # prunable layers
     hw_batch: int = 4                 # batch N of the accelerator model
@@ -79,9 +92,15 @@ class PruneConfig:
     test_fraction: float = 0.2
 
     def __post_init__(self):
-        if self.energy_model not in ENERGY_MODELS:
-            raise ValueError(f"prune.energy_model must be one of {ENERGY_MODELS}, "
-                             f"got {self.energy_model!r}")
+        avail = available_energy_models()
+        models = avail if self.energy_models is None else tuple(self.energy_models)
+        bad = [m for m in models if m not in avail]
+        if bad or not models:
+            raise ValueError(f"prune.energy_models must be a non-empty subset of {avail}, got "
+                             f"{self.energy_models}")
+        if self.energy_model not in models:
+            raise ValueError(f"prune.energy_model must be one of {models}, got {self.energy_model!r}")
+        object.__setattr__(self, "energy_models", models)
         if not self.methods or set(self.methods) - set(METHODS):
             raise ValueError(f"prune.methods must be a non-empty subset of {sorted(METHODS)}, "
                              f"got {self.methods}")
@@ -225,18 +244,23 @@ def _fixed(res, network, arch):
 @dataclasses.dataclass
 class Estimate:
     """Per-layer energies of one model state (`table`) and what predicts the next step's saving:
-    the mapping and counts each energy model chose (`fixed`) and the measured sparsity terms."""
+    the mapping and counts each v1 energy model chose (`fixed`), the measured sparsity terms, and
+    the measured `Sparsity` (for v2's what-if evaluations)."""
 
     table: pd.DataFrame
     fixed: dict
     terms: dict
     weight_density: np.ndarray
     arch: object
+    sparsity: object = None
+    network: object = None
+    arch_v2: object = None
 
     def predicted_energy(self, model: str, layer: int, weight_density: float) -> float:
-        """Layer energy at the fixed mapping if its weight density became `weight_density`, by the
-        smooth model of `eyejax.codesign.differentiable`: gated MACs scale with the weight density
-        (v1_cvpr17) and filters compress at the i.i.d. RLC ratio (soft-capped); v1 ignores weights."""
+        """v1 models: layer energy at the fixed mapping if its weight density became
+        `weight_density`, by the smooth model of `eyejax.codesign.differentiable`: gated MACs scale
+        with the weight density (v1_cvpr17) and filters compress at the i.i.d. RLC ratio
+        (soft-capped); v1 ignores weights."""
         from eyejax.codesign.differentiable import arch_params, layer_costs, soft_cap
         from eyejax.sparse.rlc import expected_rlc_ratio
 
@@ -251,14 +275,42 @@ class Estimate:
         return float(out["energy"][layer])
 
     def predicted_saving(self, model: str, layer: int, weight_density: float) -> float:
-        x0 = float(self.weight_density[layer])
-        return (self.predicted_energy(model, layer, x0)
-                - self.predicted_energy(model, layer, weight_density))
+        return self.predicted_savings(model, {layer: weight_density})[layer]
+
+    def predicted_savings(self, model: str, targets: dict) -> dict:
+        """{layer index: energy saved if that layer's weight density became targets[layer]}.
+
+        v1 models: the smooth model at the fixed mapping (`predicted_energy`). v2: what-if
+        evaluations of the v2 model (mapping searched again), one batched call for all targets:
+        the measured sparsity with that layer's weight density replaced (its ifmap zeros unchanged).
+        """
+        if model != "v2":
+            out = {}
+            for layer, x in targets.items():
+                x0 = float(self.weight_density[layer])
+                out[layer] = (self.predicted_energy(model, layer, x0)
+                              - self.predicted_energy(model, layer, x))
+            return out
+        from eyejax.evaluate import evaluate
+
+        idx = list(targets)
+        L = len(self.weight_density)
+        B = max(L, len(idx))            # a fixed batch size: one compile
+        rows = (idx + idx[-1:] * B)[:B]
+        w = np.tile(np.asarray(self.sparsity.weight_density, np.float64), (B, 1))
+        for b, layer in enumerate(rows):
+            w[b, layer] = targets[layer]
+        sp = jax.tree_util.tree_map(lambda v: np.tile(np.asarray(v, np.float64), (B, 1)),
+                                    self.sparsity).replace(weight_density=w)
+        arch = self.arch_v2.replace(clock_mhz=np.full(B, int(np.asarray(self.arch_v2.clock_mhz))))
+        e = evaluate(arch, self.network, sp).arrays()["energy"]
+        base = self.table["energy_v2"].to_numpy()
+        return {layer: float(base[layer] - e[b, layer]) for b, layer in enumerate(idx)}
 
 
-def layer_energies(arch, network, sp, extra) -> Estimate:
+def layer_energies(arch, network, sp, extra, arch_v2=None) -> Estimate:
     """Per-layer energy under each energy model, latency and the sparsity inputs (`Estimate.table`:
-    one row per layer)."""
+    one row per layer). v2 columns (`energy_v2`, `latency_ms_v2`) when `arch_v2` is given."""
     from eyejax.evaluate import evaluate
 
     arch = jax.tree_util.tree_map(lambda x: np.asarray(x).reshape(()) if np.ndim(x) else x, arch)
@@ -287,6 +339,13 @@ def layer_energies(arch, network, sp, extra) -> Estimate:
     })
     for k in ("energy_dram", "energy_glb", "energy_noc", "energy_rf", "energy_alu"):
         df[f"v1_{k}"] = a1[k][0]
+    if arch_v2 is not None:
+        a2 = evaluate(arch_v2, network, sp).arrays()
+        df["energy_v2"] = a2["energy"][0]
+        df["latency_ms_v2"] = a2["latency_ms"][0]
+        df["feasible"] &= a2["feasible"][0]
+        for k in ("energy_dram", "energy_glb", "energy_noc", "energy_rf", "energy_alu"):
+            df[f"v2_{k}"] = a2[k][0]
     first = np.asarray(network.arrays().first, bool)
     base = {"ifmap_ratio": np.where(first, 1.0, np.asarray(sp.ifmap_rlc_ratio)),
             "ofmap_ratio": np.asarray(sp.ofmap_rlc_ratio)}
@@ -296,15 +355,27 @@ def layer_energies(arch, network, sp, extra) -> Estimate:
                            "filter_ratio": np.asarray(extra["filter_rlc_ratio"])}}
     fixed = {"v1": _fixed(res_v1, network, arch), "v1_cvpr17": _fixed(res_c, network, arch)}
     return Estimate(table=df, fixed=fixed, terms=terms,
-                    weight_density=np.asarray(extra["weight_density"]), arch=arch)
+                    weight_density=np.asarray(extra["weight_density"]), arch=arch, sparsity=sp,
+                    network=network, arch_v2=arch_v2)
+
+
+def default_v2(arch):
+    """The Eyeriss v2 chip with the v1 configuration's energy table."""
+    from eyejax.arch.eyeriss_v2 import EyerissV2
+
+    table = jax.tree_util.tree_map(lambda x: np.asarray(x).reshape(()) if np.ndim(x) else x,
+                                   arch.energy)
+    return EyerissV2(energy=table)
 
 
 class EnergyEstimator:
     """Per-layer energy of a DigitsCNN's parameters on an architecture (see `layer_energies`)."""
 
-    def __init__(self, module, params0, arch, images, hw_batch: int):
+    def __init__(self, module, params0, arch, images, hw_batch: int, models=None, arch_v2=None):
         self.module = module
         self.arch = arch
+        self.models = tuple(models or available_energy_models())
+        self.arch_v2 = (arch_v2 or default_v2(arch)) if "v2" in self.models else None
         self.images = np.asarray(images)
         self.net_sparsity = hardware_network(module, params0, batch=len(self.images))
         self.net_hw = hardware_network(module, params0, batch=hw_batch)
@@ -312,8 +383,8 @@ class EnergyEstimator:
 
     def __call__(self, params) -> Estimate:
         sp, extra = measure_sparsity(self.module, params, self.images, self.net_sparsity)
-        est = layer_energies(self.arch, self.net_hw, sp, extra)
-        for m in ENERGY_MODELS:
+        est = layer_energies(self.arch, self.net_hw, sp, extra, self.arch_v2)
+        for m in self.models:
             est.table[f"energy_{m}_per_image"] = est.table[f"energy_{m}"] / self.hw_batch
         return est
 
@@ -375,6 +446,8 @@ def _record(method, step, action, target, kept, est, val_acc, test_acc, masks, r
          "pruned_fraction": pruned_fraction(masks, list(masks)),
          "seconds": time.time() - t0}
     for m in ENERGY_MODELS:
+        if f"energy_{m}_per_image" not in table:
+            continue
         s[f"energy_{m}"] = float(table[f"energy_{m}"].sum())
         s[f"energy_{m}_per_image"] = float(table[f"energy_{m}_per_image"].sum())
     s["latency_ms"] = float(table["latency_ms"].sum())
@@ -398,11 +471,10 @@ def _pick_layer(method, est, active, frac, step_of, cfg):
     if method == "energy_aware":
         score = {n: energy[n] for n in active}
     else:
-        score = {}
-        for n in active:
-            x0 = float(est.weight_density[names.index(n)])
-            x1 = x0 * (1.0 - step_of[n])
-            score[n] = est.predicted_saving(cfg.energy_model, names.index(n), x1)
+        targets = {names.index(n): float(est.weight_density[names.index(n)]) * (1.0 - step_of[n])
+                   for n in active}
+        saving = est.predicted_savings(cfg.energy_model, targets)
+        score = {n: saving[names.index(n)] for n in active}
     # ties (e.g. no saving at all under the v1 chip model): the higher-energy layer first
     return max(active, key=lambda n: (score[n], energy[n], -cfg.layers.index(n)))
 
@@ -491,7 +563,7 @@ class PruningResult:
     runs: dict = dataclasses.field(default_factory=dict)
 
 
-def _final_tables(methods, steps, summary):
+def _final_tables(methods, steps, summary, models):
     last = {m: int(summary[(summary.method == m) & summary.accepted].step.max()) for m in methods}
     first = methods[0]
     dense = steps[(steps.method == first) & (steps.step == 0)].set_index("layer")
@@ -502,7 +574,7 @@ def _final_tables(methods, steps, summary):
     cols = {"layer": layers}
     for tag, df in per.items():
         cols[f"weight_density_{tag}"] = df.loc[layers, "weight_density"].to_numpy()
-        for em in ENERGY_MODELS:
+        for em in models:
             cols[f"energy_{em}_{tag}"] = df.loc[layers, f"energy_{em}_per_image"].to_numpy()
     final = pd.DataFrame(cols)
     trows = []
@@ -512,7 +584,7 @@ def _final_tables(methods, steps, summary):
         s = summary[(summary.method == m) & (summary.step == st)].iloc[0]
         r = {"method": tag, "step": st, "val_acc": s.val_acc, "test_acc": s.test_acc,
              "pruned_fraction": s.pruned_fraction}
-        for em in ENERGY_MODELS:
+        for em in models:
             e0 = float(summary[(summary.method == m) & (summary.step == 0)][f"energy_{em}_per_image"].iloc[0])
             r[f"energy_{em}_per_image"] = s[f"energy_{em}_per_image"]
             r[f"reduction_{em}"] = e0 / s[f"energy_{em}_per_image"]
@@ -543,7 +615,7 @@ def run_pruning(cfg: PruneConfig | None = None, arch=None, logger=None) -> Pruni
     dense_val = trainer.accuracy(params, split.val)
     budget = dense_val - cfg.max_acc_drop
     images = split.val.x[:cfg.sparsity_images]
-    estimator = EnergyEstimator(module, params, arch, images, cfg.hw_batch)
+    estimator = EnergyEstimator(module, params, arch, images, cfg.hw_batch, cfg.energy_models)
     runs = {}
     for i, m in enumerate(cfg.methods):
         k = jax.random.fold_in(key, i)
@@ -553,7 +625,7 @@ def run_pruning(cfg: PruneConfig | None = None, arch=None, logger=None) -> Pruni
             runs[m] = layerwise_pruning(m, trainer, params, split, estimator, cfg, budget, k, logger)
     steps = pd.DataFrame([r for run in runs.values() for r in run.rows])
     summary = pd.DataFrame([s for run in runs.values() for s in run.summary])
-    final, totals = _final_tables(tuple(cfg.methods), steps, summary)
+    final, totals = _final_tables(tuple(cfg.methods), steps, summary, cfg.energy_models)
     return PruningResult(config=cfg, steps=steps, summary=summary, final=final, totals=totals,
                          dense_val_acc=dense_val, budget=budget, runs=runs)
 
@@ -573,7 +645,9 @@ def _md(df: pd.DataFrame, floatfmt=".4g") -> str:
 
 def markdown_report(res: PruningResult, unit: str = "normalized") -> str:
     cfg = res.config
-    out = [f"# Energy-aware vs magnitude pruning on digits (Eyeriss v1 model, batch {cfg.hw_batch})",
+    models = ", ".join(f"`{m}`" for m in cfg.energy_models)
+    out = [f"# Energy-aware vs magnitude pruning on digits (energy models {models}, batch "
+           f"{cfg.hw_batch})",
            "", "Methods: " + "; ".join(f"`{m}`: {METHODS[m]}" for m in cfg.methods) + ".",
            "",
            f"Dense validation accuracy {res.dense_val_acc:.4f}; budget {res.budget:.4f} "
@@ -583,8 +657,8 @@ def markdown_report(res: PruningResult, unit: str = "normalized") -> str:
            "## Per layer (energy per image at the last kept step)", "", _md(res.final), "",
            "## Per step", "",
            _md(res.summary[["method", "step", "action", "target", "accepted", "val_acc", "test_acc",
-                            "pruned_fraction", "energy_v1_per_image",
-                            "energy_v1_cvpr17_per_image"]]), ""]
+                            "pruned_fraction"]
+                           + [f"energy_{m}_per_image" for m in cfg.energy_models]]), ""]
     return "\n".join(out)
 
 
@@ -599,20 +673,22 @@ def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized
     paths = []
     s = res.summary
     methods = list(res.config.methods)
+    models = list(res.config.energy_models)
+    K = len(models)
     styles = dict(zip(methods, ("o-", "^-", "s--", "d-.")))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, K + 1, figsize=(5 * (K + 1), 4))
     for m in methods:
         style = styles[m]
         d = s[(s.method == m) & s.accepted]
-        for em, ax in zip(ENERGY_MODELS, axes[:2]):
+        for em, ax in zip(models, axes[:K]):
             ax.plot(d.step, d[f"energy_{em}_per_image"], style, label=m)
-        axes[2].plot(d.step, d.val_acc, style, label=m)
-    for em, ax in zip(ENERGY_MODELS, axes[:2]):
+        axes[K].plot(d.step, d.val_acc, style, label=m)
+    for em, ax in zip(models, axes[:K]):
         ax.set(title=f"energy per image ({em})", xlabel="step", ylabel=unit)
         ax.legend()
-    axes[2].axhline(res.budget, color="k", lw=0.8, ls=":", label="budget")
-    axes[2].set(title="validation accuracy (kept steps)", xlabel="step")
-    axes[2].legend()
+    axes[K].axhline(res.budget, color="k", lw=0.8, ls=":", label="budget")
+    axes[K].set(title="validation accuracy (kept steps)", xlabel="step")
+    axes[K].legend()
     fig.tight_layout()
     p = out_dir / "pruning_steps.png"
     fig.savefig(p, dpi=100)
@@ -621,17 +697,17 @@ def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized
 
     f = res.final
     x = np.arange(len(f))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, K + 1, figsize=(5 * (K + 1), 4))
     tags = ["dense"] + methods
     w = 0.8 / len(tags)
     for j, tag in enumerate(tags):
         off = (j - (len(tags) - 1) / 2) * w
-        for em, ax in zip(ENERGY_MODELS, axes[:2]):
+        for em, ax in zip(models, axes[:K]):
             ax.bar(x + off, f[f"energy_{em}_{tag}"], w, label=tag)
-        axes[2].bar(x + off, f[f"weight_density_{tag}"], w, label=tag)
-    for em, ax in zip(ENERGY_MODELS, axes[:2]):
+        axes[K].bar(x + off, f[f"weight_density_{tag}"], w, label=tag)
+    for em, ax in zip(models, axes[:K]):
         ax.set(title=f"energy per image by layer ({em})", ylabel=unit)
-    axes[2].set(title="weight density by layer")
+    axes[K].set(title="weight density by layer")
     for ax in axes:
         ax.set_xticks(x, f.layer)
         ax.legend(fontsize=7)
@@ -732,10 +808,12 @@ def run_app(cfg) -> int:
     wandb = run = None
     if mode != "disabled":
         wandb, run = _wandb_run(cfg, mode)
+
     def logger(s):
         print(f"  {s['method']:>13} step {s['step']:>2} {s['target']:<20} "
               f"{'kept  ' if s['accepted'] else 'undone'} val {s['val_acc']:.4f}  "
-              f"E/img v1 {s['energy_v1_per_image']:.4g}  v1_cvpr17 {s['energy_v1_cvpr17_per_image']:.4g}")
+              + "  E/img " + "  ".join(f"{m} {s[f'energy_{m}_per_image']:.4g}"
+                                       for m in ENERGY_MODELS if f"energy_{m}_per_image" in s))
         if run is not None:
             run.log({f"{s['method']}/{k}": v for k, v in s.items()
                      if isinstance(v, (int, float, bool)) and k != "step"}
