@@ -137,3 +137,40 @@ def test_rejects_batches_and_unknown_models():
         network_energy_fn(EyerissV1(pe_rows=np.array([8, 12])), NET)
     with pytest.raises(ValueError, match="energy_model"):
         network_energy_fn(EyerissV1(), NET, energy_model="v7")
+
+
+def _has_v2():
+    from eyejax.dataflow import DEFAULT_DATAFLOW
+
+    return "eyeriss_v2" in DEFAULT_DATAFLOW
+
+
+@pytest.mark.skipif(not _has_v2(), reason="the Eyeriss v2 model is not installed")
+def test_v2_energy_matches_the_model_and_gradients_match_finite_differences():
+    from eyejax.arch.eyeriss_v2 import EyerissV2
+    from eyejax.codesign.differentiable import V2_ARCH_PARAMS
+
+    iact = np.array([0.95, 0.45, 0.6, 0.3])     # every layer sparse (CSC mode)
+    f = network_energy_fn(EyerissV2(), NET, {"iact": iact, "weight": WEIGHT})
+    assert f.energy_model == "v2"
+    res = evaluate(EyerissV2(), NET, Sparsity.from_densities(4, iact=iact, weight=WEIGHT)).arrays()
+    per = f.per_layer()
+    np.testing.assert_allclose(np.asarray(per["energy"]), res["energy"][0], rtol=1e-12)
+    # cycles: the model rounds the expected sparse compute cycles and ceils NoC and DRAM cycles
+    np.testing.assert_allclose(np.asarray(per["cycles"]), res["cycles"][0], rtol=0, atol=3.0)
+    d0 = {"iact": jnp.asarray(iact), "weight": jnp.asarray(WEIGHT)}
+    for output in (0, 1):
+        g = jax.grad(lambda d: f(d)[output])(d0)
+        for key in ("iact", "weight"):
+            fd = central_difference(lambda x, key=key: f({**d0, key: jnp.asarray(x)})[output],
+                                    d0[key], h=1e-6)
+            np.testing.assert_allclose(np.asarray(g[key]), fd, rtol=1e-6,
+                                       atol=1e-7 * np.abs(fd).max())
+        gp = jax.grad(lambda p: f(None, p)[output])(f.params0)
+        for k in V2_ARCH_PARAMS:
+            x0 = float(f.params0[k])
+            fd = central_difference(lambda x, k=k: f(None, {**f.params0, k: jnp.asarray(x[0])})[output],
+                                    np.array([x0]), h=1e-4 * max(abs(x0), 1.0))[0]
+            assert float(gp[k]) == pytest.approx(fd, rel=1e-6, abs=1e-9), (output, k)
+    with pytest.raises(ValueError, match="does not apply"):
+        network_energy_fn(EyerissV2(), NET, energy_model="v1")

@@ -40,7 +40,18 @@ Energy models:
   (ratio r(d_weight)). A hypothetical v1 that exploits weight sparsity; it is what makes weight
   pruning pay on an RS chip.
 
-Continuous architecture parameters (`ARCH_PARAMS`): the energy table entries (alu, rf, noc, glb,
+* ``"v2"`` (an Eyeriss v2 architecture; needs the v2 dataflow `eyejax.dataflow.rs_plus`): the RS+
+  counts and mesh hops of the fixed mapping, costed by the v2 model's own formulas
+  (`rs_plus._formats` / `rs_plus.energy`): CSC words per value (smooth in the densities), zero
+  skipping of non-zero × non-zero MACs, 8-b data / 20-b psums. Latency relaxes the model's cycles:
+  the expected sparse compute cycles unrounded, the NoC-bound cycles of the mapping point scaled by
+  the bits per value at the new densities, DRAM cycles without the ceiling; the busiest of compute
+  and NoC is a hard max. A layer runs in dense mode only when both its iact and weight densities
+  are exactly 1 (a discontinuity of the v2 model): gradients are those of the mode at the point.
+  The v2 search ranks candidates with approximate mesh hops and recounts exactly, so the envelope
+  argument holds for the approximate objective.
+
+Continuous architecture parameters (`ARCH_PARAMS`; v2 adds the mesh `hop` energy): the energy table entries (alu, rf, noc, glb,
 dram), the core clock (MHz) and the DRAM bus width (bits) and clock (MHz). Structural fields (array
 shape, scratchpad and GLB sizes) are integers that change the mapping space; search them with
 `eyejax.codesign.problem` instead.
@@ -62,7 +73,10 @@ from eyejax.dataflow.mapping import COUNT_KEYS
 
 ENERGY_PARAMS = ("alu", "rf", "noc", "glb", "dram")
 ARCH_PARAMS = ENERGY_PARAMS + ("clock_mhz", "dram_bus_bits", "dram_clock_mhz")
-ENERGY_MODELS = ("v1", "v1_cvpr17")
+V2_ARCH_PARAMS = ARCH_PARAMS + ("hop",)
+ENERGY_MODELS = ("v1", "v1_cvpr17", "v2")
+V2_EXTRA_KEYS = ("hops_ifmap", "hops_filter", "hops_psum", "noc_cycles_ifmap", "noc_cycles_filter",
+                 "noc_cycles_psum", "dense_compute_cycles")
 CAPS = ("soft", "hard", "none")
 DEFAULT_TAU = 0.01
 
@@ -88,6 +102,9 @@ class FixedMapping:
     feasible: np.ndarray
     objective: str
     word_bits: float
+    family: str = "eyeriss_v1"
+    extra: dict = dataclasses.field(default_factory=dict)   # v2: hops, NoC cycles, dense compute
+    layers: object = None                                   # LayerArrays of the network
 
 
 def _single(arch):
@@ -110,9 +127,16 @@ def fix_mapping(arch, network, sparsity=None, objective: str = "energy") -> Fixe
         raise ValueError(f"no feasible mapping for layer(s) {bad} on this architecture")
     counts = {k: np.asarray(raw[k][0], dtype=np.float64) for k in COUNT_KEYS}
     mapping = {k: np.asarray(raw[f"map_{k}"][0]) for k in res.mapping_keys}
-    first = np.asarray(network.arrays().first, dtype=bool)
+    layers = network.arrays()
+    first = np.asarray(layers.first, dtype=bool)
+    family = getattr(arch, "family", "eyeriss_v1")
+    extra = {}
+    if family == "eyeriss_v2":
+        extra = {k: np.asarray(raw[k][0], dtype=np.float64) for k in V2_EXTRA_KEYS}
+    word_bits = float(getattr(arch, "word_bits", getattr(arch, "data_bits", 16)))
     return FixedMapping(network=network, arch=arch, counts=counts, first=first, mapping=mapping,
-                        feasible=feasible, objective=objective, word_bits=float(arch.word_bits))
+                        feasible=feasible, objective=objective, word_bits=word_bits, family=family,
+                        extra=extra, layers=layers)
 
 
 def arch_params(arch) -> dict:
@@ -121,6 +145,8 @@ def arch_params(arch) -> dict:
     p = {k: jnp.asarray(getattr(arch.energy, k), jnp.float64) for k in ENERGY_PARAMS}
     for k in ("clock_mhz", "dram_bus_bits", "dram_clock_mhz"):
         p[k] = jnp.asarray(getattr(arch, k), jnp.float64)
+    if getattr(arch, "family", None) == "eyeriss_v2":
+        p["hop"] = jnp.asarray(arch.energy.hop, jnp.float64)
     return p
 
 
@@ -162,8 +188,8 @@ def sparsity_terms(densities, first, energy_model: str = "v1", cap: str = "soft"
     ratios of ifmaps, ofmaps and filters (see the module docstring)."""
     from eyejax.sparse.rlc import expected_rlc_ratio
 
-    if energy_model not in ENERGY_MODELS:
-        raise ValueError(f"energy_model must be one of {ENERGY_MODELS}, got {energy_model!r}")
+    if energy_model not in ("v1", "v1_cvpr17"):
+        raise ValueError(f"sparsity_terms is for v1 and v1_cvpr17, got {energy_model!r}")
     ia, w, of = densities["iact"], densities["weight"], densities["ofmap"]
     ratio = lambda x: soft_cap(expected_rlc_ratio(x), cap, tau)
     g = ia
@@ -203,6 +229,53 @@ def layer_costs(fixed: FixedMapping, terms: dict, params: dict) -> dict:
     return out
 
 
+def v2_layer_costs(fixed: FixedMapping, densities: dict, params: dict, densities0: dict) -> dict:
+    """Eyeriss v2 per-layer energy (by level and total) and latency at the fixed RS+ mapping, as
+    smooth functions of the densities and the continuous parameters (module docstring, "v2")."""
+    from types import SimpleNamespace
+
+    from eyejax.dataflow import rs, rs_plus
+
+    f64 = jnp.float64
+    arch = fixed.arch
+    table = arch.energy.replace(**{k: params[k] for k in ENERGY_PARAMS + ("hop",)})
+    arch_t = arch.replace(energy=table)
+    a = rs_plus._arch(arch, f64)
+    mp = rs_plus.RSPlusMapping(**{k: jnp.asarray(v, f64) for k, v in fixed.mapping.items()})
+
+    def formats(d):
+        sp = SimpleNamespace(iact_density=d["iact"], weight_density=d["weight"],
+                             ofmap_density=d["ofmap"], mac_density=d["iact"])
+        return rs_plus._formats(a, sp, mp.q, mp.p, f64)
+
+    fm = formats(densities)
+    fm0 = formats(densities0)
+    c = fixed.counts
+    x = fixed.extra
+    noc = {k: x[k] for k in ("hops_ifmap", "hops_filter", "hops_psum")}
+    e = rs_plus.energy(c, noc, arch_t, fm)
+    level = lambda lv: sum(v for k, v in e.items() if k.startswith(lv))
+    out = {f"energy_{lv}": level(lv) for lv in ("dram", "glb", "noc", "rf")}
+    out["energy_alu"] = e["alu"]
+    out["energy"] = sum(e.values())
+    # latency
+    shape = rs.layer_shape(fixed.layers, f64)
+    sc = jax.vmap(lambda sh, m, dm, dw, act: rs_plus.sparse_compute_cycles(
+        sh, arch, m, {"d_mac": dm, "d_w": dw}, act, f64))(
+        shape, mp, fm["d_mac"], fm["d_w"], jnp.asarray(c["active_pes"], f64))
+    compute = jnp.where(fm["sparse"], sc, x["dense_compute_cycles"])
+    busy = compute + c["ramp_cycles"]
+    scale = {"ifmap": fm["beta_i"] / fm0["beta_i"], "filter": fm["beta_w"] / fm0["beta_w"],
+             "psum": 1.0}
+    for dt, sc_dt in scale.items():
+        busy = jnp.maximum(busy, x[f"noc_cycles_{dt}"] * sc_dt)
+    bits = rs_plus.dram_bits(c, fm)
+    dram_cycles = bits * params["clock_mhz"] / (params["dram_bus_bits"] * params["dram_clock_mhz"])
+    cycles = busy + dram_cycles
+    out.update(cycles=cycles, dram_bits=bits, latency_ms=cycles / (params["clock_mhz"] * 1e3))
+    return out
+
+
 class EnergyFn:
     """f(densities, params=None) -> (network energy, network latency in ms), differentiable in both.
 
@@ -230,6 +303,9 @@ class EnergyFn:
         d = expand_densities(self.densities0 if densities is None else densities, self.num_layers)
         p = dict(self.params0)
         p.update(params or {})
+        if self.energy_model == "v2":
+            d0 = expand_densities(self.densities0, self.num_layers)
+            return v2_layer_costs(self.fixed, d, p, d0)
         terms = sparsity_terms(d, self._first, self.energy_model, self.cap, self.tau)
         return layer_costs(self.fixed, terms, p)
 
@@ -238,13 +314,15 @@ class EnergyFn:
         return jnp.sum(out["energy"]), jnp.sum(out["latency_ms"])
 
 
-def network_energy_fn(arch, network, densities=None, *, energy_model: str = "v1",
+def network_energy_fn(arch, network, densities=None, *, energy_model: str | None = None,
                       objective: str = "energy", cap: str = "soft", tau: float = DEFAULT_TAU,
                       sparsity=None) -> EnergyFn:
     """Search the mapping once at (arch, densities) and return f(densities, params) -> (energy,
     latency_ms) at that mapping (see the module docstring).
 
     densities: the point to map at ({"iact", "weight", "ofmap"}, scalars or [L]; default dense).
+    energy_model: "v1" or "v1_cvpr17" on Eyeriss v1, "v2" on Eyeriss v2 (default: v1 / v2 by the
+    architecture's family).
     sparsity: optionally the exact `Sparsity` to search the mapping with (e.g. from real tensors);
     by default it is built from `densities` (i.i.d. expectation).
     """
@@ -252,8 +330,14 @@ def network_energy_fn(arch, network, densities=None, *, energy_model: str = "v1"
 
     if cap not in CAPS:
         raise ValueError(f"cap must be one of {CAPS}, got {cap!r}")
+    family = getattr(arch, "family", None)
+    if energy_model is None:
+        energy_model = "v2" if family == "eyeriss_v2" else "v1"
     if energy_model not in ENERGY_MODELS:
         raise ValueError(f"energy_model must be one of {ENERGY_MODELS}, got {energy_model!r}")
+    if (energy_model == "v2") != (family == "eyeriss_v2"):
+        raise ValueError(f"energy_model {energy_model!r} does not apply to a {family!r} "
+                         "architecture (v1, v1_cvpr17: Eyeriss v1; v2: Eyeriss v2)")
     L = len(network.layers)
     d0 = {k: np.asarray(v, np.float64) for k, v in expand_densities(densities, L).items()}
     if sparsity is None:
@@ -277,6 +361,6 @@ def central_difference(fn, x, h: float = 1e-6):
     return g
 
 
-__all__ = ["ARCH_PARAMS", "ENERGY_MODELS", "FixedMapping", "EnergyFn", "fix_mapping", "arch_params",
+__all__ = ["ARCH_PARAMS", "V2_ARCH_PARAMS", "ENERGY_MODELS", "v2_layer_costs", "FixedMapping", "EnergyFn", "fix_mapping", "arch_params",
            "soft_cap", "expand_densities", "sparsity_terms", "layer_costs", "network_energy_fn",
            "central_difference"]
