@@ -17,6 +17,13 @@ def _bcast(x, B):
     return np.broadcast_to(x, (B,)) if x.ndim == 0 else x
 
 
+def _num_pes(a, B):
+    if hasattr(a, "pe_rows"):  # Eyeriss v1: one PE array
+        return _bcast(a.pe_rows, B) * _bcast(a.pe_cols, B)
+    return (_bcast(a.cluster_rows, B) * _bcast(a.cluster_cols, B)      # Eyeriss v2: clusters of PEs
+            * _bcast(a.cluster_pe_rows, B) * _bcast(a.cluster_pe_cols, B))
+
+
 @dataclasses.dataclass
 class NetworkResult:
     raw: dict            # numpy arrays [B, L]
@@ -31,7 +38,7 @@ class NetworkResult:
     def arrays(self) -> dict:
         r, B = self.raw, self.batch
         a = self.arch
-        pes = _bcast(a.pe_rows, B) * _bcast(a.pe_cols, B)
+        pes = _num_pes(a, B)
         clock = _bcast(a.clock_mhz, B).astype(np.float64)
         out = {}
         out["macs"] = r["macs"]
@@ -42,7 +49,9 @@ class NetworkResult:
         out["compute_cycles"] = r["compute_cycles"]
         out["ramp_cycles"] = r["ramp_cycles"]
         out["dram_cycles"] = r["dram_cycles"]
-        out["mac_utilization"] = np.where(cycles > 0, r["macs"] / np.maximum(cycles, 1) / pes[:, None], 0.0)
+        # MAC datapaths used per cycle (Eyeriss v2 PEs have macs_per_pe datapaths; v1 PEs one)
+        datapaths = pes * _bcast(getattr(a, "macs_per_pe", 1), B)
+        out["mac_utilization"] = np.where(cycles > 0, r["macs"] / np.maximum(cycles, 1) / datapaths[:, None], 0.0)
         out["latency_ms"] = cycles / (clock[:, None] * 1e3)
         total = 0.0
         for lv in LEVELS_E:

@@ -15,6 +15,7 @@ import importlib
 # name -> module path. Modules load lazily so a new dataflow costs nothing until it is used.
 DATAFLOWS = {
     "rs": "eyejax.dataflow.rs",
+    "rs_plus": "eyejax.dataflow.rs_plus",
     # ISCA16 comparison dataflows on the equal-area ISCA16Spatial architecture (eyejax/arch/isca16.py);
     # "module:attribute" names an object that provides the module interface.
     "ws": "eyejax.dataflow.ws:WS",
@@ -27,6 +28,7 @@ DATAFLOWS = {
 # architecture family -> its native dataflow
 DEFAULT_DATAFLOW = {
     "eyeriss_v1": "rs",
+    "eyeriss_v2": "rs_plus",
 }
 
 OBJECTIVES = ("energy", "latency", "edp")

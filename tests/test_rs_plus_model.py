@@ -1,0 +1,360 @@
+"""The closed-form RS+ model of Eyeriss v2: internal consistency, exact NoC routes, invariants,
+depthwise utilization, sparsity, infeasibility, and the two v2 experiment scripts."""
+import dataclasses
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eyejax  # noqa: F401  (enables x64)
+from eyejax.arch.energy import PJ_65NM
+from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.arch.eyeriss_v2 import EyerissV2
+from eyejax.dataflow import dataflow_for, rs, rs_plus as rp
+from eyejax.dataflow.mapping import COUNT_KEYS
+from eyejax.evaluate import evaluate
+from eyejax.sparsity import Sparsity
+from eyejax.workload import Layer, get_network
+
+ROOT = pathlib.Path(__file__).parents[1]
+SMALL_ARCH = EyerissV2(cluster_rows=3, cluster_cols=3, cluster_pe_rows=2, cluster_pe_cols=3)
+SMALL_LAYERS = [
+    Layer("a", "CONV", 3, 6, 10, 9, 9, 3, 3, 1, 1, 1),
+    Layer("c", "DWCONV", 2, 8, 8, 7, 7, 3, 3, 2, 1, 8),
+    Layer("d", "FC", 5, 12, 10, 2, 2, 2, 2, 1, 0, 1),
+    Layer("f", "CONV", 4, 10, 14, 6, 6, 1, 1, 1, 0, 2),
+]
+PUB_ARCH = EyerissV2(energy=PJ_65NM, **rp.UNLIMITED_DRAM)   # the setup of experiments/v2_published.py
+
+
+def layer_arrays(layer):
+    from eyejax.workload.layer import LayerArrays
+
+    return LayerArrays.from_layers([layer])
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _row(sp, i=0):
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)[i]), sp)
+
+
+# ------------------------------------------------------------------------- exact NoC routes
+def brute_noc(layer, arch, mp):
+    """Router transfers, hops and per-cluster maxima by walking the loop nest and the slots."""
+    tiles = lambda D, T: [min(T, D - s) for s in range(0, D, T)]
+    N, G, R, S, U = layer.N, layer.groups, layer.R, layer.S, layer.stride
+    Cg, Mg, E, F = layer.C // G, layer.M // G, layer.E, layer.F
+    W_used = (F - 1) * U + S
+    h, e, r, t, g, b, p, q, n, m = (mp[k] for k in rp.MAPPING_KEYS)
+    cc = arch.cluster_cols
+    k = arch.cluster_pe_rows * arch.cluster_pe_cols // (h * e)
+    clusters = arch.cluster_rows * arch.cluster_cols
+    out = {f"{a}_{d}": 0 for a in ("router", "hops") for d in ("ifmap", "filter", "psum")}
+    load = {d: np.zeros(clusters, np.int64) for d in ("ifmap", "filter", "psum")}
+    man = lambda a, c: abs(a // cc - c // cc) + abs(a % cc - c % cc)
+
+    def route(slots):
+        cls = []
+        for j in slots:
+            if not cls or cls[-1] != j // k:
+                cls.append(j // k)
+        return cls
+
+    def add(dt, cl, w, reduction=False):
+        out[f"router_{dt}"] += w * len(cl)
+        out[f"hops_{dt}"] += w * sum(man(a, c) for a, c in zip(cl, cl[1:]))
+        for c in (cl[1:] + cl[-1:] if reduction else cl):
+            load[dt][c] += w
+
+    for gk in tiles(G, g):
+        for z in tiles(N, n * b):
+            ns_ = tiles(z, n)
+            for es in tiles(E, e):
+                for mt in tiles(Mg, m):
+                    for y in tiles(Cg, q * r):
+                        qs = tiles(y, q)
+                        for hk in tiles(R, h):
+                            rows = min((es - 1) * U + hk, es * hk)
+                            for x in tiles(mt, p * t):
+                                ps = tiles(x, p)
+                                T_, R_, B_ = len(ps), len(qs), len(ns_)
+                                slot = lambda gi, ti, ri, bi: ((gi * T_ + ti) * R_ + ri) * B_ + bi
+                                for gi in range(gk):
+                                    for ti in range(T_):
+                                        for ri in range(R_):
+                                            add("filter", route(slot(gi, ti, ri, bi) for bi in range(B_)),
+                                                ps[ti] * qs[ri] * hk * S)
+                                        for bi in range(B_):
+                                            add("psum", route(slot(gi, ti, ri, bi) for ri in range(R_)),
+                                                ns_[bi] * ps[ti] * es * F, reduction=True)
+                                    for ri in range(R_):
+                                        for bi in range(B_):
+                                            add("ifmap", route(slot(gi, ti, ri, bi) for ti in range(T_)),
+                                                ns_[bi] * qs[ri] * rows * W_used)
+    for d in load:
+        out[f"load_{d}"] = int(load[d].max())
+    return out
+
+
+def random_mappings(layer, arch, count, seed):
+    rng = np.random.default_rng(seed)
+    cpes = arch.cluster_pe_rows * arch.cluster_pe_cols
+    clusters = arch.cluster_rows * arch.cluster_cols
+    h = min(layer.R, cpes)
+    out = []
+    while len(out) < count:
+        e = int(rng.integers(1, min(layer.E, cpes // h) + 1))
+        mp = dict(h=h, e=e, r=int(rng.integers(1, 4)), t=int(rng.integers(1, 4)),
+                  g=int(rng.integers(1, layer.groups + 1)), b=int(rng.integers(1, 4)),
+                  p=int(rng.integers(1, 4)), q=int(rng.integers(1, 3)), n=int(rng.integers(1, layer.N + 1)))
+        mp["m"] = mp["p"] * mp["t"] * int(rng.integers(1, 3))
+        if mp["r"] * mp["t"] * mp["g"] * mp["b"] <= (cpes // (h * e)) * clusters:
+            out.append(mp)
+    return out
+
+
+_routes = jax.jit(lambda layer, mp: rp.noc_routes(rs.layer_shape(layer, jnp.int64), SMALL_ARCH, mp, 54, 9))
+
+
+@pytest.mark.parametrize("layer", SMALL_LAYERS, ids=lambda l: l.name)
+def test_router_hops_loads_equal_brute_force(layer):
+    """Slot enumeration per pass class = a literal walk of every pass, set and word chain."""
+    arrays = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), layer_arrays(layer))
+    for mp in random_mappings(layer, SMALL_ARCH, 8, seed=len(layer.name) + layer.C):
+        want = brute_noc(layer, SMALL_ARCH, mp)
+        got = _routes(arrays, rp.RSPlusMapping(**{k: jnp.int64(v) for k, v in mp.items()}))
+        assert {k: int(got[k]) for k in want} == want, mp
+
+
+def test_noc_modes():
+    layer = Layer("x", "CONV", 4, 8, 8, 6, 6, 3, 3, 1, 1, 1)
+    mode = lambda **kw: {k: int(v) for k, v in rp.noc_modes(
+        rs.layer_shape(layer, jnp.int64),
+        rp.RSPlusMapping(**{**dict(h=3, e=1, r=1, t=1, g=1, b=1, p=1, q=1, n=1, m=1), **kw})).items()}
+    assert mode() == {"noc_mode_ifmap": 0, "noc_mode_filter": 0, "noc_mode_psum": 0}
+    assert mode(b=4)["noc_mode_filter"] == 3 and mode(b=4, t=2, m=2)["noc_mode_filter"] == 1
+    assert mode(t=4, m=4)["noc_mode_ifmap"] == 3
+    assert mode(t=4, r=2, m=4)["noc_mode_ifmap"] == 2 and mode(t=4, b=2, m=4)["noc_mode_ifmap"] == 2
+    assert mode(r=2)["noc_mode_psum"] == 1 and mode(r=2, b=2)["noc_mode_psum"] == 2
+
+
+# ----------------------------------------------------------------- search vs exact recount
+@pytest.mark.parametrize("layer", SMALL_LAYERS, ids=lambda l: l.name)
+@pytest.mark.parametrize("dens", [(1.0, 1.0), (0.6, 0.4)], ids=["dense", "sparse"])
+def test_factorized_scores_equal_counts(layer, dens):
+    """With hop energy 0 the search's per-axis energy equals `counts` + `energy` on every feasible
+    candidate, and every candidate it calls feasible passes the model's capacity check."""
+    arrays = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), layer_arrays(layer))
+    sp = _row(Sparsity.from_densities(1, iact=dens[0], weight=dens[1]))
+    energy, ref, ok, checked, cycles = (np.asarray(x) for x in _search_vs_counts(arrays, sp))
+    assert ok.any()
+    np.testing.assert_allclose(energy[ok], ref[ok], rtol=1e-12)
+    assert np.all(checked[ok])
+    assert np.all(np.isfinite(cycles[ok])) and np.all(cycles[ok] > 0)
+
+
+@jax.jit
+def _search_vs_counts(layer, sp):
+    arch = SMALL_ARCH.replace(energy=PJ_65NM.replace(hop=0.0))
+    f64 = jnp.float64
+    shape = rs.layer_shape(layer, f64)
+    a64 = rp._as(arch, f64)
+    mp, ok = rp.candidate_grid(shape, a64, sp, rp.DEFAULT_SEARCH, f64)
+    energy, cycles = rp.candidate_scores(shape, a64, sp, False, mp, "latency", f64)
+    full = ok.shape
+    mpf = rp.RSPlusMapping(**{k: jnp.broadcast_to(getattr(mp, k), full) for k in rp.MAPPING_KEYS})
+    c = rp.counts(shape, a64, mpf, f64)
+    fm = rp._formats(rp._arch(a64, f64), sp, mpf.q, mpf.p, f64)
+    zero = jnp.zeros(full, f64)
+    en = rp.energy(c, {f"hops_{d}": zero for d in rp.DATA_TYPES}, a64, fm)
+    return energy, sum(en.values()), ok, rp.feasible(shape, a64, sp, mpf, f64), cycles
+
+
+def test_exact_and_approximate_noc_share_every_other_count():
+    layer = SMALL_LAYERS[0]
+    mp = rp.RSPlusMapping(**random_mappings(layer, SMALL_ARCH, 1, seed=3)[0])
+    ex, _ = rp.layer_cost(layer, SMALL_ARCH, mp, exact_noc=True)
+    ap, _ = rp.layer_cost(layer, SMALL_ARCH, mp, exact_noc=False)
+    for k in COUNT_KEYS + ("noc_mode_ifmap", "noc_mode_filter", "noc_mode_psum", "dram_cycles"):
+        assert int(ex[k]) == int(ap[k]), k
+    for d in rp.DATA_TYPES:   # same order of magnitude
+        assert 0.2 * int(ex[f"router_{d}"]) <= int(ap[f"router_{d}"]) <= 5 * int(ex[f"router_{d}"])
+
+
+# --------------------------------------------------------------------- datapaths, sparsity
+def test_two_mac_datapaths_halve_dense_compute():
+    layer = Layer("x", "CONV", 1, 16, 32, 14, 14, 3, 3, 1, 1, 1)
+    mp = rp.RSPlusMapping(h=3, e=4, r=2, t=4, g=1, b=1, p=4, q=2, n=1, m=16)
+    one = rp.layer_counts(layer, EyerissV2(macs_per_pe=1), mp)
+    two = rp.layer_counts(layer, EyerissV2(macs_per_pe=2), mp)
+    assert int(one["compute_cycles"]) == 2 * int(two["compute_cycles"]) > 0
+    for k in COUNT_KEYS:
+        if k != "compute_cycles":
+            assert int(one[k]) == int(two[k]), k
+    odd = dataclasses.replace(mp, p=3, m=12)     # ceil(3/2) = 2 cycles per weight column
+    c1 = int(rp.layer_counts(layer, EyerissV2(macs_per_pe=1), odd)["compute_cycles"])
+    c2 = int(rp.layer_counts(layer, EyerissV2(macs_per_pe=2), odd)["compute_cycles"])
+    assert c2 * 3 == c1 * 2
+
+
+def test_sparse_mode_saves_cycles_energy_and_dram():
+    layer = Layer("x", "CONV", 1, 32, 32, 14, 14, 3, 3, 1, 1, 1)
+    mp = rp.RSPlusMapping(h=3, e=4, r=2, t=2, g=1, b=1, p=8, q=4, n=1, m=16)
+    dense_c, dense_e = rp.layer_cost(layer, PUB_ARCH, mp)
+    sp = _row(Sparsity.from_densities(1, iact=0.5, weight=0.4))
+    sp_c, sp_e = rp.layer_cost(layer, PUB_ARCH, mp, sp)
+    assert int(sp_c["compute_cycles"]) < int(dense_c["compute_cycles"])
+    assert float(sp_c["dram_bits"]) < float(dense_c["dram_bits"])
+    assert float(sum(sp_e.values())) < float(sum(dense_e.values()))
+    assert float(sp_e["alu"]) == pytest.approx(float(dense_e["alu"]) * 0.5 * 0.4)
+    # dense counts do not depend on the data
+    for k in COUNT_KEYS:
+        if k != "compute_cycles":
+            assert int(sp_c[k]) == int(dense_c[k]), k
+    # dense data: exact dense mode (plain 8-b words, ceil(p/2) cycles per weight column)
+    d1 = rp.layer_counts(layer, PUB_ARCH, mp, _row(Sparsity.dense(1)))
+    # S·F · strips (4) · Σ_filter chunks ceil(8/2) (2 chunks) · Σ_channel chunks q (4 chunks of 4)
+    assert int(d1["compute_cycles"]) == int(dense_c["compute_cycles"]) == 3 * 14 * 4 * (2 * 4) * (4 * 4)
+
+
+def test_csc_words_match_the_codec():
+    csc = pytest.importorskip("eyejax.sparse.csc")
+    for rows in (1, 5, 16, 17, 32, 40, 100):
+        for d in (0.05, 0.3, 0.9, 1.0):
+            want = float(csc.expected_csc_words(rows, 1, d)[0]) / rows
+            got = float(rp.csc_words_per_value(jnp.float64(rows), jnp.float64(d), 4))
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (rows, d)
+
+
+def test_sparse_pass_mean_matches_the_sparse_pe():
+    sparse_pe = pytest.importorskip("eyejax.sim.sparse_pe")
+    for (C, M, S, U, F, di, dw, k) in [(4, 8, 3, 1, 10, 0.5, 0.4, 2), (2, 16, 1, 1, 6, 0.3, 0.7, 1),
+                                       (3, 5, 3, 2, 7, 0.6, 0.5, 2)]:
+        W = (F - 1) * U + S
+        ref = sparse_pe.expected_pe_cycles(C, M, di, dw, filter_width=S, in_width=W, stride=U,
+                                           macs_per_cycle=k)
+        f = lambda v: jnp.float64(v)
+        mean = rp._pass_time(f(1), f(C), f(M), f(F), f(S), f(U), f(di), f(dw), f(k), f(0.0))
+        assert float(mean) == pytest.approx(float(ref["mean"]), rel=1e-9)
+        sd = rp._pass_time(f(1), f(C), f(M), f(F), f(S), f(U), f(di), f(dw), f(k), f(1.0)) - mean
+        assert float(sd) == pytest.approx(float(ref["std"]), rel=0.35)
+
+
+# ---------------------------------------------------------------- whole networks (compiled)
+@pytest.fixture(scope="module")
+def v2_nets():
+    """AlexNet and MobileNet 0.5/128 at batch 1 with the experiment's setup (shares its compiles)."""
+    out = {}
+    for name in ("alexnet", "mobilenet_v1_0.5_128"):
+        net = get_network(name, batch=1)
+        out[name] = (net, evaluate(PUB_ARCH, net, objective="edp"))
+    return out
+
+
+def _touched(num_out, U, K, P, size):
+    """Real (non-padding) input rows/columns some output window reads."""
+    return len({y for o in range(num_out) for y in range(o * U, o * U + K) if P <= y < P + size})
+
+
+def test_physical_invariants(v2_nets):
+    for name, (net, res) in v2_nets.items():
+        arr = res.arrays()
+        assert np.all(arr["feasible"]), name
+        for i, l in enumerate(net.layers):
+            c = {k: int(v[0, i]) for k, v in arr.items() if k in COUNT_KEYS or k.startswith(("router", "hops"))}
+            G, Cg, Mg = l.groups, l.C // l.groups, l.M // l.groups
+            outputs = l.N * l.M * l.E * l.F
+            assert c["macs"] == l.macs
+            assert c["dram_psum_writes"] == outputs and c["dram_psum_reads"] == 0
+            assert c["dram_filter_reads"] >= l.M * Cg * l.R * l.S
+            rows = _touched(l.E, l.stride, l.R, l.pad, l.H)
+            cols = _touched(l.F, l.stride, l.S, l.pad, l.W)
+            assert c["dram_ifmap_reads"] >= l.N * l.C * rows * cols
+            for k in ("rf_ifmap_reads", "rf_filter_reads", "rf_psum_reads", "rf_psum_writes"):
+                assert c[k] == c["macs"], k
+            assert c["rf_ifmap_writes"] == c["noc_ifmap"] >= c["glb_ifmap_reads"]
+            assert c["rf_filter_writes"] == c["noc_filter"] >= c["dram_filter_reads"]
+            assert c["glb_ifmap_writes"] >= c["dram_ifmap_reads"]
+            assert c["glb_filter_reads"] == c["glb_filter_writes"] == 0        # weights bypass the GLB
+            assert c["router_filter"] >= c["dram_filter_reads"]
+            assert c["router_ifmap"] >= c["glb_ifmap_reads"]
+            assert c["router_psum"] >= outputs
+            assert 0 < c["active_pes"] <= 192
+        for k in ("energy", "cycles", "latency_ms", "utilization"):
+            v = np.asarray(arr[k], np.float64)
+            assert np.all(np.isfinite(v)) and np.all(v > 0), (name, k)
+        assert np.all(arr["cycles"] >= arr["compute_cycles"] + arr["ramp_cycles"])
+        for d in rp.DATA_TYPES:
+            assert np.all((arr[f"noc_mode_{d}"] >= 0) & (arr[f"noc_mode_{d}"] <= 3))
+            assert np.all(arr[f"energy_noc_{d}"] > 0)
+            assert np.all(arr["cycles"] >= arr[f"noc_cycles_{d}"])
+        assert np.all(arr["energy_glb_filter"] == 0)
+
+
+def test_depthwise_layers_fill_v2_but_not_v1(v2_nets):
+    net, res = v2_nets["mobilenet_v1_0.5_128"]
+    dw = np.array([l.type.value == "DWCONV" for l in net.layers])
+    u2 = np.asarray(res.arrays()["utilization"][0])
+    r1 = evaluate(EyerissV1(), net)
+    u1 = np.asarray(r1.arrays()["utilization"][0])
+    assert u2[dw].min() >= 0.99          # g groups side by side fill all 192 PEs
+    assert u1[dw].max() <= 0.3           # v1: one 3-row set per group, groups run one after another
+    # v1 results are unchanged by v2 support: utilization over pe_rows·pe_cols, no v2 columns
+    a1 = r1.arrays()
+    assert not any(k.startswith(("router_", "hops_", "noc_mode_")) for k in a1)
+    np.testing.assert_allclose(a1["utilization"], a1["active_pes"] / 168)
+    np.testing.assert_allclose(a1["mac_utilization"], a1["macs"] / a1["cycles"] / 168)
+    assert dataflow_for(EyerissV1()) is rs and dataflow_for(EyerissV2()) is rp
+
+
+def test_infeasible_layers_are_false_zero_not_nan(v2_nets):
+    net, _ = v2_nets["mobilenet_v1_0.5_128"]
+    tiny = PUB_ARCH.replace(psum_glb_bank_bits=1)     # 64 bits of psum GLB: 3 psums
+    arr = evaluate(tiny, net, objective="edp").arrays()
+    bad = ~np.asarray(arr["feasible"])
+    assert bad.all()
+    for k, v in arr.items():
+        v = np.asarray(v)
+        if v.dtype.kind in "fiu":
+            assert not np.any(np.isnan(v.astype(np.float64))), k
+    for k in COUNT_KEYS + ("cycles", "energy", "router_ifmap", "hops_psum", "map_p"):
+        assert np.all(np.asarray(arr[k])[bad] == 0), k
+
+
+def test_search_space_is_static_and_prepared():
+    space = rp.prepare_space(None, EyerissV2(cluster_rows=np.array([8, 4]), cluster_cols=2))
+    assert (space.max_slots, space.max_clusters) == (192, 16)
+    hash(space)
+    assert rp.DEFAULT_SEARCH.size == 432
+
+
+# ------------------------------------------------------------------------------ experiments
+def test_v2_published_script(v2_nets):
+    mod = _load("v2_published")
+    rows = mod.comparison_rows()
+    assert len(rows) == 20
+    for name, label, ref, got, err in rows:
+        assert np.isfinite(got) and got > 0, (name, label)
+        assert abs(err) < 200, (name, label, got, ref)   # same order of magnitude as the silicon
+    assert "| sparse MobileNet |" in mod.markdown(rows)
+
+
+def test_v2_scaling_script_plumbing():
+    mod = _load("v2_scaling")
+    fake = {label: {pes: {"rs": 1.0 + i, "gin": 2.0 * (1 + i), "v2_util": 0.5, "v1_util": 0.4,
+                          "feasible": True, "v2_infeasible_here": 0, "v1_infeasible_here": 0}
+                    for i, pes in enumerate(mod.PES)} for label in mod.NETWORKS}
+    rows = mod.comparison_rows(fake)
+    assert len(rows) == 9
+    assert rows[0][:4] == ("AlexNet", 256, 17.9, 1.0)
+    assert rows[0][4] == pytest.approx((1.0 - 17.9) / 17.9 * 100)
+    assert "| MobileNet (1.0, 224) | 16384 |" in mod.markdown(rows, fake)
