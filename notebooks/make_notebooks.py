@@ -54,8 +54,8 @@ GETTING_STARTED = [
 
     eyejax estimates what a DNN costs on the Eyeriss accelerators: energy by memory level, access
     counts, cycles and the mapping chosen for each layer. This notebook evaluates AlexNet and
-    MobileNet (width 0.5, 128×128) on Eyeriss v1 (row-stationary dataflow, 12×14 PEs) and plots
-    where the energy goes.
+    MobileNet (width 0.5, 128×128) on Eyeriss v1 (row-stationary dataflow, 12×14 PEs), plots where
+    the energy goes, and compares v1 with Eyeriss v2.
     """),
     code(SETUP),
     md("""
@@ -125,11 +125,61 @@ GETTING_STARTED = [
     fig.tight_layout()
     """),
     md("""
-    ## Eyeriss v2
+    ## Eyeriss v1 vs v2
 
-    The Eyeriss v2 model (RS+ dataflow, hierarchical mesh NoC, CSC-compressed sparse PEs) is being
-    added to eyejax (`eyejax/arch/eyeriss_v2.py`); this notebook will then compare v1 and v2 on
-    both networks, dense and sparse.
+    Eyeriss v2 (JETCAS19) has 192 PEs in 16 clusters on a hierarchical mesh NoC, runs the RS+
+    dataflow (it also spreads groups, images and filters over the array, so depthwise layers fill
+    it) and keeps sparse iacts and weights CSC-compressed from DRAM to the PE, where only
+    non-zero × non-zero MACs take cycles. Both chips at batch 1, dense and "sparse" (50% zero
+    activations after ReLU and 50% zero weights; v1 gains only from the activation zeros). v2
+    moves 8-bit data, v1 16-bit; energies use the same normalized table (per 16 bits).
+    """),
+    code("""
+    from eyejax.dataflow import DEFAULT_DATAFLOW
+
+    V2 = "eyeriss_v2" in DEFAULT_DATAFLOW      # the v2 model is installed
+    if V2:
+        from eyejax.arch.eyeriss_v2 import EyerissV2
+
+    def dense_and_sparse(net):
+        # [2, L] sparsity: dense, then 50% zero activations (input image dense), 50% zero weights
+        L = len(net.layers)
+        rows = [Sparsity.dense(L), Sparsity.from_densities(L, iact=[1.0] + [0.5] * (L - 1), weight=0.5)]
+        return Sparsity(**{f: np.stack([np.asarray(getattr(r, f)) for r in rows])
+                           for f in ("iact_density", "weight_density", "ofmap_density", "mac_density",
+                                     "ifmap_rlc_ratio", "ofmap_rlc_ratio")})
+
+    compare = {"MobileNet 0.5-128": nets["MobileNet 0.5-128"]}
+    if not SMALL:
+        compare["AlexNet CONV"] = get_network("alexnet", batch=1).conv_only()
+    chips = {"v1": EyerissV1(clock_mhz=np.array([200, 200]))}
+    if V2:
+        chips["v2"] = EyerissV2(clock_mhz=np.array([200, 200]))
+    rows = []
+    for name, net in compare.items():
+        sp2 = dense_and_sparse(net)
+        for chip, arch in chips.items():       # one call per chip: dense and sparse together
+            t = evaluate(arch, net, sp2).network_totals()
+            for i, mode in enumerate(("dense", "sparse")):
+                rows.append({"network": name, "chip": chip, "mode": mode,
+                             "energy": t.energy[i], "latency_ms": t.latency_ms[i], "fps": t.fps[i]})
+    cmp = pd.DataFrame(rows)
+    cmp
+    """),
+    code("""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    labels = [f"{r.network}\\n{r.mode}" for r in cmp[cmp.chip == "v1"].itertuples()]
+    x = np.arange(len(labels))
+    for j, chip in enumerate(chips):
+        d = cmp[cmp.chip == chip]
+        axes[0].bar(x + 0.4 * j - 0.2, d.energy, 0.4, label=chip)
+        axes[1].bar(x + 0.4 * j - 0.2, d.fps, 0.4, label=chip)
+    axes[0].set(title="energy per inference (normalized)", yscale="log")
+    axes[1].set(title="inferences per second", yscale="log")
+    for ax in axes:
+        ax.set_xticks(x, labels)
+        ax.legend()
+    fig.tight_layout()
     """),
 ]
 
@@ -220,8 +270,8 @@ CODESIGN = [
        and a toy pruning schedule optimized by gradient.
     2. Energy-aware pruning of a small CNN on scikit-learn's digits, against magnitude pruning
        (`eyejax.codesign.pruning`, also the `eyejax-prune` command).
-    3. An ask/tell design problem and an evolution strategy that finds a better accelerator for
-       MobileNet within the area of the chip (`eyejax.codesign.problem`, `eyejax.codesign.search`).
+    3. An ask/tell design problem and an evolution strategy that finds a better Eyeriss v2 variant
+       for MobileNet within the area of the chip (`eyejax.codesign.problem`, `eyejax.codesign.search`).
     """),
     code(SETUP),
     md("""
@@ -309,7 +359,8 @@ CODESIGN = [
 
     A small CNN (conv 3×3×8 → conv 3×3×16 → pool → dense 32 → dense 10) is trained on
     scikit-learn's digits (shipped with the package). Each layer's energy is estimated on Eyeriss v1
-    from the model's real activation and weight sparsity; layers are pruned by magnitude, one at a
+    (and v2, when installed) from the model's real activation and weight sparsity; layers are
+    pruned by magnitude, one at a
     time, in energy order (`energy_aware`: highest energy first, as CVPR17; `energy_saving`: the
     largest predicted saving first), fine-tuning after each step, while the validation accuracy
     stays within 1% of the dense model. The baseline prunes with one global magnitude threshold.
@@ -319,7 +370,8 @@ CODESIGN = [
     from IPython.display import Image, display
     from eyejax.codesign.pruning import PruneConfig, plot_report, run_pruning
 
-    small = dict(steps=1, epochs=3, finetune_epochs=1, sparsity_images=16)
+    small = dict(steps=1, epochs=3, finetune_epochs=1, sparsity_images=16,
+                 energy_models=("v1", "v1_cvpr17"))
     cfg = PruneConfig(**small) if SMALL else PruneConfig()
     res = run_pruning(cfg)
     print(f"dense validation accuracy {res.dense_val_acc:.4f}, budget {res.budget:.4f}")
@@ -341,32 +393,45 @@ CODESIGN = [
     candidates, `eval` scores a whole batch with one `evaluate` call. The fitness is energy × delay
     per image; candidates larger than the chip's area proxy (SRAM bytes + 256 per MAC datapath)
     are rejected. The evolution strategy starts from the chip itself, so it can only improve on
-    it. (Eyeriss v2 variants join when the v2 model lands.)
+    it. The search varies Eyeriss v2's cluster grid, cluster size, scratchpads and GLB banks for
+    MobileNet 0.5-128 (Eyeriss v1's array and buffers if the v2 model is not installed).
     """),
     code("""
     from eyejax.codesign.problem import Problem, area_proxy
     from eyejax.codesign.search import search
+    from eyejax.dataflow import DEFAULT_DATAFLOW
 
     mnet = get_network("mobilenet_v1_0.5_128", batch=1)
     if SMALL:
         mnet = Network(mnet.name, mnet.layers[:6])
-    bounds = {"pe_rows": (4, 32), "pe_cols": (4, 32), "glb_banks": (4, 64),
-              "filter_spad_words": (32, 512), "ifmap_spad_words": (4, 32), "psum_spad_words": (4, 64)}
-    problem = Problem(mnet, EyerissV1(), bounds, objective="edp")
+    if "eyeriss_v2" in DEFAULT_DATAFLOW:
+        from eyejax.arch.eyeriss_v2 import EyerissV2
+        base = EyerissV2()
+        bounds = {"cluster_rows": (2, 16), "cluster_cols": (1, 4), "cluster_pe_rows": (2, 4),
+                  "cluster_pe_cols": (2, 6), "iact_spad_words": (8, 32), "weight_spad_words": (64, 384),
+                  "psum_spad_words": (16, 64), "iact_glb_banks": (1, 6), "psum_glb_banks": (1, 8)}
+    else:
+        base = EyerissV1()
+        bounds = {"pe_rows": (4, 32), "pe_cols": (4, 32), "glb_banks": (4, 64),
+                  "filter_spad_words": (32, 512), "ifmap_spad_words": (4, 32), "psum_spad_words": (4, 64)}
+    problem = Problem(mnet, base, bounds, objective="edp")
+    print(f"{base.family}: area proxy of the chip {problem.area_budget:,.0f}")
     gens, pop = (2, 8) if SMALL else (15, 48)
     runs = {m: search(problem, generations=gens, popsize=pop, seed=0, method=m)
             for m in ("es", "random")}
     for m, r in runs.items():
         print(f"{m:>6}: base EDP {r.base_fitness:.4g} -> best {r.best_fitness:.4g} "
               f"({r.improvement:.3f}x), {r.num_evaluations} evaluations")
-    pd.DataFrame({"base": runs["es"].base, "es best": runs["es"].best, "random best": runs["random"].best})
+    pd.DataFrame({"chip": runs["es"].base, "es best": runs["es"].best,
+                  "random best": runs["random"].best})
     """),
     code("""
     fig, ax = plt.subplots(figsize=(6, 4))
     for m, r in runs.items():
         best = r.history.groupby("generation").fitness.min().cummin()
         ax.plot(best.index, best / r.base_fitness, "o-", label=m)
-    ax.set(xlabel="generation", ylabel="best EDP / chip", title="MobileNet 0.5-128 on Eyeriss v1 variants")
+    ax.set(xlabel="generation", ylabel="best EDP / chip",
+           title=f"MobileNet 0.5-128 on {base.family} variants")
     ax.legend()
     runs["es"].best_row()
     """),
