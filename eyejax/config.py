@@ -21,20 +21,29 @@ from typing import Any, Mapping
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from eyejax.arch.energy import ISCA16_NORMALIZED, LEVELS, EnergyTable
-from eyejax.arch.eyeriss_v1 import EyerissV1, validate_arch
+from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
+from eyejax.arch.eyeriss_v1 import V1_RANGES, EyerissV1, validate_arch
+from eyejax.arch.eyeriss_v2 import V2_RANGES, EyerissV2
 
 OBJECTIVES = ("energy", "latency", "edp")
 WANDB_MODES = ("offline", "online", "disabled")
 
-ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(EyerissV1) if f.name != "energy")
-ENERGY_LEVELS = ("alu", "rf", "noc", "glb", "dram")  # order of the energy overrides (sweep order)
-ARCH_KEYS = ARCH_FIELDS + ("energy_table", "energy")
+def _fields(cls) -> tuple:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "energy")
+
+
+# arch.family -> (pytree class, allowed ranges). The family's defaults are the fabricated chip.
+FAMILIES = {"eyeriss_v1": (EyerissV1, V1_RANGES), "eyeriss_v2": (EyerissV2, V2_RANGES)}
+ARCH_FIELDS = _fields(EyerissV1)               # the default family's fields
+ENERGY_LEVELS = tuple(f.name for f in dataclasses.fields(EnergyTable)
+                      if f.name != "unit")    # order of the energy overrides (sweep order)
+# Keys any family accepts (each family's own fields are checked in arch_from_config).
+ARCH_KEYS = tuple(dict.fromkeys(
+    ("family",) + sum((_fields(c) for c, _ in FAMILIES.values()), ()) + ("energy_table", "energy")))
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
 WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
 TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep", "dataflow")
 
-assert set(ENERGY_LEVELS) == set(LEVELS)
 
 
 class ConfigError(ValueError):
@@ -119,13 +128,17 @@ def arch_from_config(cfg_arch) -> tuple[EyerissV1, dict[str, np.ndarray]]:
     d = _plain(cfg_arch, "arch")
     if d is None:
         d = {}
-    _check_keys(d, ARCH_KEYS, "arch")
+    family = d.get("family", "eyeriss_v1")
+    if family not in FAMILIES:
+        raise ConfigError(f"arch.family = {family!r} is unknown; allowed: {', '.join(FAMILIES)}")
+    cls, _ = FAMILIES[family]
+    _check_keys(d, ("family",) + _fields(cls) + ("energy_table", "energy"), "arch")
     energy_over = d.get("energy") or {}
     energy_over = _plain(energy_over, "arch.energy")
     _check_keys(energy_over, ENERGY_LEVELS, "arch.energy")
     table = _energy_table(d.get("energy_table", "isca16_normalized"))
-    fields = {f: d[f] for f in ARCH_FIELDS if f in d}
-    return _expand(EyerissV1(energy=table), fields, energy_over)
+    fields = {f: d[f] for f in _fields(cls) if f in d}
+    return _expand(cls(energy=table), fields, energy_over)
 
 
 def grid(base: EyerissV1 | None = None, **axes) -> tuple[EyerissV1, dict[str, np.ndarray]]:
@@ -157,12 +170,14 @@ def grid(base: EyerissV1 | None = None, **axes) -> tuple[EyerissV1, dict[str, np
     return _expand(base, fields, energy)
 
 
-def _expand(base: EyerissV1, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
-            ) -> tuple[EyerissV1, dict[str, np.ndarray]]:
+def _expand(base, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
+            ) -> tuple[Any, dict[str, np.ndarray]]:
     table = base.energy
+    cls = type(base)
+    ranges = next(r for c, r in FAMILIES.values() if c is cls)
     # (key, field, values, swept) in sweep order
     axes: list[tuple[str, str, list, bool]] = []
-    for f in ARCH_FIELDS:
+    for f in _fields(cls):
         if f in fields:
             vals, swept = _axis_values(fields[f], f"arch.{f}")
         else:
@@ -178,7 +193,7 @@ def _expand(base: EyerissV1, fields: Mapping[str, Any], energy_over: Mapping[str
 
     # Range-check every axis on its own values first (cheap, and names the field before the product
     # is formed), then the expanded batch (cross-field rules such as glb_ifmap_banks < glb_banks).
-    probe_base = EyerissV1()
+    probe_base = cls()
     for key, name, vals, _ in axes:
         if key.startswith("arch.energy."):
             tbl = dataclasses.replace(table, **{name: np.asarray(vals, dtype=float)})
@@ -187,7 +202,7 @@ def _expand(base: EyerissV1, fields: Mapping[str, Any], energy_over: Mapping[str
         probe = probe_base.replace(**{name: np.asarray(vals)})
         if name == "glb_ifmap_banks":  # its bound on glb_banks is checked on the expanded batch below
             probe = probe.replace(glb_banks=np.iinfo(np.int64).max)
-        validate_arch(probe, ranges={name: _range(name)})
+        validate_arch(probe, ranges={name: ranges[name]})
 
     swept_axes = [(k, n, v) for k, n, v, s in axes if s]
     swept: dict[str, np.ndarray] = {}
@@ -203,8 +218,8 @@ def _expand(base: EyerissV1, fields: Mapping[str, Any], energy_over: Mapping[str
             energy_leaves[name] = swept[key] if s else float(vals[0])
         else:
             leaves[name] = swept[key] if s else int(vals[0])
-    arch = EyerissV1(**leaves, energy=dataclasses.replace(table, **energy_leaves))
-    validate_arch(arch)
+    arch = cls(**leaves, energy=dataclasses.replace(table, **energy_leaves))
+    validate_arch(arch, ranges=ranges)
     return arch, swept
 
 

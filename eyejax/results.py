@@ -102,6 +102,10 @@ class NetworkResult:
             cols[k] = np.repeat(_bcast(v, B), L)
         for k, v in arr.items():
             cols[k] = np.asarray(v).reshape(-1)
+            if k.startswith("noc_mode_"):  # HM-NoC router modes, also by name
+                from eyejax.dataflow.rs_plus import NOC_MODES
+
+                cols[f"{k}_name"] = np.asarray(NOC_MODES, dtype=object)[cols[k]]
         for k in ("iact_density", "weight_density", "ofmap_density"):
             v = np.asarray(getattr(self.sparsity, k))
             cols[f"sparsity_{k}"] = np.broadcast_to(v, (B, L)).reshape(-1)

@@ -1,0 +1,49 @@
+"""Eyeriss v2 through the configuration layer and the `eyejax` command."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+import eyejax  # noqa: F401
+from eyejax.arch.eyeriss_v2 import EyerissV2
+from eyejax.config import ConfigError, arch_from_config
+
+
+def test_v2_family_builds_and_sweeps():
+    arch, swept = arch_from_config(OmegaConf.create(
+        {"family": "eyeriss_v2", "cluster_rows": [4, 8], "energy": {"hop": [1.0, 3.0]}}))
+    assert isinstance(arch, EyerissV2)
+    assert list(swept) == ["arch.cluster_rows", "arch.energy.hop"]
+    np.testing.assert_array_equal(swept["arch.cluster_rows"], [4, 4, 8, 8])
+    np.testing.assert_array_equal(arch.energy.hop, [1.0, 3.0, 1.0, 3.0])
+
+
+@pytest.mark.parametrize("cfg,needle", [
+    ({"family": "eyeriss_v3"}, "arch.family"),
+    ({"family": "eyeriss_v2", "pe_rows": 12}, "pe_rows"),          # a v1 field on v2
+    ({"family": "eyeriss_v2", "cluster_pe_cols": 0}, "cluster_pe_cols"),
+    ({"family": "eyeriss_v2", "macs_per_pe": []}, "macs_per_pe"),
+])
+def test_v2_bad_config_names_the_field(cfg, needle):
+    with pytest.raises((ConfigError, ValueError), match=needle):
+        arch_from_config(OmegaConf.create(cfg))
+
+
+def test_eyejax_command_runs_v2(tmp_path):
+    env = dict(os.environ, WANDB_SILENT="true")
+    out = subprocess.run(
+        [sys.executable, "-m", "eyejax.cli", "arch=eyeriss_v2", "workload=mobilenet_v1_0.5_128",
+         "sparsity=relu50", "wandb.mode=disabled", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    df = pd.read_parquet(tmp_path / "results.parquet")
+    assert len(df) == 28 and df["feasible"].all()
+    for col in ("noc_mode_ifmap_name", "router_ifmap", "hops_psum", "sparsity_iact_density",
+                "energy_noc", "utilization", "map_g", "map_b"):
+        assert col in df.columns
+    assert set(df["noc_mode_filter_name"]) <= {"unicast", "grouped_multicast",
+                                               "interleaved_multicast", "broadcast"}
