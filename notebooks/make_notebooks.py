@@ -371,7 +371,7 @@ CODESIGN = [
     from eyejax.codesign.pruning import PruneConfig, plot_report, run_pruning
 
     small = dict(steps=1, epochs=3, finetune_epochs=1, sparsity_images=16,
-                 energy_models=("v1", "v1_cvpr17"))
+                 energy_model="v1_cvpr17", energy_models=("v1", "v1_cvpr17"))
     cfg = PruneConfig(**small) if SMALL else PruneConfig()
     res = run_pruning(cfg)
     print(f"dense validation accuracy {res.dense_val_acc:.4f}, budget {res.budget:.4f}")

@@ -15,7 +15,7 @@ from eyejax.codesign.data import load_digits
 from eyejax.codesign.models import LAYERS, DigitsCNN, hardware_network, layer_tensors
 
 QUICK = ["prune.steps=2", "train.epochs=2", "prune.finetune_epochs=1", "prune.sparsity_images=16",
-         "prune.energy_models=[v1,v1_cvpr17]", "wandb.mode=offline"]
+         "prune.energy_model=v1_cvpr17", "prune.energy_models=[v1,v1_cvpr17]", "wandb.mode=offline"]
 
 
 def test_digits_ship_with_scikit_learn_and_split_deterministically():
@@ -135,7 +135,8 @@ def test_energy_estimate_matches_the_evaluator_and_predicts_savings():
     m = DigitsCNN()
     params = m.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))["params"]
     x = load_digits().val.x[:8]
-    est = pruning.EnergyEstimator(m, params, EyerissV1(), x, hw_batch=2)(params)
+    est = pruning.EnergyEstimator(m, params, EyerissV1(), x, hw_batch=2,
+                                  models=("v1", "v1_cvpr17"))(params)
     sp, _ = pruning.measure_sparsity(m, params, x, hardware_network(m, params, batch=8))
     ref = evaluate(EyerissV1(), hardware_network(m, params, batch=2), sp).arrays()["energy"][0]
     np.testing.assert_allclose(est.table.energy_v1.to_numpy(), ref)
@@ -149,6 +150,9 @@ def test_energy_models_follow_the_installation():
     assert pruning.available_energy_models()[:2] == ("v1", "v1_cvpr17")
     with pytest.raises(ValueError, match="energy_model must be one of"):
         pruning.PruneConfig(energy_models=("v1",), energy_model="v1_cvpr17")
+    if "v2" not in pruning.available_energy_models():
+        with pytest.raises(ValueError, match="energy_models"):
+            pruning.PruneConfig()
 
 
 @pytest.mark.skipif("v2" not in pruning.available_energy_models(),

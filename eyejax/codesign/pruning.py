@@ -82,7 +82,7 @@ class PruneConfig:
     max_acc_drop: float = 0.01        # budget: validation accuracy >= dense - max_acc_drop
     step_fraction: float = 0.5        # prune this fraction of the remaining weights per step
     min_step_fraction: float = 0.05   # retire a layer (or stop, for the baseline) below this step
-    energy_model: str = "v1_cvpr17"   # ranks the layers
+    energy_model: str = "v2"          # ranks the layers
     energy_models: tuple | None = None  # reported (None: every available one)
     methods: tuple = ("energy_aware", "energy_saving", "magnitude")
     layers: tuple = LAYERS            # prunable layers
