@@ -45,10 +45,28 @@ def random_archs(batch: int, seed: int = 0) -> EyerissV1:
                            dram=f(150.0, 250.0)))
 
 
+def random_v2_archs(batch: int, seed: int = 0):
+    """Random Eyeriss v2 variants: cluster grid and cluster shape, scratchpads, GLB banks, router
+    widths, DRAM bus and the energy table (hop included)."""
+    from eyejax.arch.eyeriss_v2 import EyerissV2
+
+    rng = np.random.default_rng(seed)
+    u = lambda lo, hi: rng.integers(lo, hi + 1, batch)
+    f = lambda lo, hi: rng.uniform(lo, hi, batch)
+    return EyerissV2(
+        cluster_rows=u(2, 8), cluster_cols=u(2, 4), cluster_pe_rows=u(2, 4),
+        cluster_pe_cols=u(3, 6), iact_spad_words=u(12, 24), weight_spad_words=u(96, 256),
+        psum_spad_words=u(16, 48), iact_glb_banks=u(2, 6), psum_glb_banks=u(2, 6),
+        iact_port_bits=rng.choice([16, 24, 48], batch), dram_bus_bits=rng.choice([32, 64, 128], batch),
+        energy=EnergyTable(alu=f(0.8, 1.2), rf=f(0.8, 1.5), noc=f(1.5, 3.0), glb=f(4.0, 10.0),
+                           dram=f(150.0, 250.0), hop=f(1.0, 3.0)))
+
+
 # architecture family -> function(batch, seed) returning a batch of random architectures.
 # Another family registers its own here (e.g. RANDOM_ARCHS["eyeriss_v2"] = random_v2_archs).
 RANDOM_ARCHS: dict[str, Callable] = {
     "eyeriss_v1": random_archs,
+    "eyeriss_v2": random_v2_archs,
 }
 
 

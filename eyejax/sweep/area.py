@@ -28,9 +28,25 @@ def eyeriss_v1_area(arch, n: int) -> dict[str, np.ndarray]:
             "sram_kb": words * _b(arch.word_bits, n) / 8.0 / 1024.0}
 
 
-# family -> area proxy function (the v2 family adds its own)
+def eyeriss_v2_area(arch, n: int) -> dict[str, np.ndarray]:
+    """Eyeriss v2: PEs = clusters x cluster PEs; SRAM = iact + psum GLB banks + every PE's
+    scratchpads in their own widths (iact 12 b, iact address 4 b, weight 12 b, weight address 7 b,
+    psum 20 b: the chip's 192 kB GLB + 192 PEs x 0.42 kB = 246 kB, as published)."""
+    clusters = _b(arch.cluster_rows, n) * _b(arch.cluster_cols, n)
+    pes = clusters * _b(arch.cluster_pe_rows, n) * _b(arch.cluster_pe_cols, n)
+    glb_bits = clusters * (_b(arch.iact_glb_banks, n) * _b(arch.iact_glb_bank_bits, n)
+                           + _b(arch.psum_glb_banks, n) * _b(arch.psum_glb_bank_bits, n))
+    csc = _b(arch.data_bits, n) + _b(arch.csc_count_bits, n)
+    spad_bits = (_b(arch.iact_spad_words, n) * csc + _b(arch.iact_addr_words, n) * 4
+                 + _b(arch.weight_spad_words, n) * csc + _b(arch.weight_addr_words, n) * 7
+                 + _b(arch.psum_spad_words, n) * _b(arch.psum_bits, n))
+    return {"pe_count": pes.astype(np.int64), "sram_kb": (glb_bits + pes * spad_bits) / 8.0 / 1024.0}
+
+
+# family -> area proxy function
 AREA_PROXIES: dict[str, Callable] = {
     "eyeriss_v1": eyeriss_v1_area,
+    "eyeriss_v2": eyeriss_v2_area,
 }
 
 AREA_COLUMNS = ("pe_count", "sram_kb")
