@@ -173,3 +173,22 @@ def test_v2_energy_uses_weight_sparsity():
     np.testing.assert_allclose(est.table.energy_v2.to_numpy(), ref)
     saving = est.predicted_savings("v2", {1: 0.3, 2: 0.2})
     assert saving[1] > 0 and saving[2] > 0
+
+
+def test_cli_checks_its_configuration_before_any_work(capsys):
+    from hydra import compose, initialize_config_dir
+
+    from eyejax.cli import CONF_DIR
+
+    bad = [["arch=eyeriss_v2"], ["arch.pe_rows=[8,12]"], ["prune.energy_model=v9"],
+           ["+prune.colour=red"], ["arch_v2.cluster_rows=[2,4]"]]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        ok = compose(config_name="prune", overrides=["arch_v2.cluster_rows=4"])
+        pcfg, arch, arch_v2 = pruning.config_from_omegaconf(ok)
+        assert arch.family == "eyeriss_v1" and int(arch_v2.cluster_rows) == 4
+        assert pcfg.energy_model == "v2" or "v2" not in pruning.available_energy_models()
+        for overrides in bad:
+            cfg = compose(config_name="prune", overrides=overrides + ["wandb.mode=disabled"])
+            assert pruning.run_app(cfg) == 2, overrides
+    err = capsys.readouterr().err
+    assert err.count("eyejax-prune: error:") == len(bad)

@@ -26,11 +26,11 @@ Energy models (see `eyejax.codesign.differentiable`): every estimate is reported
   filter-RF read) is skipped when either operand is zero, measured exactly on the tensors as the
   fraction of (ifmap, weight) pairs that are both non-zero, and filters also move RLC-compressed
   (their exact RLC ratio) between DRAM and the array.
-* ``v2``: Eyeriss v2 (RS+ on the HM-NoC, CSC-compressed sparse PEs, `eyejax.dataflow.rs_plus`) with
-  its chip defaults and the v1 configuration's energy table: iacts and weights stay CSC-compressed
-  from DRAM to the PE and only non-zero × non-zero MACs run (the v2 model takes the measured iact,
-  weight and ofmap densities and the exact non-zero-ifmap MAC fraction). Reported when the
-  installed eyejax has the v2 dataflow.
+* ``v2``: Eyeriss v2 (RS+ on the HM-NoC, CSC-compressed sparse PEs, `eyejax.dataflow.rs_plus`), the
+  chip by default (`arch_v2` in conf/prune.yaml; from Python, the chip with the v1 energy table):
+  iacts and weights stay CSC-compressed from DRAM to the PE and only non-zero × non-zero MACs run
+  (the v2 model takes the measured iact, weight and ofmap densities and the exact non-zero-ifmap
+  MAC fraction). Reported when the installed eyejax has the v2 dataflow.
 `energy_model` picks the one that ranks the layers; `energy_models` the ones reported.
 
 Entry point: ``eyejax-prune`` (Hydra, conf/prune.yaml), writing `steps.parquet` (one row per method
@@ -375,7 +375,11 @@ class EnergyEstimator:
         self.module = module
         self.arch = arch
         self.models = tuple(models or available_energy_models())
-        self.arch_v2 = (arch_v2 or default_v2(arch)) if "v2" in self.models else None
+        if "v2" not in self.models:
+            arch_v2 = None
+        elif arch_v2 is None:
+            arch_v2 = default_v2(arch)
+        self.arch_v2 = arch_v2
         self.images = np.asarray(images)
         self.net_sparsity = hardware_network(module, params0, batch=len(self.images))
         self.net_hw = hardware_network(module, params0, batch=hw_batch)
@@ -605,8 +609,12 @@ def train_dense(cfg: PruneConfig):
     return module, trainer, split, params, key
 
 
-def run_pruning(cfg: PruneConfig | None = None, arch=None, logger=None) -> PruningResult:
-    """Train once, then run every method of `cfg.methods` from the same dense model."""
+def run_pruning(cfg: PruneConfig | None = None, arch=None, logger=None,
+                arch_v2=None) -> PruningResult:
+    """Train once, then run every method of `cfg.methods` from the same dense model.
+
+    arch: the Eyeriss v1 configuration (default: the chip); arch_v2: the Eyeriss v2 one of the v2
+    estimates (default: the v2 chip with arch's energy table)."""
     from eyejax.arch.eyeriss_v1 import EyerissV1
 
     cfg = cfg or PruneConfig()
@@ -615,7 +623,8 @@ def run_pruning(cfg: PruneConfig | None = None, arch=None, logger=None) -> Pruni
     dense_val = trainer.accuracy(params, split.val)
     budget = dense_val - cfg.max_acc_drop
     images = split.val.x[:cfg.sparsity_images]
-    estimator = EnergyEstimator(module, params, arch, images, cfg.hw_batch, cfg.energy_models)
+    estimator = EnergyEstimator(module, params, arch, images, cfg.hw_batch, cfg.energy_models,
+                                arch_v2)
     runs = {}
     for i, m in enumerate(cfg.methods):
         k = jax.random.fold_in(key, i)
@@ -756,19 +765,30 @@ def write_outputs(res: PruningResult, out_dir: str | Path, csv: bool = True, plo
 # Hydra entry point (conf/prune.yaml)
 
 
-def config_from_omegaconf(cfg) -> tuple[PruneConfig, object]:
-    """(PruneConfig, architecture) from the composed Hydra config; errors name the key."""
+def config_from_omegaconf(cfg) -> tuple[PruneConfig, object, object]:
+    """(PruneConfig, v1 architecture, v2 architecture or None) from the composed Hydra config;
+    errors name the key."""
     from omegaconf import OmegaConf
 
     from eyejax.config import arch_from_config
 
     arch, swept = arch_from_config(cfg.arch)
+    if getattr(arch, "family", None) != "eyeriss_v1":
+        raise ValueError("arch must be an Eyeriss v1 configuration (the v2 one is arch_v2)")
     if swept:
         raise ValueError(f"eyejax-prune runs one architecture; arch fields {sorted(swept)} are lists")
+    arch_v2 = None
+    if cfg.get("arch_v2") is not None:
+        arch_v2, swept = arch_from_config(cfg.arch_v2)
+        if getattr(arch_v2, "family", None) != "eyeriss_v2":
+            raise ValueError("arch_v2 must be an Eyeriss v2 configuration (arch_v2.family=eyeriss_v2)")
+        if swept:
+            raise ValueError(f"eyejax-prune runs one v2 architecture; arch_v2 fields {sorted(swept)} "
+                             "are lists")
     c = OmegaConf.to_container(cfg, resolve=True)
     known = {f.name for f in dataclasses.fields(PruneConfig)}
     flat = {"seed": c.get("seed", 0)}
-    extra = set(c) - {"arch", "seed", "data", "model", "train", "prune", "wandb", "output"}
+    extra = set(c) - {"arch", "arch_v2", "seed", "data", "model", "train", "prune", "wandb", "output"}
     if extra:
         raise ValueError(f"unknown top-level key(s) {sorted(extra)}")
     for group in ("data", "model", "train", "prune"):
@@ -776,7 +796,7 @@ def config_from_omegaconf(cfg) -> tuple[PruneConfig, object]:
             if k not in known:
                 raise ValueError(f"{group}.{k} is not a pruning setting; known: {sorted(known)}")
             flat[k] = tuple(v) if isinstance(v, list) else v
-    return PruneConfig(**flat), arch
+    return PruneConfig(**flat), arch, arch_v2
 
 
 def _wandb_run(cfg, mode: str):
@@ -796,7 +816,7 @@ def _wandb_run(cfg, mode: str):
 def run_app(cfg) -> int:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     try:
-        pcfg, arch = config_from_omegaconf(cfg)
+        pcfg, arch, arch_v2 = config_from_omegaconf(cfg)
     except ValueError as exc:
         print(f"eyejax-prune: error: {exc}", file=sys.stderr)
         return 2
@@ -820,7 +840,7 @@ def run_app(cfg) -> int:
                     | {f"{s['method']}/step": s["step"]})
 
     try:
-        res = run_pruning(pcfg, arch, logger)
+        res = run_pruning(pcfg, arch, logger, arch_v2=arch_v2)
         unit = getattr(arch.energy, "unit", "normalized")
         out = cfg.get("output") or {}
         files = write_outputs(res, os.getcwd(), csv=bool(out.get("csv", True)),
