@@ -16,12 +16,12 @@ Fitness: the network's energy, latency or energy-delay product (`objective`), pe
 area).
 
 Area proxy (`area_proxy`): on-chip SRAM bytes plus `mac_bytes` per MAC datapath, i.e. area in
-"SRAM-byte equivalents". SRAM counts every scratchpad word of every PE and the global buffer at
-their bit widths. `mac_bytes` = 256 is a rough assumption, not a published number: a 16-bit MAC
-with its PE control is taken to cost about as much silicon as 256 bytes of small SRAM (65 nm:
-~3,000 µm² of logic vs ~10 µm² per byte of SRAM with periphery). Pass another `area_fn` to use
-another model. For Eyeriss v1 (168 PEs, 0.5 kB of spads each, 100 kB GLB) it is 232,768; for
-Eyeriss v2 (192 PEs × 2 MACs, spads and a 192 kB GLB) see `area_proxy`.
+"SRAM-byte equivalents". SRAM and PE counts come from `eyejax.sweep.area` (every scratchpad word of
+every PE at its bit width, plus the global buffer). `mac_bytes` = 256 is a rough assumption, not a
+published number: a 16-bit MAC with its PE control is taken to cost about as much silicon as 256
+bytes of small SRAM (65 nm: ~3,000 µm² of logic vs ~10 µm² per byte of SRAM with periphery). Pass
+another `area_fn` to use another model. Eyeriss v1 (168 PEs, 0.5 kB of spads each, 100 kB GLB):
+232,768; Eyeriss v2 (192 PEs × 2 MACs, 0.41 kB of spads each, 192 kB GLB): 373,728.
 """
 from __future__ import annotations
 
@@ -35,37 +35,20 @@ MAC_BYTES = 256   # SRAM-byte equivalents per MAC datapath (assumption, see the 
 OBJECTIVES = ("energy", "latency", "edp")
 
 
-def _v(arch, name):
-    return np.asarray(getattr(arch, name), dtype=np.float64)
-
-
 def area_proxy(arch, mac_bytes: float = MAC_BYTES) -> np.ndarray:
     """Area in SRAM-byte equivalents: SRAM bytes + mac_bytes × MAC datapaths (broadcasts over a
-    batched architecture)."""
-    family = getattr(arch, "family", None)
-    if family == "eyeriss_v1":
-        pes = _v(arch, "pe_rows") * _v(arch, "pe_cols")
-        spad_words = (_v(arch, "filter_spad_words") + _v(arch, "ifmap_spad_words")
-                      + _v(arch, "psum_spad_words"))
-        sram_bits = (pes * spad_words + _v(arch, "glb_banks") * _v(arch, "glb_bank_words")) \
-            * _v(arch, "word_bits")
-        macs = pes
-    elif family == "eyeriss_v2":
-        pes = (_v(arch, "cluster_rows") * _v(arch, "cluster_cols") * _v(arch, "cluster_pe_rows")
-               * _v(arch, "cluster_pe_cols"))
-        clusters = _v(arch, "cluster_rows") * _v(arch, "cluster_cols")
-        csc = _v(arch, "data_bits") + _v(arch, "csc_count_bits")
-        # eyeriss.md §3: iact address entries are 4 b, weight address entries 7 b
-        spad_bits = (_v(arch, "iact_spad_words") * csc + _v(arch, "iact_addr_words") * 4
-                     + _v(arch, "weight_spad_words") * csc + _v(arch, "weight_addr_words") * 7
-                     + _v(arch, "psum_spad_words") * _v(arch, "psum_bits"))
-        glb_bits = clusters * (_v(arch, "iact_glb_banks") * _v(arch, "iact_glb_bank_bits")
-                               + _v(arch, "psum_glb_banks") * _v(arch, "psum_glb_bank_bits"))
-        sram_bits = pes * spad_bits + glb_bits
-        macs = pes * _v(arch, "macs_per_pe")
-    else:
-        raise ValueError(f"no area proxy for architecture family {family!r}")
-    return sram_bits / 8.0 + mac_bytes * macs
+    batched architecture). The SRAM and PE counts are those of `eyejax.sweep.area` (every
+    scratchpad at its width plus the global buffer); MAC datapaths are PEs × macs_per_pe on v2."""
+    from eyejax.sweep.area import area_proxy as sram_and_pes
+
+    sizes = [np.size(x) for x in jax.tree_util.tree_leaves(arch)]
+    n = max(sizes) if sizes else 1
+    parts = sram_and_pes(arch, n)
+    if not parts:
+        raise ValueError(f"no area proxy for architecture family {getattr(arch, 'family', None)!r}")
+    macs = parts["pe_count"] * np.asarray(getattr(arch, "macs_per_pe", 1), np.float64)
+    out = parts["sram_kb"] * 1024.0 + mac_bytes * macs
+    return out if np.ndim(out) and np.size(out) > 1 else np.float64(np.ravel(out)[0])
 
 
 @dataclasses.dataclass
