@@ -26,6 +26,14 @@ def test_area_proxy_of_eyeriss_v1():
     assert batch[1] > batch[0]
 
 
+def test_area_proxy_of_eyeriss_v2():
+    from eyejax.arch.eyeriss_v2 import EyerissV2
+
+    # 16 clusters × (3 × 12288 + 4 × 15360) GLB bits + 192 PEs × 3284 spad bits, + 256 × 384 MACs
+    sram = (16 * (3 * 12288 + 4 * 15360) + 192 * (16 * 12 + 9 * 4 + 192 * 12 + 16 * 7 + 32 * 20)) / 8
+    assert area_proxy(EyerissV2()) == sram + MAC_BYTES * 192 * 2 == 373_728
+
+
 def test_ask_is_deterministic_and_within_bounds():
     p = Problem(NET, EyerissV1(), BOUNDS)
     a, b = p.ask(jax.random.PRNGKey(3), 50), p.ask(jax.random.PRNGKey(3), 50)
