@@ -132,8 +132,8 @@ def claims_markdown(cl) -> str:
 
 def summary_table(t: pd.DataFrame, pes=256, batch=16) -> str:
     sel = t[(t.pes == pes) & (t.batch == batch)]
-    lines = [f"| dataflow | CONV energy/op | ×RS | CONV DRAM acc./op | FC energy/op | ×RS | "
-             f"FC DRAM acc./op | CONV EDP ×RS (ISCA16 delay) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataflow | CONV energy/op | ×RS | CONV DRAM acc./op | FC energy/op | ×RS | "
+             "FC DRAM acc./op | CONV EDP ×RS (ISCA16 delay) |", "|---|---|---|---|---|---|---|---|"]
     for df in DATAFLOWS:
         c = sel[(sel.dataflow == df) & (sel.kind == "CONV")]
         f = sel[(sel.dataflow == df) & (sel.kind == "FC")]

@@ -214,13 +214,9 @@ def _dram_words(result) -> np.ndarray:
         return np.asarray(raw["dram_bits"], dtype=np.float64) / bits
     from eyejax import cost
 
-    sp = result.sparsity
     first = np.asarray(result.network.arrays().first)
-    ratio_i = np.where(first, 1.0, np.asarray(sp.ifmap_rlc_ratio))
-    ratio_o = np.asarray(sp.ofmap_rlc_ratio)
-    d_if = np.ceil(raw["dram_ifmap_reads"] * ratio_i)
-    d_of = np.ceil((raw["dram_psum_writes"] + raw["dram_psum_reads"]) * ratio_o)
-    return (d_if + raw["dram_filter_reads"] + d_of).astype(np.float64)
+    words = cost.dram_traffic_words(raw, result.sparsity, first)
+    return np.asarray(sum(words), dtype=np.float64)
 
 
 def limiting_step(b: dict) -> np.ndarray:

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
-from eyejax.arch.errors import ArchError
 
 
 @struct.dataclass

@@ -30,3 +30,20 @@ class RSMapping:
     q: int
     n: int
     m: int
+
+
+@struct.dataclass
+class RSPlusMapping:
+    """One RS+ mapping on Eyeriss v2 (docs/rs_plus_model.md): RS's h, e, r, t, p, q, n, m plus
+    g (sets on different groups) and b (sets on different image sets)."""
+
+    h: int
+    e: int
+    r: int
+    t: int
+    g: int
+    b: int
+    p: int
+    q: int
+    n: int
+    m: int

@@ -10,7 +10,6 @@ candidates at once in float32 (fast, exact for the integer sizes involved up to 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 
 import jax
 import jax.numpy as jnp

@@ -69,10 +69,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from eyejax.dataflow import rs
-from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
+from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping, RSPlusMapping
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 
 FAMILIES = ("eyeriss_v2",)
@@ -90,23 +89,6 @@ WEIGHT_ADDR_BITS = 7    # v2 weight address spad: 16 x 7 b
 OFMAP_COLUMN = 16       # ofmaps written to DRAM as CSC columns of 16 channels
 # Off-chip bandwidth that never limits (scaling study): pass as arch fields.
 UNLIMITED_DRAM = dict(dram_bus_bits=1 << 20, dram_clock_mhz=100_000)
-
-
-@struct.dataclass
-class RSPlusMapping:
-    """One RS+ mapping (docs/rs_plus_model.md): RS's h, e, r, t, p, q, n, m plus g (sets on
-    different groups) and b (sets on different image sets)."""
-
-    h: int
-    e: int
-    r: int
-    t: int
-    g: int
-    b: int
-    p: int
-    q: int
-    n: int
-    m: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -689,7 +671,6 @@ def evaluate_mapping(shape, arch, sp, mp, max_slots: int, max_clusters: int, exa
         noc = noc_routes(shape, arch, mp, max_slots, max_clusters)
     else:
         shape64 = {kk: jnp.asarray(v).astype(f64) for kk, v in shape.items()}
-        G = shape64["G"]
         words = {"filter": c["dram_filter_reads"].astype(f64), "ifmap": c["glb_ifmap_reads"].astype(f64),
                  "psum": (c["dram_psum_writes"] * cdiv(shape["Cg"], mp.q * mp.r)
                           * cdiv(shape["R"], mp.h)).astype(f64)}

@@ -64,27 +64,7 @@ from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.sim.rs_sim import _arch_int, _arrivals, _cdiv, _distinct_rows, _multicast, _tiles
 from eyejax.workload.layer import Layer
 
-try:  # another engineer may define the shared mapping pytree; use it when it exists
-    from eyejax.dataflow.mapping import RSPlusMapping  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the tree
-    from flax import struct
-
-    @struct.dataclass
-    class RSPlusMapping:
-        """One RS+ mapping (docs/rs_plus_model.md): h filter rows per set, e set width, r/t/g/b sets
-        on different channels/filters/groups/image sets, p/q filters/channels per PE, n images per
-        set, m ofmap channels whose psums stay in the GLB (a multiple of p·t)."""
-
-        h: int
-        e: int
-        r: int
-        t: int
-        g: int
-        b: int
-        p: int
-        q: int
-        n: int
-        m: int
+from eyejax.dataflow.mapping import RSPlusMapping
 
 MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m")
 DTYPES = ("ifmap", "filter", "psum")
@@ -500,7 +480,7 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
     M, Cg, R, S, E, F, Wu, U = pl.G * pl.Mg, pl.Cg, pl.R, pl.S, pl.E, pl.F, pl.W_used, pl.U
     arr = _configure_array(pl, g_k, b_k, z, h_k, e_s, y, x)
     npe = arr.gi.size
-    t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
+    r_eff = _cdiv(y, pl.q)
     modes = {}
 
     # ---- filters: rows read from DRAM (bypassing the GLB), tagged (group, filter set,

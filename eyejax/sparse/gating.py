@@ -1,4 +1,4 @@
-"""Zero gating of MACs on zero ifmap values (Eyeriss v1; /work/shared/reference/eyeriss.md §2).
+"""Zero gating of MACs on zero ifmap values (Eyeriss v1; shared/reference/eyeriss.md §2).
 
 A zero ifmap value, flagged in the PE's zero buffer, skips its filter-scratchpad read and its MAC (power
 saving, no speed-up). The fraction of a convolution's MACs that still run is the fraction whose ifmap

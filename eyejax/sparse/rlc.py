@@ -1,6 +1,6 @@
 """Run-length compression (RLC) of feature maps, as Eyeriss v1 applies it on the DRAM link.
 
-Eyeriss v1 (JSSC17; /work/shared/reference/eyeriss.md §2) compresses fmaps to and from DRAM as
+Eyeriss v1 (JSSC17; shared/reference/eyeriss.md §2) compresses fmaps to and from DRAM as
 (run, level) pairs: a 5-bit run (0..31 zeros) followed by a 16-bit level; three 21-bit pairs are
 packed into one 64-bit word (the spare bit is a terminator flag). RLC is not applied to filters nor to
 the first layer's input image; that policy belongs to the caller, these functions only code a stream.

@@ -131,7 +131,7 @@ def write_report(out_dir, a: SweepAnalysis, title: str, best_layers: pd.DataFram
                 best_layers, out_dir / "breakdown.png", unit=unit,
                 title=f"{title}\nbest configuration by {a.objective} (config {cid}): "
                       + _describe(a.best.iloc[0], a.swept))
-    lines = [f"# Sweep report\n", title + "\n",
+    lines = ["# Sweep report\n", title + "\n",
              f"- configurations: {a.num_configs:,} ({a.num_feasible:,} feasible, "
              f"{a.num_configs - a.num_feasible:,} with a layer no mapping fits)",
              f"- objective: {a.objective}; energy unit: {unit}", ""]

@@ -5,7 +5,6 @@ wait for the other processes' parts, analyze, write the report files and log to 
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
