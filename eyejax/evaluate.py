@@ -7,7 +7,6 @@ memory stays bounded and the function compiles once.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -103,7 +102,7 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
             layers = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], layers)
             sparsity = jax.tree_util.tree_map(lambda x: np.asarray(x)[..., keep], sparsity)
     first = jnp.asarray(layers.first)
-    layer_tree = dataclasses.replace(layers)  # LayerArrays, leaves [L]
+    layer_tree = layers  # LayerArrays, leaves [L]
     chunk = max(1, min(chunk_size, B))
     devs = sharding.local_devices(devices)
     mesh = None
