@@ -85,8 +85,8 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     df_module = dataflow_for(arch, dataflow)
     space = df_module.DEFAULT_SEARCH if space is None else space
     prepare = getattr(df_module, "prepare_space", None)
-    if prepare is not None:  # static bounds a dataflow takes from the concrete batch (e.g. RS+ slots)
-        space = prepare(space, arch)
+    if prepare is not None:  # static fields a dataflow takes from the concrete batch (e.g. RS+ clusters)
+        space = prepare(space, arch, layers, sparsity)
     B = batch_size(arch)
     arch_axes = in_axes_of(arch)
     sp_axes = _sparsity_in_axes(sparsity)

@@ -122,7 +122,7 @@ def random_mappings(layer, arch, count, seed):
     return out
 
 
-_routes = jax.jit(lambda layer, mp: rp.noc_routes(rs.layer_shape(layer, jnp.int64), SMALL_ARCH, mp, 54, 9))
+_routes = jax.jit(lambda layer, mp: rp.noc_routes(rs.layer_shape(layer, jnp.int64), SMALL_ARCH, mp, 9))
 
 
 @pytest.mark.parametrize("layer", SMALL_LAYERS, ids=lambda l: l.name)
@@ -133,6 +133,80 @@ def test_router_hops_loads_equal_brute_force(layer):
         want = brute_noc(layer, SMALL_ARCH, mp)
         got = _routes(arrays, rp.RSPlusMapping(**{k: jnp.int64(v) for k, v in mp.items()}))
         assert {k: int(got[k]) for k in want} == want, mp
+
+
+WIDE_ARCHS = [EyerissV2(cluster_rows=cr, cluster_cols=cc, cluster_pe_rows=pr, cluster_pe_cols=pc)
+              for cr, cc, pr, pc in ((1, 1, 2, 2), (2, 3, 1, 4), (4, 2, 3, 4), (3, 4, 1, 1))]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("arch_i", range(len(WIDE_ARCHS)))
+def test_noc_closed_form_equals_brute_force_across_grids(arch_i, dtype):
+    """Cluster sizes from 1 to 12 sets, 1 to 12 clusters in 1 to 4 columns, chains longer and
+    shorter than a cluster, remainder tiles in every dimension, both precisions."""
+    arch = WIDE_ARCHS[arch_i]
+    clusters = arch.cluster_rows * arch.cluster_cols
+    fn = jax.jit(lambda layer, mp: rp.noc_routes(rs.layer_shape(layer, jnp.int64), arch, mp,
+                                                 clusters, dtype))
+    rng = np.random.default_rng(arch_i)
+    for layer in SMALL_LAYERS:
+        arrays = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), layer_arrays(layer))
+        cpes = arch.cluster_pe_rows * arch.cluster_pe_cols
+        h = min(layer.R, cpes)
+        for _ in range(6):
+            e = int(rng.integers(1, min(layer.E, cpes // h) + 1))
+            sets = (cpes // (h * e)) * clusters
+            mp = dict(h=h, e=e, r=int(rng.integers(1, 5)), t=int(rng.integers(1, 5)),
+                      g=int(rng.integers(1, layer.groups + 1)), b=int(rng.integers(1, 4)),
+                      p=int(rng.integers(1, 4)), q=int(rng.integers(1, 3)),
+                      n=int(rng.integers(1, layer.N + 1)))
+            while mp["r"] * mp["t"] * mp["g"] * mp["b"] > sets:
+                key = max(("r", "t", "g", "b"), key=lambda kk: mp[kk])
+                mp[key] -= 1
+            mp["m"] = mp["p"] * mp["t"]
+            want = brute_noc(layer, arch, mp)
+            got = fn(arrays, rp.RSPlusMapping(**{kk: jnp.int64(v) for kk, v in mp.items()}))
+            assert {kk: int(got[kk]) for kk in want} == want, (mp, arch)
+
+
+def test_float32_noc_is_proven_only_where_exact():
+    """prepare_space picks float32 for the exact NoC counts only below the 2**24 bound; on the
+    benchmark's random v2 batch on ResNet-50 it does, and float32 equals float64 there."""
+    from eyejax.bench import random_v2_archs
+
+    net = get_network("resnet50")
+    layers = net.arrays()
+    archs = random_v2_archs(64, seed=1)
+    space = rp.prepare_space(None, archs, layers, Sparsity.dense(layers.num_layers))
+    assert space.noc_float32 and rp.noc_value_bound(archs, layers) < rp.F32_EXACT
+    big = EyerissV2(cluster_rows=32, cluster_cols=32, cluster_pe_rows=4, cluster_pe_cols=4)
+    assert not rp.prepare_space(None, big, layers).noc_float32     # scaling-study size: float64
+    fixed = dataclasses.replace(rp.DEFAULT_SEARCH, noc_float32=False)
+    assert rp.prepare_space(fixed, archs, layers).noc_float32 is False  # a fixed choice stays
+    f32 = evaluate(archs, net, space=space).arrays()
+    f64 = evaluate(archs, net, space=dataclasses.replace(space, noc_float32=False)).arrays()
+    for key in ("router_ifmap", "router_filter", "router_psum", "hops_ifmap", "hops_filter",
+                "hops_psum", "noc_cycles_ifmap", "noc_cycles_psum", "cycles"):
+        np.testing.assert_array_equal(np.asarray(f32[key]), np.asarray(f64[key]), err_msg=key)
+
+
+def test_pruned_duplicate_axes_change_no_result():
+    """With N = 1 and one group, prepare_space drops the image and group splits (exact duplicate
+    candidates): the full 432-candidate search picks the same mappings and costs."""
+    net = get_network("alexnet", batch=1)
+    layers = jax.tree_util.tree_map(lambda x: np.asarray(x)[:1], net.arrays())   # conv1: N=1, G=1
+    arch = EyerissV2()
+    pruned = rp.prepare_space(None, arch, layers)
+    assert pruned.size == rp.DEFAULT_SEARCH.size // 4
+    full = rp.prepare_space(None, arch)
+    assert full.size == rp.DEFAULT_SEARCH.size
+    layer = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), layers)
+    sp = _row(Sparsity.dense(1))
+    arch_j = jax.tree_util.tree_map(jnp.asarray, arch)
+    a = rp.search_layer(layer, arch_j, sp, layer.first, "energy", pruned)
+    b = rp.search_layer(layer, arch_j, sp, layer.first, "energy", full)
+    for key in a:
+        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
 
 
 def test_noc_modes():
@@ -332,7 +406,7 @@ def test_infeasible_layers_are_false_zero_not_nan(v2_nets):
 
 def test_search_space_is_static_and_prepared():
     space = rp.prepare_space(None, EyerissV2(cluster_rows=np.array([8, 4]), cluster_cols=2))
-    assert (space.max_slots, space.max_clusters) == (192, 16)
+    assert (space.max_slots, space.max_clusters) == (192, 16) and space.noc_float32 is None
     hash(space)
     assert rp.DEFAULT_SEARCH.size == 432
 

@@ -113,9 +113,10 @@ class Problem:
         self.num_evaluations = 0
 
     def _static_space(self, space):
-        """The search space, with any static bound a dataflow derives from the architecture batch
-        (e.g. Eyeriss v2's slot count) taken at the upper corner of `bounds`, so every generation
-        reuses one compiled function instead of recompiling when the batch's maximum changes."""
+        """The search space, with any static field a dataflow derives from the architecture batch
+        (e.g. Eyeriss v2's cluster count and NoC precision) taken at the upper corner of `bounds`,
+        so every generation reuses one compiled function instead of recompiling when the batch's
+        maximum changes."""
         from eyejax.dataflow import dataflow_for
 
         module = dataflow_for(self.base_arch)
@@ -123,7 +124,8 @@ class Problem:
         if prepare is None:
             return space
         corner = self.base_arch.replace(**{k: hi for k, (lo, hi) in self.bounds.items()})
-        return prepare(module.DEFAULT_SEARCH if space is None else space, corner)
+        return prepare(module.DEFAULT_SEARCH if space is None else space, corner,
+                       self.network.arrays(), self.sparsity)
 
     # ---------------------------------------------------------------- encoding
     def _unit(self, k):

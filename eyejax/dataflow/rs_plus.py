@@ -10,14 +10,14 @@ Dense counts (int64, exact, what the simulation compares with `layer_counts`)
 ------------------------------------------------------------------------------
 Per group every RS count is the RS count with `n` replaced by `n·b` (`rs.counts` is reused as is),
 except the filter NoC deliveries / RF writes, the passes, the cycles and the active PEs
-(docs/rs_plus_model.md). Router transfers and mesh hops are counted exactly by enumerating the set
-slots of a pass: the slot structure depends only on the pass's active counts
-(g_eff, t_eff, r_eff, b_eff), which take at most 2 values each (full tile, remainder tile), so at
-most 16 pass classes; the words a chain carries factor per dimension (image-set size × channel-set
-size for iacts, ...), and the per-pass factors that do not touch the slots (fold h_k, strip e_s)
-factor out as exact tile sums. The enumeration runs over a STATIC number of slots
-(`RSPlusSearchSpace.max_slots`, at least the largest `cluster_pes·clusters` of the architecture
-batch; `prepare_space` fills it in from the batch before jit, `evaluate` calls it).
+(docs/rs_plus_model.md). Router transfers and mesh hops are exact closed forms per cluster
+(`noc_routes`): the slot structure depends only on the pass's active counts (g_eff, t_eff, r_eff,
+b_eff), which take at most 2 values each (full tile, remainder tile), so at most 16 pass classes;
+the words a chain carries factor per dimension (image-set size × channel-set size for iacts, ...),
+and the per-pass factors that do not touch the slots (fold h_k, strip e_s) factor out as exact tile
+sums. The work is O(clusters) per pass class for a STATIC cluster bound
+(`RSPlusSearchSpace.max_clusters`, at least the largest cluster count of the architecture batch;
+`prepare_space` fills it in from the batch before jit, `evaluate` calls it).
 
 Design choices where the contract leaves room (documented here, used by model and tests)
 -------------------------------------------------------------------------------------------
@@ -103,10 +103,13 @@ class RSPlusSearchSpace:
     left after r·g (capped by the filter sets), b = the sets left after r·g·t (capped by the image
     sets), m = the largest multiple of p·t whose psums fit in the psum GLB.
 
-    max_slots / max_clusters: static bounds for the exact router/hop enumeration (0 = fill in from
-    the architecture with `prepare_space`). exact_noc=False replaces the exact enumeration in the
-    recount by the search's approximation (`approx_noc`): router_*, hops_* and the NoC bound become
-    estimates, every other count stays exact; for large sweeps (about 3x the throughput).
+    max_slots / max_clusters: the batch's largest set-slot and cluster counts; max_clusters is the
+    static size of the exact router/hop closed form (0 = fill in from the architecture with
+    `prepare_space`). noc_float32: that closed form runs in float32, which `prepare_space` sets
+    only when it proves float32 exact for the batch and workload (else float64, the same counts,
+    slower; None = decide in `prepare_space`, False = always float64). exact_noc=False replaces the exact counts in the recount by the search's approximation
+    (`approx_noc`): router_*, hops_* and the NoC bound become estimates, every other count stays
+    exact.
     """
 
     e_splits: tuple = (1, 2, 3)
@@ -118,6 +121,7 @@ class RSPlusSearchSpace:
     max_slots: int = 0
     max_clusters: int = 0
     exact_noc: bool = True
+    noc_float32: bool | None = None
 
     @property
     def axes(self) -> tuple:
@@ -139,12 +143,56 @@ def slot_bounds(arch) -> tuple:
     return int(np.max(cl * cp)), int(np.max(cl))
 
 
-def prepare_space(space, arch):
-    """Fill in the static slot bounds from the concrete architecture batch (before jit)."""
+F32_EXACT = 1 << 24   # integers below this are exact in float32
+
+
+def noc_value_bound(arch, layers, sparsity=None) -> int:
+    """Upper bound on the integers `noc_routes` handles per pass class and cluster: (slot index
+    bound) × (words one set receives) × (largest mesh distance + 1), over the batch and layers.
+    A searched mapping has q <= min(Cg, iact_spad / (S·d)) (d the smallest iact density, at least
+    1e-3 as in the search), p <= min(Mg, psum_spad), n <= N; a set receives at most q·p weights,
+    q·n iacts and p·n psums per pass."""
+    clusters = np.asarray(arch.cluster_rows, np.int64) * np.asarray(arch.cluster_cols, np.int64)
+    cpes = np.asarray(arch.cluster_pe_rows, np.int64) * np.asarray(arch.cluster_pe_cols, np.int64)
+    dist = np.asarray(arch.cluster_rows, np.int64) + np.asarray(arch.cluster_cols, np.int64) - 2
+    slot_index = (int(np.max(clusters)) + 1) * int(np.max(cpes))
+    d = 1.0
+    if sparsity is not None:
+        dens = np.concatenate([np.ravel(sparsity.iact_density), np.ravel(sparsity.weight_density)])
+        if np.any(dens < 1):
+            d = max(float(np.min(np.ravel(sparsity.iact_density))), 1e-3)
+    iact_spad = int(np.max(arch.iact_spad_words))
+    psum_spad = int(np.max(arch.psum_spad_words))
+    N = np.asarray(layers.N, np.int64)
+    Cg = np.asarray(layers.C, np.int64) // np.asarray(layers.G, np.int64)
+    Mg = np.asarray(layers.M, np.int64) // np.asarray(layers.G, np.int64)
+    S = np.asarray(layers.S, np.int64)
+    q_hi = np.minimum(Cg, np.floor(iact_spad / (S * d)).astype(np.int64))
+    p_hi = np.minimum(Mg, psum_spad)
+    words = np.max(np.maximum(np.maximum(q_hi * p_hi, q_hi * N), p_hi * N))
+    return slot_index * int(words) * (int(np.max(dist)) + 1)
+
+
+def prepare_space(space, arch, layers=None, sparsity=None):
+    """The search space with its static fields filled in from the concrete batch (before jit):
+    the slot and cluster bounds; with the workload (`layers`: LayerArrays, `sparsity`), float32
+    for the exact NoC counts when `noc_value_bound` proves it exact, and the grid axes that cannot
+    change the result dropped (with N = 1 every image split gives n = 1, with one group every
+    group split gives g = 1: those candidates are exact duplicates of the first)."""
     slots, clusters = slot_bounds(arch)
     space = DEFAULT_SEARCH if space is None else space
-    return dataclasses.replace(space, max_slots=max(space.max_slots, slots),
-                               max_clusters=max(space.max_clusters, clusters))
+    space = dataclasses.replace(space, max_slots=max(space.max_slots, slots),
+                                max_clusters=max(space.max_clusters, clusters))
+    if layers is None:
+        return space
+    changes = {}
+    if space.noc_float32 is not False:  # False stays: a fixed choice (e.g. a co-design run's)
+        changes["noc_float32"] = bool(noc_value_bound(arch, layers, sparsity) < F32_EXACT)
+    if int(np.max(layers.N)) == 1:
+        changes["n_splits"] = space.n_splits[:1]
+    if int(np.max(layers.G)) == 1:
+        changes["g_splits"] = space.g_splits[:1]
+    return dataclasses.replace(space, **changes)
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -274,104 +322,137 @@ def _classes(D, T):
     return size, cnt
 
 
-def noc_routes(shape, arch, mp, max_slots: int, max_clusters: int):
+def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
     """Exact router transfers, hops and per-cluster maxima of one layer (docs/rs_plus_model.md,
-    HM-NoC), by enumerating `max_slots` set slots for each of the <= 16 pass classes.
+    HM-NoC) in closed form per cluster: O(max_clusters) work per pass class, whatever the set count.
 
     Returns int64 scalars router_<t>, hops_<t>, load_<t> (the largest per-cluster router transfers)
-    and the NoC modes of the first pass. The slot index arithmetic runs in float32 (exact: slots,
-    set counts and cluster sizes are far below 2**24, and float floor division vectorizes where
-    integer division does not); the words a slot carries are exact float32 integers (< 2**24 per
-    slot and class) and are summed in float64 (exact below 2**53) before the int64 multipliers.
+    and the NoC modes of the first pass.
+
+    How. In a pass of class (z, y, x) (full or remainder tile of the images, channels, filters) the
+    active set slots j = ((gi·t_eff + ti)·r_eff + ri)·b_eff + bi run over [0, g_eff·A), A =
+    b_eff·r_eff·t_eff, and slot j lives in cluster floor(j / k). Every word a slot receives is a
+    product of per-index set sizes (n_b(bi), q_r(ri), p_t(ti): the full size except for the last
+    index), so prefix sums over slots have closed forms in the mixed-radix digits of the prefix end.
+    Router transfers into cluster c are (i) the words of chain starts in [ck, (c+1)k) (prefix
+    differences at the cluster boundaries; for psums, the last set's write into its GLB) and (ii)
+    chain continuations whose previous set, `stride` slots back, lies in an earlier cluster: exactly
+    the slots in [ck, ck + min(stride, k)), a window inside at most two consecutive stride-blocks
+    (stride = 1 weights, r_eff·b_eff iacts, b_eff psums). Their hops are the Manhattan distances
+    from the previous set's cluster, which is c − ceil(stride/k) before slot (c − ceil(stride/k)
+    + 1)·k + stride and one cluster later from there on.
+
+    Precision. The per-class per-cluster values are integers bounded by (slots) × (words per slot)
+    × (mesh distance + 1); `dtype` float32 is exact when that bound is below 2**24 (`prepare_space`
+    proves it for a batch, else float64). Class and group-tile counts multiply in float64 (exact
+    below 2**53), then the int64 per-pass multipliers.
     """
-    i64, f32, f64 = jnp.int64, jnp.float32, jnp.float64
-    s = {k: jnp.asarray(v).astype(i64) for k, v in shape.items()}
-    N, Cg, Mg, E, F, R, S, G, U = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G", "U"))
-    W_used = s["W_used"]
+    i64, f64, ft = jnp.int64, jnp.float64, dtype
+    s = {kk: jnp.asarray(v).astype(i64) for kk, v in shape.items()}
+    N, Cg, Mg, E, F, R, S, G, U = (s[kk] for kk in ("N", "Cg", "Mg", "E", "F", "R", "S", "G", "U"))
     h, e, r, t, g, b, p, q, n, m = _mp(mp, i64)
     cc = jnp.asarray(arch.cluster_cols).astype(i64)
     cpes = jnp.asarray(arch.cluster_pe_rows).astype(i64) * jnp.asarray(arch.cluster_pe_cols).astype(i64)
     k = jnp.maximum(cpes // (h * e), 1)
-
     gv, gc = _classes(G, g)
     zv, zc = _classes(N, n * b)
     yv, yc = _classes(Cg, q * r)
     xv, xc = _classes(Mg, p * t)
-    b_e, r_e, t_e = cdiv(zv, n), cdiv(yv, q), cdiv(xv, p)
-    # Class axes z [2,1,1,1], y [1,2,1,1], x [1,1,2,1], slots last. Every array is built at the
-    # smallest shape it depends on (slot geometry [S], image sets [z,S], channel sets [z,y,S]);
-    # only what needs the filter-set index is full size. Group tiles: slot j holds a group < g_eff
-    # iff j < g_eff·t_eff·r_eff·b_eff (groups are outermost), so they need no index of their own.
-    F32 = lambda v, shp: v.astype(f32).reshape(shp)
+    # class axes z [2,1,1,1], y [1,2,1,1], x [1,1,2,1]; cluster boundaries last
     Z, Y, X = (2, 1, 1, 1), (1, 2, 1, 1), (1, 1, 2, 1)
-    be, re_, te = F32(b_e, Z), F32(r_e, Y), F32(t_e, X)
-    zf, yf, xf = F32(zv, Z), F32(yv, Y), F32(xv, X)
-    n32, q32, p32, k32, cc32 = (v.astype(f32) for v in (n, q, p, k, cc))
-    j = jnp.arange(max_slots, dtype=f32)
+    cv = lambda v, shp=(): v.astype(ft).reshape(shp)
+    be, re_, te = cv(cdiv(zv, n), Z), cv(cdiv(yv, q), Y), cv(cdiv(xv, p), X)
+    Tb, Tr, Tt = cv(zv, Z), cv(yv, Y), cv(xv, X)        # words of all image / channel / filter sets
+    nf_, qf, pf, kf, ccf = (cv(v) for v in (n, q, p, k, cc))
+    n_last, q_last, p_last = Tb - (be - 1) * nf_, Tr - (re_ - 1) * qf, Tt - (te - 1) * pf
+
+    def size(i, L, full, last):          # size of set i of L (full except the last)
+        return jnp.where(i >= L - 1, last, full)
+
+    def prefix(x, L, full, last):        # sizes of sets 0 .. x-1 (0 <= x <= L)
+        return full * jnp.minimum(x, L - 1) + jnp.where(x >= L, last, 0.0)
+
+    Fb = lambda x: prefix(x, be, nf_, n_last)
+    Fr = lambda x: prefix(x, re_, qf, q_last)
+    Ft = lambda x: prefix(x, te, pf, p_last)
+    qr = lambda i: size(i, re_, qf, q_last)
+    pt = lambda i: size(i, te, pf, p_last)
 
     def divmod_(a, d):
         qt = jnp.floor(a / d)
         return qt, a - qt * d
 
-    cl = jnp.floor(j / k32)                              # [S] cluster of each slot
-    crow, ccol = divmod_(cl, cc32)
-    u, bi = divmod_(j, be)                               # [z,S]
-    u, ri = divmod_(u, re_)                              # [z,y,S]
-    ti = u - te * jnp.floor(u / te)                      # [z,y,x,S]
-    active = be * re_ * te                               # sets per group
-    v0 = (j < gv[0].astype(f32) * active).astype(f64)
-    v1 = (j < gv[1].astype(f32) * active).astype(f64)
-    n_b = jnp.where(bi < be - 1, n32, zf - (be - 1) * n32)
-    q_r = jnp.where(ri < re_ - 1, q32, yf - (re_ - 1) * q32)
-    p_t = jnp.where(ti < te - 1, p32, xf - (te - 1) * p32)
+    C = max_clusters
+    c_all = jnp.arange(C + 1, dtype=ft).reshape(1, 1, 1, C + 1)
+    J = c_all * kf                                        # first slot of each cluster (and the end)
+    u1, bi = divmod_(J, be)
+    u2, ri = divmod_(u1, re_)
+    gi, ti = divmod_(u2, te)
+    A = be * re_ * te
+    # Σ over slots j < J of the chain-start words (unclamped) and their total per group
+    start = {
+        "filter": gi * Tr * Tt + Ft(ti) * Tr + pt(ti) * Fr(ri) + jnp.where(bi > 0, qr(ri) * pt(ti), 0.0),
+        "ifmap": (gi + (ti >= 1)) * Tr * Tb + jnp.where(ti == 0, Fr(ri) * Tb + qr(ri) * Fb(bi), 0.0),
+        "psum": gi * Tt * Tb + Ft(ti) * Tb + jnp.where(ri == re_ - 1, pt(ti) * Fb(bi), 0.0),
+    }
+    per_group = {"filter": Tr * Tt, "ifmap": Tr * Tb, "psum": Tt * Tb}
+    cl, Jc = c_all[..., :C], J[..., :C]
+    bi0, ri0, ti0 = bi[..., :C], ri[..., :C], ti[..., :C]
 
-    def from_prev(stride):
-        """(cluster changed, Manhattan distance) between slot j - stride and slot j."""
-        pc = jnp.floor(jnp.maximum(j - stride, 0.0) / k32)
-        prow, pcol = divmod_(pc, cc32)
-        return (pc != cl).astype(f32), jnp.abs(prow - crow) + jnp.abs(pcol - ccol)
+    def dist(a, c):
+        ar, ac = divmod_(jnp.maximum(a, 0.0), ccf)
+        br, bc = divmod_(c, ccf)
+        return jnp.abs(ar - br) + jnp.abs(ac - bc)
 
-    # weights: chain of the b_eff image sets, consecutive slots
-    mv_w, d_w = from_prev(1.0)                           # [S]
-    first_w = (bi == 0).astype(f32)                      # [z,S]
-    step_w = (1.0 - first_w) * mv_w
-    # iacts: chain of the t_eff filter sets, r_eff·b_eff slots apart
-    mv_i, d_i = from_prev(re_ * be)                      # [z,y,S]
-    first_i = (ti == 0).astype(f32)                      # full
-    # psums: chain of the r_eff channel sets, b_eff slots apart
-    mv_p, d_p = from_prev(be)                            # [z,S]
-    step_p = jnp.where(ri == 0, 0.0, mv_p)               # [z,y,S]
-    last_p = (ri == re_ - 1).astype(f32)
-    # router transfers counted at their destination cluster: weights and iacts enter the mesh at
-    # the first cluster of D and are delivered into every cluster of D; a psum chain c_1 -> ... ->
-    # c_k -> GLB(c_k) delivers into c_2 .. c_k and once more into c_k (its last set's GLB).
-    # words per slot (exact float32 integers: sizes of one pass's sets, far below 2**24); the
-    # class and group-tile counts multiply in float64
-    w_words = q_r * p_t
-    i_words = q_r * n_b
-    p_words = p_t * n_b
-    step_i = (1.0 - first_i) * mv_i
-    per = {"filter": (w_words, first_w + step_w, step_w * d_w),
-           "ifmap": (i_words, first_i + step_i, step_i * d_i),
-           "psum": (p_words, step_p + last_p, step_p * d_p)}
-    cls_cnt = (zc.astype(f64).reshape(Z) * yc.astype(f64).reshape(Y) * xc.astype(f64).reshape(X)
-               * (gc[0].astype(f64) * v0 + gc[1].astype(f64) * v1))
-    nf = cdiv(R, h)
+    def window(stride, o, pre, w0, w1):
+        """(words, hops) of the chain continuations entering each cluster from an earlier one.
+        o: in-block offset of ck; pre(x): in-block prefix of the words up to offset x; w0 / w1: the
+        block's word scale × non-first indicator for the block holding ck and the next one."""
+        ln = jnp.minimum(stride, kf)
+        x1 = jnp.minimum(o + ln, stride)               # window part in this block: [o, x1)
+        x2 = jnp.maximum(o + ln - stride, 0.0)         # and in the next block: [0, x2)
+        a0 = cl - jnp.ceil(stride / kf)                # previous set's cluster before the split
+        split = (a0 + 1) * kf + stride - (Jc - o)      # the split as an offset in this block
+        y1 = jnp.clip(split, o, x1)
+        y2 = jnp.clip(split - stride, 0.0, x2)
+        p_o = pre(o)
+        words = w0 * (pre(x1) - p_o) + w1 * pre(x2)
+        near = w0 * (pre(y1) - p_o) + w1 * pre(y2)
+        d1 = dist(a0 + 1, cl)
+        return words, d1 * words + (dist(a0, cl) - d1) * near
+
+    def pre_ifmap(x):                                  # in a t-block: channel sets, then image sets
+        xr, xb = divmod_(x, be)
+        return Fr(xr) * Tb + qr(xr) * Fb(xb)
+
+    w_f = jnp.where(bi0 > 0, qr(ri0) * pt(ti0), 0.0)   # a weight chain continues across ck
+    pt0 = pt(ti0)
+    win = {
+        "filter": (w_f, dist(cl - 1, cl) * w_f),
+        "ifmap": window(re_ * be, ri0 * be + bi0, pre_ifmap, (ti0 != 0).astype(ft),
+                        (ti0 + 1 < te).astype(ft)),
+        "psum": window(be, bi0, Fb, jnp.where(ri0 != 0, pt0, 0.0), jnp.where(ri0 + 1 < re_, pt0, 0.0)),
+    }
+    cls = zc.astype(f64).reshape(Z) * yc.astype(f64).reshape(Y) * xc.astype(f64).reshape(X)
+    nfold = cdiv(R, h)
     rows_pass_sum = tile_sum(
         E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
-    mult = {"filter": cdiv(E, e) * R * S, "ifmap": rows_pass_sum * W_used, "psum": E * nf * F}
-    ki = k.astype(jnp.int32)
-    cl_ids = jnp.arange(max_clusters, dtype=jnp.int32)
-    lo = jnp.minimum(cl_ids * ki, max_slots)
-    hi = jnp.minimum((cl_ids + 1) * ki, max_slots)
+    mult = {"filter": cdiv(E, e) * R * S, "ifmap": rows_pass_sum * s["W_used"], "psum": E * nfold * F}
     out = {}
-    for dt, (words, new, hop) in per.items():
-        slot_r = jnp.sum(cls_cnt * (words * new).astype(f64), axis=(0, 1, 2))    # [S]
-        slot_h = jnp.sum(cls_cnt * (words * hop).astype(f64), axis=(0, 1, 2))
-        out[f"router_{dt}"] = mult[dt] * jnp.round(jnp.sum(slot_r)).astype(i64)
-        out[f"hops_{dt}"] = mult[dt] * jnp.round(jnp.sum(slot_h)).astype(i64)
-        csum = jnp.concatenate([jnp.zeros((1,), f64), jnp.cumsum(slot_r)])
-        out[f"load_{dt}"] = mult[dt] * jnp.round(jnp.max(csum[hi] - csum[lo])).astype(i64)
+    for dt in ("filter", "ifmap", "psum"):
+        per_c = jnp.zeros((C,), f64)
+        hops = jnp.zeros((), f64)
+        for gsize, gcount in ((gv[0], gc[0]), (gv[1], gc[1])):
+            act = cv(gsize) * A                         # active slots of the pass
+            pcl = jnp.where(J < act, start[dt], cv(gsize) * per_group[dt])
+            live = (Jc < act).astype(ft)
+            words = pcl[..., 1:] - pcl[..., :C] + live * win[dt][0]          # [z, y, x, C]
+            wt = cls * gcount.astype(f64)
+            per_c = per_c + jnp.sum(wt * words.astype(f64), axis=(0, 1, 2))
+            hops = hops + jnp.sum(wt * jnp.sum(live * win[dt][1], axis=-1, keepdims=True).astype(f64))
+        out[f"router_{dt}"] = mult[dt] * jnp.round(jnp.sum(per_c)).astype(i64)
+        out[f"hops_{dt}"] = mult[dt] * jnp.round(hops).astype(i64)
+        out[f"load_{dt}"] = mult[dt] * jnp.round(jnp.max(per_c)).astype(i64)
     out.update(noc_modes(shape, mp))
     return out
 
@@ -653,7 +734,8 @@ def _objective(objective, energy_, cycles):
 
 
 # ------------------------------------------------------------------------------------ recount
-def evaluate_mapping(shape, arch, sp, mp, max_slots: int, max_clusters: int, exact_noc: bool = True):
+def evaluate_mapping(shape, arch, sp, mp, max_clusters: int, exact_noc: bool = True,
+                     noc_float32: bool = False):
     """Exact int64 counts, router/hop counts, energies and cycles of one layer under one mapping.
 
     `shape` int64 (rs.layer_shape), `sp` one Sparsity row (None: dense)."""
@@ -668,7 +750,7 @@ def evaluate_mapping(shape, arch, sp, mp, max_slots: int, max_clusters: int, exa
     c = counts(shape, arch, mp, i64)
     a = _arch(arch, f64)
     if exact_noc:
-        noc = noc_routes(shape, arch, mp, max_slots, max_clusters)
+        noc = noc_routes(shape, arch, mp, max_clusters, jnp.float32 if noc_float32 else jnp.float64)
     else:
         shape64 = {kk: jnp.asarray(v).astype(f64) for kk, v in shape.items()}
         words = {"filter": c["dram_filter_reads"].astype(f64), "ifmap": c["glb_ifmap_reads"].astype(f64),
@@ -706,14 +788,14 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
                  space: RSPlusSearchSpace = DEFAULT_SEARCH):
     """Best RS+ mapping of one layer on one Eyeriss v2 architecture and its exact cost (scalars).
 
-    `space.max_slots` must be filled in (`prepare_space`; `evaluate` does it)."""
+    `space.max_clusters` must be filled in (`prepare_space`; `evaluate` does it)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     if space.max_slots <= 0 or space.max_clusters <= 0:
         try:
             space = prepare_space(space, arch)
         except Exception as err:  # traced arch: the bound must be static
-            raise ValueError("RSPlusSearchSpace.max_slots is not set: call "
+            raise ValueError("RSPlusSearchSpace.max_clusters is not set: call "
                              "rs_plus.prepare_space(space, arch) on the concrete architecture "
                              "before jit") from err
     f32 = jnp.float32
@@ -728,8 +810,8 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     pick = lambda v: jnp.round(v[tuple(bb if d > 1 else 0 for bb, d in zip(best, v.shape))])
     mp = RSPlusMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
     shape = rs.layer_shape(layer, i64)
-    out, en = evaluate_mapping(shape, arch, sp, mp, space.max_slots, space.max_clusters,
-                               space.exact_noc)
+    out, en = evaluate_mapping(shape, arch, sp, mp, space.max_clusters, space.exact_noc,
+                               bool(space.noc_float32))
     zero = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
     res = {k: zero(v) for k, v in out.items()}
     res.update({f"energy_{k}": zero(v) for k, v in en.items()})
@@ -744,7 +826,7 @@ def validate_arch(arch) -> None:
     validate_arch_v2(arch)
 
 
-_evaluate_mapping_jit = jax.jit(evaluate_mapping, static_argnums=(4, 5, 6))
+_evaluate_mapping_jit = jax.jit(evaluate_mapping, static_argnums=(4, 5))
 
 
 def layer_cost(layer, arch, mapping, sparsity=None, exact_noc: bool = True) -> tuple:
@@ -755,12 +837,12 @@ def layer_cost(layer, arch, mapping, sparsity=None, exact_noc: bool = True) -> t
     noc_cycles_*, noc_mode_*, dram_cycles, cycles (and dram_bits, mac_pairs,
     dense_compute_cycles). With `sparsity` (one Sparsity row) compute_cycles, the NoC and DRAM
     terms and the energies are those of its mode. energies: by `<level>_<type>` and `alu`.
-    Jitted (one compile per architecture structure and slot bound)."""
+    Jitted (one compile per architecture structure and cluster count)."""
     shape = rs.layer_shape(layer, jnp.int64)
-    slots, clusters = slot_bounds(arch)
+    _, clusters = slot_bounds(arch)
     mp = RSPlusMapping(**{k: jnp.asarray(getattr(mapping, k), jnp.int64) for k in MAPPING_KEYS})
     arch = jax.tree_util.tree_map(jnp.asarray, arch)
-    return _evaluate_mapping_jit(shape, arch, sparsity, mp, slots, clusters, bool(exact_noc))
+    return _evaluate_mapping_jit(shape, arch, sparsity, mp, clusters, bool(exact_noc))
 
 
 def layer_counts(layer, arch, mapping, sparsity=None) -> dict:
