@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.dataflow import OBJECTIVES, dataflow_for
+from eyejax.dataflow import OBJECTIVES, dataflow_for, prepare_search_space
 from eyejax.sparsity import Sparsity
 
 DEFAULT_CHUNK = 1024
@@ -83,10 +83,8 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     from eyejax import sharding
 
     df_module = dataflow_for(arch, dataflow)
-    space = df_module.DEFAULT_SEARCH if space is None else space
-    prepare = getattr(df_module, "prepare_space", None)
-    if prepare is not None:  # static fields a dataflow takes from the concrete batch (e.g. RS+ clusters)
-        space = prepare(space, arch, layers, sparsity)
+    # static fields taken from the concrete batch (e.g. RS+ cluster count), duplicate axes dropped
+    space = prepare_search_space(df_module, space, arch, layers, sparsity)
     B = batch_size(arch)
     arch_axes = in_axes_of(arch)
     sp_axes = _sparsity_in_axes(sparsity)

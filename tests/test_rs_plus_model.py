@@ -13,7 +13,7 @@ import eyejax  # noqa: F401  (enables x64)
 from eyejax.arch.energy import PJ_65NM
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.eyeriss_v2 import EyerissV2
-from eyejax.dataflow import dataflow_for, rs, rs_plus as rp
+from eyejax.dataflow import dataflow_for, prepare_search_space, rs, rs_plus as rp
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
@@ -191,14 +191,14 @@ def test_float32_noc_is_proven_only_where_exact():
 
 
 def test_pruned_duplicate_axes_change_no_result():
-    """With N = 1 and one group, prepare_space drops the image and group splits (exact duplicate
-    candidates): the full 432-candidate search picks the same mappings and costs."""
+    """With N = 1 and one group, prepare_search_space drops the image and group splits (exact
+    duplicate candidates): the full 432-candidate search picks the same mappings and costs."""
     net = get_network("alexnet", batch=1)
     layers = jax.tree_util.tree_map(lambda x: np.asarray(x)[:1], net.arrays())   # conv1: N=1, G=1
     arch = EyerissV2()
-    pruned = rp.prepare_space(None, arch, layers)
+    pruned = prepare_search_space(rp, None, arch, layers)
     assert pruned.size == rp.DEFAULT_SEARCH.size // 4
-    full = rp.prepare_space(None, arch)
+    full = prepare_search_space(rp, None, arch)
     assert full.size == rp.DEFAULT_SEARCH.size
     layer = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), layers)
     sp = _row(Sparsity.dense(1))

@@ -117,15 +117,11 @@ class Problem:
         (e.g. Eyeriss v2's cluster count and NoC precision) taken at the upper corner of `bounds`,
         so every generation reuses one compiled function instead of recompiling when the batch's
         maximum changes."""
-        from eyejax.dataflow import dataflow_for
+        from eyejax.dataflow import dataflow_for, prepare_search_space
 
         module = dataflow_for(self.base_arch)
-        prepare = getattr(module, "prepare_space", None)
-        if prepare is None:
-            return space
         corner = self.base_arch.replace(**{k: hi for k, (lo, hi) in self.bounds.items()})
-        return prepare(module.DEFAULT_SEARCH if space is None else space, corner,
-                       self.network.arrays(), self.sparsity)
+        return prepare_search_space(module, space, corner, self.network.arrays(), self.sparsity)
 
     # ---------------------------------------------------------------- encoding
     def _unit(self, k):

@@ -5,8 +5,9 @@ A dataflow module provides
       (the COUNT_KEYS of eyejax.dataflow.mapping, `energy_<level>_<type>`, `energy_alu`, `cycles`,
       `dram_cycles`, `feasible`, and its mapping as `map_<name>`),
   DEFAULT_SEARCH (a hashable, static search-space description) and MAPPING_KEYS,
-and declares the architecture families it runs on. `dataflow_for` picks one by name or by the
-architecture's default.
+and declares the architecture families it runs on; optionally prepare_space(space, arch, layers,
+sparsity) -> space, which fills in static fields from the concrete batch before jit. `dataflow_for`
+picks one by name or by the architecture's default; `prepare_search_space` readies its space.
 """
 from __future__ import annotations
 
@@ -53,3 +54,22 @@ def dataflow_for(arch, name: str | None = None):
     if families is not None and family not in families:
         raise ValueError(f"dataflow {name!r} runs on {sorted(families)}, not on {family!r}")
     return module
+
+
+def prepare_search_space(module, space, arch, layers=None, sparsity=None):
+    """The dataflow's search space (its default when None) ready to compile for this batch: the
+    module's own `prepare_space` (static bounds from the concrete architectures), and, for a
+    workload of single images, one image split instead of several: every split gives n =
+    ceil(1/k) = 1 in every dataflow here, so the dropped candidates are exact duplicates and no
+    result changes (the search keeps the first of equal scores, and the order of the rest holds)."""
+    import dataclasses
+
+    import numpy as np
+
+    space = module.DEFAULT_SEARCH if space is None else space
+    if layers is not None and hasattr(space, "n_splits") and int(np.max(layers.N)) == 1:
+        space = dataclasses.replace(space, n_splits=tuple(space.n_splits[:1]))
+    prepare = getattr(module, "prepare_space", None)
+    if prepare is not None:
+        space = prepare(space, arch, layers, sparsity)
+    return space

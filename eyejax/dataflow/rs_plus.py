@@ -176,9 +176,9 @@ def noc_value_bound(arch, layers, sparsity=None) -> int:
 def prepare_space(space, arch, layers=None, sparsity=None):
     """The search space with its static fields filled in from the concrete batch (before jit):
     the slot and cluster bounds; with the workload (`layers`: LayerArrays, `sparsity`), float32
-    for the exact NoC counts when `noc_value_bound` proves it exact, and the grid axes that cannot
-    change the result dropped (with N = 1 every image split gives n = 1, with one group every
-    group split gives g = 1: those candidates are exact duplicates of the first)."""
+    for the exact NoC counts when `noc_value_bound` proves it exact, and, with one group per
+    layer, one group split (every split gives g = 1: the others are exact duplicates; image splits
+    are dropped the same way for N = 1 by `eyejax.dataflow.prepare_search_space`)."""
     slots, clusters = slot_bounds(arch)
     space = DEFAULT_SEARCH if space is None else space
     space = dataclasses.replace(space, max_slots=max(space.max_slots, slots),
@@ -188,10 +188,8 @@ def prepare_space(space, arch, layers=None, sparsity=None):
     changes = {}
     if space.noc_float32 is not False:  # False stays: a fixed choice (e.g. a co-design run's)
         changes["noc_float32"] = bool(noc_value_bound(arch, layers, sparsity) < F32_EXACT)
-    if int(np.max(layers.N)) == 1:
-        changes["n_splits"] = space.n_splits[:1]
     if int(np.max(layers.G)) == 1:
-        changes["g_splits"] = space.g_splits[:1]
+        changes["g_splits"] = tuple(space.g_splits[:1])
     return dataclasses.replace(space, **changes)
 
 
