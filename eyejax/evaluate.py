@@ -51,7 +51,14 @@ def _compiled(dataflow, objective: str, space, arch_axes_key, sp_axes_key, treed
 
     over_layers = jax.vmap(per_layer, in_axes=(None, 0, 0, 0))
     over_configs = jax.vmap(over_layers, in_axes=(arch_axes, None, sp_axes, None))
-    return jax.jit(over_configs)
+
+    def run(arch, layers, sp, first, layer_index):
+        # each network layer takes its distinct layer's results (inside the compiled call, so the
+        # host receives final [configs, layers] arrays and copies nothing more)
+        res = over_configs(arch, layers, sp, first)
+        return jax.tree_util.tree_map(lambda x: jnp.take(x, layer_index, axis=1), res)
+
+    return jax.jit(run)
 
 
 def distinct_layers(layers, sparsity: Sparsity):
@@ -92,11 +99,11 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     sp_leaves_axes, sp_def = jax.tree_util.tree_flatten(sp_axes, is_leaf=lambda x: x is None)
     fn = _compiled(df_module, objective, space, tuple(arch_leaves_axes), tuple(sp_leaves_axes),
                    (arch_def, sp_def))
-    inverse = None
+    layer_index = np.arange(layers.num_layers)
     if dedupe_layers:
         keep, inv = distinct_layers(layers, sparsity)
         if len(keep) < layers.num_layers:
-            inverse = inv
+            layer_index = inv
             layers = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], layers)
             sparsity = jax.tree_util.tree_map(lambda x: np.asarray(x)[..., keep], sparsity)
     first = jnp.asarray(layers.first)
@@ -107,21 +114,22 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     if len(devs) > 1:  # split each chunk's configurations over the local devices
         chunk = sharding.padded_size(chunk, len(devs))
         mesh = sharding.config_mesh(devs)
-        first = jax.device_put(first, sharding.replicated(mesh))
-        layer_tree = jax.device_put(layer_tree, sharding.replicated(mesh))
+        first, layer_tree, layer_index = jax.device_put((first, layer_tree, layer_index),
+                                                        sharding.replicated(mesh))
     elif devices is not None:
-        first, layer_tree = jax.device_put((first, layer_tree), devs[0])
+        first, layer_tree, layer_index = jax.device_put((first, layer_tree, layer_index), devs[0])
     # Dispatch is asynchronous: queue a few chunks before reading any back, so the runtime can
     # overlap them (both CPU cores busy) while memory stays bounded by `max_in_flight` chunks.
-    outs, pending = [], []
+    out, pending = {}, []
     max_in_flight = 4
 
     def collect(item):
-        res, n_valid = item
-        if inverse is None:
-            outs.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_valid], res))
-        else:
-            outs.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_valid][:, inverse], res))
+        res, start, n_valid = item
+        for k, x in res.items():   # copy each chunk into preallocated [B, L] arrays
+            x = np.asarray(x)
+            if k not in out:
+                out[k] = np.empty((B,) + x.shape[1:], x.dtype)
+            out[k][start:start + n_valid] = x[:n_valid]
         if progress is not None:
             progress(n_valid)
 
@@ -136,12 +144,12 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
             s = sharding.shard_batch(s, sp_axes, mesh)
         elif devices is not None:
             a, s = jax.device_put((a, s), devs[0])
-        pending.append((fn(a, layer_tree, s, first), stop - start))
+        pending.append((fn(a, layer_tree, s, first, layer_index), start, stop - start))
         if len(pending) >= max_in_flight:
             collect(pending.pop(0))
     for item in pending:
         collect(item)
-    return {k: np.concatenate([o[k] for o in outs], axis=0) for k in outs[0]}
+    return out
 
 
 def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "energy",
