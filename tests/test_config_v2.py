@@ -47,3 +47,21 @@ def test_eyejax_command_runs_v2(tmp_path):
         assert col in df.columns
     assert set(df["noc_mode_filter_name"]) <= {"unicast", "grouped_multicast",
                                                "interleaved_multicast", "broadcast"}
+
+
+def test_v2_sweep_plan_takes_static_bounds_from_the_grid_corner():
+    """Every chunk of a sweep shares one compiled function: the plan's search space is prepared
+    from the grid's bounding corner (largest cluster grid), not per chunk."""
+    from eyejax.sparsity import Sparsity
+    from eyejax.sweep import build_grid, make_plan
+    from eyejax.workload import get_network
+
+    net = get_network("resnet50")
+    grid = build_grid({"arch": {"cluster_rows": [1, 2, 8], "cluster_pe_cols": [3, 6]}}, None,
+                      EyerissV2(), Sparsity.dense(len(net.layers)), len(net.layers))
+    corner, _ = grid.corner()
+    assert (int(corner.cluster_rows), int(corner.cluster_pe_cols)) == (8, 6)
+    plan = make_plan(grid, net, part_size=2)
+    space = plan.space
+    assert (space.max_clusters, space.max_slots) == (16, 8 * 2 * 3 * 6)
+    assert space.noc_float32 and space.n_splits == (1,) and space.g_splits == (1,)

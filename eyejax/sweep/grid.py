@@ -283,6 +283,21 @@ class Grid:
                     changes[leaf] = table[d]
         return dataclasses.replace(sp, **changes)
 
+    def corner(self):
+        """(arch, sparsity) that bound every configuration: each swept architecture field at its
+        largest value, each swept density at its smallest. Static bounds taken from it (e.g.
+        Eyeriss v2's cluster count, the NoC precision) hold for every chunk, so a sweep compiles
+        once instead of once per chunk whose maximum differs."""
+        leaves = list(self._leaves)
+        for a in self.axes:
+            for n, v in zip(a.names, a.values):
+                if n in self._fields:
+                    leaves[self._fields[n][0]] = np.max(np.asarray(v))
+        sp = self.base_sparsity
+        changes = {leaf: np.min(table, axis=0) for own in self._sp_tables.values()
+                   for leaf, table in own.items()}
+        return jax.tree_util.tree_unflatten(self._treedef, leaves), dataclasses.replace(sp, **changes)
+
     # ------------------------------------------------------------------ sparsity tables
     def _sparsity_tables(self) -> dict:
         """For each swept density: {Sparsity leaf it changes: [n, L] table over the axis values}.

@@ -130,6 +130,12 @@ def make_plan(grid: Grid, network, objective: str = "energy", part_size: int | N
         per_layer = grid.size * L <= PER_LAYER_AUTO_ROWS
     if not isinstance(per_layer, bool):
         raise SweepError(f"sweep.per_layer must be auto, true or false, got {per_layer!r}")
+    # static search-space fields from the grid's bounding corner: one compile for the whole sweep
+    from eyejax.dataflow import dataflow_for, prepare_search_space
+
+    corner_arch, corner_sp = grid.corner()
+    space = prepare_search_space(dataflow_for(grid.base_arch, dataflow), space, corner_arch,
+                                 network.arrays(), corner_sp)
     return SweepPlan(grid=grid, network=network, objective=objective, dataflow=dataflow,
                      space=space, part_size=part_size, eval_chunk=ec, per_layer=per_layer,
                      name=name)
