@@ -162,7 +162,8 @@ def _energy_scale(vmax) -> tuple[float, str]:
 # Markdown
 
 
-def _cell(v, floatfmt: str) -> str:
+def _cell(v, floatfmt: str, whole: bool = True) -> str:
+    """One table cell; `whole`: the column's floats are all whole numbers (written 1,234)."""
     if v is None:
         return "-"
     if isinstance(v, (bool, np.bool_)):
@@ -172,10 +173,17 @@ def _cell(v, floatfmt: str) -> str:
     if isinstance(v, (float, np.floating)):
         if not math.isfinite(float(v)):
             return "-"
-        if float(v).is_integer() and abs(v) < 1e15:
+        if whole and float(v).is_integer() and abs(v) < 1e15:
             return f"{int(v):,}"
         return format(float(v), floatfmt)
     return str(v).replace("|", "\\|")
+
+
+def _whole_column(values) -> bool:
+    """A column is written as whole numbers only if every finite float in it is one, so one
+    column never mixes 22,290,956,718 with 2.2293e+10."""
+    floats = [float(v) for v in values if isinstance(v, (float, np.floating)) and math.isfinite(v)]
+    return all(f.is_integer() and abs(f) < 1e15 for f in floats)
 
 
 def markdown_table(df: pd.DataFrame, columns: Iterable[str] | None = None,
@@ -183,8 +191,9 @@ def markdown_table(df: pd.DataFrame, columns: Iterable[str] | None = None,
     """A GitHub-flavoured Markdown table of df (no index)."""
     cols = [c for c in (columns or df.columns) if c in df]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    whole = [_whole_column(df[c].tolist()) for c in cols]
     for row in df[cols].itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v, floatfmt) for v in row) + " |")
+        lines.append("| " + " | ".join(_cell(v, floatfmt, w) for v, w in zip(row, whole)) + " |")
     return "\n".join(lines) + "\n"
 
 
