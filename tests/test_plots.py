@@ -48,8 +48,11 @@ def test_markdown_table():
     lines = md.strip().split("\n")
     assert lines[0] == "| config_id | energy | feasible | name | power_mw |"
     assert lines[1] == "|---|---|---|---|---|"
-    assert lines[2] == "| 3 | 1,500,000,000 | yes | a\\|b | - |"
+    # a column is written one way: 1.5e9 beside 2.25 is not written 1,500,000,000
+    assert lines[2] == "| 3 | 1.5e+09 | yes | a\\|b | - |"
     assert lines[3] == "| 1 | 2.25 | no | c | 1 |"
+    whole = markdown_table(pd.DataFrame({"energy": [1.5e9, 2.0]})).strip().split("\n")
+    assert whole[2:] == ["| 1,500,000,000 |", "| 2 |"]
 
 
 def _png(path):

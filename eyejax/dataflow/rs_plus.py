@@ -105,11 +105,11 @@ class RSPlusSearchSpace:
 
     max_slots / max_clusters: the batch's largest set-slot and cluster counts; max_clusters is the
     static size of the exact router/hop closed form (0 = fill in from the architecture with
-    `prepare_space`). noc_float32: that closed form runs in float32, which `prepare_space` sets
-    only when it proves float32 exact for the batch and workload (else float64, the same counts,
-    slower; None = decide in `prepare_space`, False = always float64). exact_noc=False replaces the exact counts in the recount by the search's approximation
-    (`approx_noc`): router_*, hops_* and the NoC bound become estimates, every other count stays
-    exact.
+    `prepare_space`). noc_float32: run that closed form in float32. None lets `prepare_space`
+    decide: True only when `noc_value_bound` proves float32 exact for the batch and workload;
+    False always uses float64 (the same counts, slower). exact_noc=False replaces the exact
+    counts in the recount by the search's approximation (`approx_noc`): router_*, hops_* and the
+    NoC bound become estimates, every other count stays exact.
     """
 
     e_splits: tuple = (1, 2, 3)
