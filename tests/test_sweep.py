@@ -377,6 +377,25 @@ def test_launcher_configs_compose():
         assert c.hydra.launcher.gpus_per_node == 1 and c.hydra.launcher.tasks_per_node == 1
 
 
+def test_multirun_through_submitit_runs_locally(tmp_path, tiny_csv, jax_cache):
+    """The Slurm launcher's machinery (hydra-submitit-launcher: pickled jobs, one process each,
+    results collected) run with submitit's local executor: what hydra/launcher=slurm does on a
+    cluster, short of the Slurm scheduler itself."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    base = tmp_path / "submitit"
+    base.mkdir()
+    args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+            "workload=custom", f"workload.path={tiny_csv}", "workload.batch=1,2", *GRID,
+            "wandb.mode=disabled", "sweep.plots=false", f"hydra.sweep.dir={base / 'hydra'}"]
+    p = subprocess.run([sys.executable, "-m", "eyejax.cli", *args], cwd=base, env=_env(jax_cache),
+                       capture_output=True, text=True, timeout=500)
+    assert p.returncode == 0, p.stderr[-3000:]
+    dirs = sorted((base / "sweeps").glob("tiny-tiny-*"))
+    assert len(dirs) == 2
+    assert all(len(read_results(d)) == GRID_SIZE for d in dirs)
+    assert len(list((base / "hydra").rglob("*_submitted.pkl"))) == 2   # submitit's job files
+
+
 def test_multirun_runs_outer_axes_as_separate_processes(tmp_path, tiny_csv, jax_cache):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     base = tmp_path / "multi"
