@@ -335,3 +335,27 @@ def test_dataflow_config_group():
         inputs("dataflow=nlr", "dataflow.num_pes=null")
     with pytest.raises(ConfigError, match="dataflow.name"):
         inputs("dataflow=ws", "dataflow.name=xs")
+
+
+@pytest.mark.parametrize("name", ["ws", "os_a", "os_b", "os_c", "nlr"])
+def test_single_image_search_drops_duplicate_image_splits(name):
+    """N = 1: prepare_search_space keeps one image split in every ISCA16 dataflow, and the search
+    picks the same mapping with the same counts as the full grid."""
+    import jax
+    import jax.numpy as jnp
+
+    from eyejax.dataflow import prepare_search_space
+    from eyejax.sparsity import Sparsity
+
+    layers = get_network("alexnet", batch=1).arrays()
+    arch = isca16_arch(name, 256)
+    df = dataflow_for(arch)
+    pruned = prepare_search_space(df, None, arch, layers)
+    assert pruned.n_splits == (1,) and len(df.DEFAULT_SEARCH.n_splits) > 1
+    sp = Sparsity.dense(layers.num_layers)
+    run = lambda space: jax.jit(jax.vmap(
+        lambda layer, s, first: df.search_layer(layer, arch, s, first, "energy", space)))(
+        layers, sp, jnp.asarray(layers.first))
+    a, b = run(pruned), run(df.DEFAULT_SEARCH)
+    for key in a:
+        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)

@@ -11,7 +11,10 @@ picks one by name or by the architecture's default; `prepare_search_space` readi
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
+
+import numpy as np
 
 # name -> module path. Modules load lazily so a new dataflow costs nothing until it is used.
 DATAFLOWS = {
@@ -62,10 +65,6 @@ def prepare_search_space(module, space, arch, layers=None, sparsity=None):
     workload of single images, one image split instead of several: every split gives n =
     ceil(1/k) = 1 in every dataflow here, so the dropped candidates are exact duplicates and no
     result changes (the search keeps the first of equal scores, and the order of the rest holds)."""
-    import dataclasses
-
-    import numpy as np
-
     space = module.DEFAULT_SEARCH if space is None else space
     if layers is not None and hasattr(space, "n_splits") and int(np.max(layers.N)) == 1:
         space = dataclasses.replace(space, n_splits=tuple(space.n_splits[:1]))

@@ -423,8 +423,8 @@ def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
         xr, xb = divmod_(x, be)
         return Fr(xr) * Tb + qr(xr) * Fb(xb)
 
-    w_f = jnp.where(bi0 > 0, qr(ri0) * pt(ti0), 0.0)   # a weight chain continues across ck
     pt0 = pt(ti0)
+    w_f = jnp.where(bi0 > 0, qr(ri0) * pt0, 0.0)       # a weight chain continues across ck
     win = {
         "filter": (w_f, dist(cl - 1, cl) * w_f),
         "ifmap": window(re_ * be, ri0 * be + bi0, pre_ifmap, (ti0 != 0).astype(ft),
