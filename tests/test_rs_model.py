@@ -11,6 +11,7 @@ from eyejax import cost
 from eyejax.arch.errors import ArchError
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow import rs
+from eyejax.dataflow.search import cast
 from eyejax.dataflow.mapping import RSMapping
 from eyejax.dataflow.tiling import clipped_cover
 from eyejax.evaluate import evaluate
@@ -57,7 +58,7 @@ def test_factorized_scores_equal_counts(layer, objective):
     """The search's per-axis cost terms add up to the same totals as `counts` + `cost`."""
     arch = EyerissV1(pe_rows=4, pe_cols=5, glb_banks=8, glb_bank_words=64)
     shape = rs.layer_shape(layer, jnp.float64)
-    arch64 = rs._as(arch, jnp.float64)
+    arch64 = cast(arch, jnp.float64)
     sp = Sparsity.from_densities(1, iact=0.6)
     sp1 = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), sp)
     first = jnp.asarray(False)

@@ -15,6 +15,7 @@ from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.eyeriss_v2 import EyerissV2
 from eyejax.dataflow import dataflow_for, prepare_search_space, rs, rs_plus as rp
 from eyejax.dataflow.mapping import COUNT_KEYS
+from eyejax.dataflow.search import cast
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
 from eyejax.workload import Layer, get_network
@@ -241,7 +242,7 @@ def _search_vs_counts(layer, sp):
     arch = SMALL_ARCH.replace(energy=PJ_65NM.replace(hop=0.0))
     f64 = jnp.float64
     shape = rs.layer_shape(layer, f64)
-    a64 = rp._as(arch, f64)
+    a64 = cast(arch, f64)
     mp, ok = rp.candidate_grid(shape, a64, sp, rp.DEFAULT_SEARCH, f64)
     energy, cycles = rp.candidate_scores(shape, a64, sp, False, mp, "latency", f64)
     full = ok.shape

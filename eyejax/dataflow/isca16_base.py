@@ -16,11 +16,11 @@ and `search` below does the rest like eyejax.dataflow.rs.search_layer: every can
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.dataflow.rs import layer_shape, rows_glb
+from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 
 OBJECTIVES = ("energy", "latency", "edp")
@@ -84,18 +84,6 @@ def finish(c, G, active_pes):
     return {k: c[k] for k in COUNT_KEYS}
 
 
-def _as(tree, dtype):
-    return jax.tree_util.tree_map(lambda x: jnp.asarray(x).astype(dtype), tree)
-
-
-def _objective(objective, energy, cycles):
-    if objective == "energy":
-        return energy
-    if objective == "latency":
-        return cycles
-    return energy * cycles
-
-
 def cost_of(c, arch, sp, first):
     from eyejax import cost
 
@@ -115,26 +103,18 @@ def search(layer, arch, sp, first, objective, space, grid, counts, mapping_keys)
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     f64, i64 = jnp.float64, jnp.int64
-    archd, spd = _as(arch, f64), _as(sp, f64)
+    archd, spd = cast(arch, f64), cast(sp, f64)
     shape = layer_shape(layer, f64)
     mp_k, ok_a, ok_s = grid(shape, archd, space, f64)
     c_k = counts(shape, archd, mp_k, f64)
     en_k, dcyc_k, cyc_k = cost_of(c_k, archd, spd, first)
-    score, ok = jnp.broadcast_arrays(_objective(objective, sum(en_k.values()), cyc_k), ok_a & ok_s)
-    score = jnp.where(ok, score, jnp.inf)
-    best = jnp.unravel_index(jnp.argmin(score), ok.shape)
-    any_ok = jnp.any(ok)
-
-    def pick(v):  # arrays have the grid's rank (or none), size 1 on the axes they ignore
-        v = jnp.asarray(v)
-        if v.ndim == 0:
-            return jnp.round(v).astype(i64)
-        return jnp.round(v[tuple(b if d > 1 else 0 for b, d in zip(best, v.shape))]).astype(i64)
+    best, any_ok = best_candidate(objective_score(objective, sum(en_k.values()), cyc_k),
+                                  ok_a & ok_s)
+    pick = lambda v: jnp.round(at_best(v, best)).astype(i64)
 
     mp = {k: pick(mp_k[k]) for k in mapping_keys}
     c = {k: pick(v) for k, v in c_k.items()}
-    en = {k: v[tuple(b if d > 1 else 0 for b, d in zip(best, jnp.shape(v)))] if jnp.ndim(v) else v
-          for k, v in en_k.items()}
+    en = {k: at_best(v, best) for k, v in en_k.items()}
     dcyc, cycles = pick(dcyc_k), pick(cyc_k)
     zero_i = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
     out = {k: zero_i(v) for k, v in c.items()}
@@ -150,7 +130,7 @@ def physical_min_compute(layer, arch, space, grid, counts, dtype=jnp.float64):
     """Eyexam step 4: the fewest compute cycles of any candidate that fits the array, storage
     ignored (a float; the candidate set is the dataflow's own search grid)."""
     shape = layer_shape(layer, dtype)
-    archd = _as(arch, dtype)
+    archd = cast(arch, dtype)
     mp, ok_a, _ = grid(shape, archd, space, dtype)
     comp, ok_a = jnp.broadcast_arrays(counts(shape, archd, mp, dtype)["compute_cycles"], ok_a)
     return jnp.min(jnp.where(ok_a, comp, jnp.inf))

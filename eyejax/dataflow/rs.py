@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
+from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 
 
@@ -174,10 +174,6 @@ _ARCH_INT_FIELDS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words
                     "psum_spad_words", "glb_banks", "glb_bank_words", "glb_ifmap_banks")
 
 
-def _as(tree, dtype):
-    return jax.tree_util.tree_map(lambda x: jnp.asarray(x).astype(dtype), tree)
-
-
 def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     """Candidate mappings on the [e, r, q, p, n] grid of `space` (docstring of RSSearchSpace).
 
@@ -277,14 +273,6 @@ def _cost(shape, arch, sp, first, mp, dtype):
     return c, en, dcyc, cycles
 
 
-def _objective(objective, energy, cycles):
-    if objective == "energy":
-        return energy
-    if objective == "latency":
-        return cycles
-    return energy * cycles
-
-
 def search_layer(layer, arch, sp, first, objective: str = "energy",
                  space: RSSearchSpace = DEFAULT_SEARCH):
     """Best RS mapping of one layer on one architecture and its exact cost (scalars).
@@ -294,16 +282,14 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     f32 = jnp.float32
-    arch32, sp32 = _as(arch, f32), _as(sp, f32)
+    arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, space, f32)
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
-    score = jnp.where(ok, _objective(objective, energy_k, cycles_k), jnp.inf)
-    best = jnp.unravel_index(jnp.argmin(score), ok.shape)
-    any_ok = jnp.any(ok)
+    best, any_ok = best_candidate(objective_score(objective, energy_k, cycles_k), ok)
 
     i64 = jnp.int64
-    pick = lambda v: jnp.round(v[tuple(b if d > 1 else 0 for b, d in zip(best, v.shape))])
+    pick = lambda v: jnp.round(at_best(v, best))
     mp = RSMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
     shape = layer_shape(layer, i64)
     c, en, dcyc, cycles = _cost(shape, arch, sp, first, mp, i64)

@@ -72,6 +72,7 @@ import numpy as np
 
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping, RSPlusMapping
+from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 
 FAMILIES = ("eyeriss_v2",)
@@ -570,10 +571,6 @@ def _noc_cycles(noc, a, fm):
 
 
 # ------------------------------------------------------------------------------ search grid
-def _as(tree, dtype):
-    return jax.tree_util.tree_map(lambda x: jnp.asarray(x).astype(dtype), tree)
-
-
 def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     """Candidate RS+ mappings on the [e, r, g, q, p, n] grid; each parameter broadcasts to the grid
     and has size 1 on the axes it does not depend on. Returns (RSPlusMapping, feasibility mask)."""
@@ -729,14 +726,6 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     return energy_, jnp.maximum(compute + ramp, noc_c) + dram
 
 
-def _objective(objective, energy_, cycles):
-    if objective == "energy":
-        return energy_
-    if objective == "latency":
-        return cycles
-    return energy_ * cycles
-
-
 # ------------------------------------------------------------------------------------ recount
 def evaluate_mapping(shape, arch, sp, mp, max_clusters: int, exact_noc: bool = True,
                      noc_float32: bool = False):
@@ -803,15 +792,13 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
                              "rs_plus.prepare_space(space, arch) on the concrete architecture "
                              "before jit") from err
     f32 = jnp.float32
-    arch32, sp32 = _as(arch, f32), _as(sp, f32)
+    arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = rs.layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, sp32, space, f32)
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
-    score = jnp.where(ok, _objective(objective, energy_k, cycles_k), jnp.inf)
-    best = jnp.unravel_index(jnp.argmin(score), ok.shape)
-    any_ok = jnp.any(ok)
+    best, any_ok = best_candidate(objective_score(objective, energy_k, cycles_k), ok)
     i64 = jnp.int64
-    pick = lambda v: jnp.round(v[tuple(bb if d > 1 else 0 for bb, d in zip(best, v.shape))])
+    pick = lambda v: jnp.round(at_best(v, best))
     mp = RSPlusMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
     shape = rs.layer_shape(layer, i64)
     out, en = evaluate_mapping(shape, arch, sp, mp, space.max_clusters, space.exact_noc,
