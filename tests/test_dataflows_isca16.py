@@ -337,10 +337,11 @@ def test_dataflow_config_group():
         inputs("dataflow=ws", "dataflow.name=xs")
 
 
-@pytest.mark.parametrize("name", ["ws", "os_a", "os_b", "os_c", "nlr"])
+@pytest.mark.parametrize("name", ["rs", "ws", "os_a", "os_b", "os_c", "nlr"])
 def test_single_image_search_drops_duplicate_image_splits(name):
-    """N = 1: prepare_search_space keeps one image split in every ISCA16 dataflow, and the search
-    picks the same mapping with the same counts as the full grid."""
+    """N = 1: prepare_search_space keeps one image split in every dataflow (RS on Eyeriss v1 and
+    the ISCA16 ones), and the search picks the same mapping with the same counts as the full
+    grid."""
     import jax
     import jax.numpy as jnp
 

@@ -167,22 +167,3 @@ def test_bad_objective():
     with pytest.raises(ValueError, match="objective"):
         evaluate(EyerissV1(), get_network("alexnet"), objective="speed")
 
-
-def test_single_image_workload_drops_duplicate_image_splits():
-    """For N = 1 every image split gives n = 1: prepare_search_space keeps one, and the search
-    picks the same mapping with the same counts as the full grid."""
-    from eyejax.dataflow import prepare_search_space
-    from eyejax.sparsity import Sparsity
-    from eyejax.workload import get_network
-
-    layers = get_network("alexnet", batch=1).arrays()
-    arch = EyerissV1()
-    pruned = prepare_search_space(rs, None, arch, layers)
-    assert pruned.n_splits == (1,) and pruned.size == rs.DEFAULT_SEARCH.size // 3
-    sp = Sparsity.dense(layers.num_layers)
-    run = lambda space: jax.jit(jax.vmap(
-        lambda layer, s, first: rs.search_layer(layer, arch, s, first, "energy", space)))(
-        layers, sp, jnp.asarray(layers.first))
-    a, b = run(pruned), run(rs.DEFAULT_SEARCH)
-    for key in a:
-        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
