@@ -95,12 +95,25 @@ def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v
             cpu.append(time.process_time() - c0)
         best = min(steady)
         best_cpu = cpu[int(np.argmin(steady))]
+        peak = peak_device_bytes(devices)
         rows.append(dict(arch=arch, workload=workload, batch=B, layers=L, distinct_layers=distinct,
                          evals=B * L, compile_s=max(first - best, 0.0), run_s=best,
                          evals_per_s=B * L / best, cpu_s=best_cpu,
                          evals_per_cpu_s=B * L / max(best_cpu, 1e-9),
-                         feasible=float(np.mean(out["feasible"]))))
+                         feasible=float(np.mean(out["feasible"])), peak_device_gib=peak))
     return rows
+
+
+def peak_device_bytes(devices=None):
+    """Peak bytes in use on the first device so far, in GiB (None where the runtime does not say:
+    the CPU backend keeps no such statistic)."""
+    devs = devices or jax.local_devices()
+    try:
+        stats = devs[0].memory_stats() or {}
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return None
+    peak = stats.get("peak_bytes_in_use")
+    return None if peak is None else peak / 2**30
 
 
 def device_groups(which: str = "all") -> list[tuple[str, list]]:
@@ -150,7 +163,8 @@ def main(argv=None):
     for name, devs in device_groups(args.device):
         print(f"device: {name}")
         print(f"{'arch':<11} {'workload':<20} {'batch':>7} {'layers':>9} {'evals':>9} "
-              f"{'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9}")
+              f"{'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9} "
+              f"{'peak GiB':>9}")
         with jax.default_device(devs[0]):
             for a in archs:
                 for w in workloads:
@@ -159,7 +173,11 @@ def main(argv=None):
                         print(f"{r['arch']:<11} {r['workload']:<20} {r['batch']:>7} {lay:>9} "
                               f"{r['evals']:>9} {r['compile_s']:>10.2f} {r['run_s']:>9.4f} "
                               f"{r['evals_per_s']:>12,.0f} {r['evals_per_cpu_s']:>12,.0f} "
-                              f"{r['feasible']:>9.2f}", flush=True)
+                              f"{r['feasible']:>9.2f} {_gib(r['peak_device_gib']):>9}", flush=True)
+
+
+def _gib(x):
+    return "-" if x is None else f"{x:.2f}"
 
 
 if __name__ == "__main__":
