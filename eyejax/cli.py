@@ -148,7 +148,14 @@ def run(cfg: DictConfig) -> int:
     os.environ.setdefault("WANDB_SILENT", "true")
     # Hydra logs at INFO; keep JAX's backend probing ("Unable to initialize backend 'tpu'") quiet.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    from eyejax import compile_cache
     from eyejax.sweep.cli import is_sweep
+
+    try:
+        compile_cache.configure(cfg.get("compile_cache"))  # repeat runs reuse compiled code
+    except ValueError as exc:
+        print(f"eyejax: error: {exc}", file=sys.stderr)
+        return 2
 
     if is_sweep(cfg):  # sweep=<name>: a grid in vectorized chunks, Parquet parts, report (eyejax.sweep)
         from eyejax.sweep.cli import run as run_sweep
