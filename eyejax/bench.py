@@ -28,7 +28,7 @@ import numpy as np
 import eyejax  # noqa: F401
 from eyejax.arch.energy import EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
-from eyejax.evaluate import DEFAULT_CHUNK, distinct_layers, evaluate_arrays
+from eyejax.evaluate import default_chunk, distinct_layers, evaluate_arrays
 from eyejax.sparsity import Sparsity
 from eyejax.workload import get_network
 
@@ -149,7 +149,8 @@ def main(argv=None):
     ap.add_argument("--workload", default="alexnet", help="comma-separated built-in networks")
     ap.add_argument("--batches", default="1,100,10000", help="comma-separated batch sizes")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="configs per compiled call")
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="configs per compiled call (default: 1024 on a CPU, 32768 on a GPU/TPU)")
     ap.add_argument("--device", default="all", choices=("all", "cpu", "gpu", "tpu"),
                     help="which platform(s) to run on (default: every one present)")
     args = ap.parse_args(argv)
@@ -159,9 +160,9 @@ def main(argv=None):
         if a not in RANDOM_ARCHS:
             ap.error(f"--arch {a}: unknown family; known: {', '.join(RANDOM_ARCHS)}")
     workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
-    print(f"eyejax bench  jax {jax.__version__}  cpus: {os.cpu_count()}  chunk: {args.chunk}")
+    print(f"eyejax bench  jax {jax.__version__}  cpus: {os.cpu_count()}")
     for name, devs in device_groups(args.device):
-        print(f"device: {name}")
+        print(f"device: {name}  chunk: {args.chunk or default_chunk(devs)}")
         print(f"{'arch':<11} {'workload':<20} {'batch':>7} {'layers':>9} {'evals':>9} "
               f"{'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9} "
               f"{'peak GiB':>9}")

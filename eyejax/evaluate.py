@@ -16,7 +16,20 @@ import numpy as np
 from eyejax.dataflow import OBJECTIVES, dataflow_for, prepare_search_space
 from eyejax.sparsity import Sparsity
 
-DEFAULT_CHUNK = 1024
+DEFAULT_CHUNK = 1024        # configurations per compiled call on a CPU
+# On a GPU larger calls pay: one H200 ran v1 ResNet-50 at 1.08 M evaluations/s with 1,024 per call
+# and 1.9-2.0 M/s with 65,536-131,072 (README, Benchmark "On a GPU"); 32,768 keeps v2's peak
+# memory near 3 GB per 10,000 configurations.
+ACCELERATOR_CHUNK = 32768
+
+
+def default_chunk(devices=None) -> int:
+    """Configurations per compiled call for the devices a run uses (the default backend's when
+    None): DEFAULT_CHUNK on CPUs, ACCELERATOR_CHUNK on GPUs and TPUs."""
+    from eyejax import sharding
+
+    devs = sharding.local_devices(devices)
+    return DEFAULT_CHUNK if devs[0].platform == "cpu" else ACCELERATOR_CHUNK
 
 
 def batch_size(tree) -> int:
@@ -78,14 +91,15 @@ def distinct_layers(layers, sparsity: Sparsity):
 
 
 def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=None,
-                    chunk_size: int = DEFAULT_CHUNK, progress=None, dataflow: str | None = None,
+                    chunk_size: int | None = None, progress=None, dataflow: str | None = None,
                     devices=None, dedupe_layers: bool = True):
     """Core batched evaluation; returns a dict of numpy arrays shaped [B, L].
 
     devices: the local devices the configuration axis is sharded over (None: all local devices of
     the default backend; an int n: the first n; 1: no sharding). Each chunk is padded to a multiple
     of the device count. dedupe_layers: evaluate each distinct layer (shape, first flag, sparsity)
-    once and copy its results to its repeats (identical results, less work).
+    once and copy its results to its repeats (identical results, less work). chunk_size: the
+    configurations per compiled call (None: default_chunk(devices)).
     """
     from eyejax import sharding
 
@@ -108,8 +122,8 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
             sparsity = jax.tree_util.tree_map(lambda x: np.asarray(x)[..., keep], sparsity)
     first = jnp.asarray(layers.first)
     layer_tree = layers  # LayerArrays, leaves [L]
-    chunk = max(1, min(chunk_size, B))
     devs = sharding.local_devices(devices)
+    chunk = max(1, min(chunk_size or default_chunk(devs), B))
     mesh = None
     if len(devs) > 1:  # split each chunk's configurations over the local devices
         chunk = sharding.padded_size(chunk, len(devs))
@@ -153,7 +167,7 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
 
 
 def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "energy",
-             space=None, chunk_size: int = DEFAULT_CHUNK, progress=None,
+             space=None, chunk_size: int | None = None, progress=None,
              dataflow: str | None = None):
     """Evaluate a batch of architectures on a network with a dataflow (default: the
     architecture's own, e.g. RS on Eyeriss v1); see NetworkResult.

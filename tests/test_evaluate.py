@@ -44,3 +44,13 @@ def test_v1_published_script():
     for name, label, ref, got, err in rows:
         assert np.isfinite(got) and got > 0
         assert abs(err) < 100, (name, label, got, ref)   # same order of magnitude as the silicon
+
+
+def test_default_chunk_follows_the_device():
+    import jax
+
+    from eyejax.evaluate import ACCELERATOR_CHUNK, DEFAULT_CHUNK, default_chunk
+
+    assert default_chunk() == (DEFAULT_CHUNK if jax.devices()[0].platform == "cpu"
+                               else ACCELERATOR_CHUNK)
+    assert default_chunk(jax.devices("cpu")) == DEFAULT_CHUNK
