@@ -6,7 +6,7 @@ device present.
     eyejax bench --arch eyeriss_v1 --workload alexnet,resnet50 --batches 1000,10000,100000
     eyejax bench --device cpu                                # only the CPU (default: every platform)
 
-For each batch size it times the first call (compile + run) and the best of several steady calls,
+`cands` is the number of candidate mappings the search costs per layer. For each batch size it times the first call (compile + run) and the best of several steady calls,
 and reports compile time as their difference (0 when that shape was already compiled), and the
 process CPU time of the steady call (evals/cpu-s: a figure that holds on a shared, loaded machine).
 Architectures are random draws of the structural fields and the energy table (RANDOM_ARCHS: one function per
@@ -28,6 +28,7 @@ import numpy as np
 import eyejax  # noqa: F401
 from eyejax.arch.energy import EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.dataflow import dataflow_for, prepare_search_space
 from eyejax.evaluate import default_chunk, distinct_layers, evaluate_arrays
 from eyejax.sparsity import Sparsity
 from eyejax.workload import get_network
@@ -83,6 +84,7 @@ def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v
     rows = []
     for B in batches:
         archs = RANDOM_ARCHS[arch](B)
+        space = prepare_search_space(dataflow_for(archs), None, archs, layers, sp)
         call = lambda: evaluate_arrays(archs, layers, sp, chunk_size=chunk, devices=devices)
         t0 = time.perf_counter()
         out = call()
@@ -97,7 +99,7 @@ def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v
         best_cpu = cpu[int(np.argmin(steady))]
         peak = peak_device_bytes(devices)
         rows.append(dict(arch=arch, workload=workload, batch=B, layers=L, distinct_layers=distinct,
-                         evals=B * L, compile_s=max(first - best, 0.0), run_s=best,
+                         evals=B * L, candidates=getattr(space, "size", None), compile_s=max(first - best, 0.0), run_s=best,
                          evals_per_s=B * L / best, cpu_s=best_cpu,
                          evals_per_cpu_s=B * L / max(best_cpu, 1e-9),
                          feasible=float(np.mean(out["feasible"])), peak_device_gib=peak))
@@ -164,7 +166,7 @@ def main(argv=None):
     for name, devs in device_groups(args.device):
         print(f"device: {name}  chunk: {args.chunk or default_chunk(devs)}")
         print(f"{'arch':<11} {'workload':<20} {'batch':>7} {'layers':>9} {'evals':>9} "
-              f"{'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9} "
+              f"{'cands':>6} {'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9} "
               f"{'peak GiB':>9}")
         with jax.default_device(devs[0]):
             for a in archs:
@@ -172,7 +174,7 @@ def main(argv=None):
                     for r in run(w, batches, args.repeats, args.chunk, arch=a, devices=devs):
                         lay = f"{r['layers']}({r['distinct_layers']})"
                         print(f"{r['arch']:<11} {r['workload']:<20} {r['batch']:>7} {lay:>9} "
-                              f"{r['evals']:>9} {r['compile_s']:>10.2f} {r['run_s']:>9.4f} "
+                              f"{r['evals']:>9} {r['candidates'] or '-':>6} {r['compile_s']:>10.2f} {r['run_s']:>9.4f} "
                               f"{r['evals_per_s']:>12,.0f} {r['evals_per_cpu_s']:>12,.0f} "
                               f"{r['feasible']:>9.2f} {_gib(r['peak_device_gib']):>9}", flush=True)
 
