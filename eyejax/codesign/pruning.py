@@ -800,17 +800,15 @@ def config_from_omegaconf(cfg) -> tuple[PruneConfig, object, object]:
 
 
 def _wandb_run(cfg, mode: str):
-    os.environ.setdefault("WANDB_SILENT", "true")
-    os.environ.setdefault("WANDB_CONSOLE", "off")
-    import wandb
     from omegaconf import OmegaConf
 
+    from eyejax.logging_wandb import init_wandb
+
     w = cfg.get("wandb") or {}
-    settings = wandb.Settings(silent=True, console="off", disable_code=True, x_disable_stats=True)
-    return wandb, wandb.init(mode=mode, project=w.get("project", "eyejax"), entity=w.get("entity"),
-                             tags=list(w.get("tags") or []) or None, name="prune-digits",
-                             job_type="prune", config=OmegaConf.to_container(cfg, resolve=True),
-                             dir=os.getcwd(), settings=settings)
+    return init_wandb(mode=mode, project=w.get("project", "eyejax"), entity=w.get("entity"),
+                      tags=list(w.get("tags") or []) or None, name="prune-digits",
+                      job_type="prune", config=OmegaConf.to_container(cfg, resolve=True),
+                      dir=os.getcwd())
 
 
 def run_app(cfg) -> int:
