@@ -9,11 +9,12 @@
     eyejax sweep=v1_array_glb workload=resnet50          # a sweep grid (conf/sweep/), see eyejax.sweep
     eyejax bench --workload alexnet,resnet50             # the benchmark (eyejax.bench)
 
-The configuration tree is the repository's top-level ``conf/`` (found next to the ``eyejax`` package,
-which an editable install keeps in the checkout); if that is missing, a copy shipped inside the package
-(``eyejax/conf``) is used. Results go to the Hydra run directory (``outputs/<date>/<time>/`` unless
-``hydra.run.dir=...``): ``results.parquet`` (one row per config_id x layer), ``totals.parquet`` (one row
-per config_id), and a W&B run under ``wandb/`` (offline unless ``wandb.mode=online``).
+The configuration tree is the repository's top-level ``conf/`` when eyejax runs from a checkout (an
+editable install or PYTHONPATH); an installed wheel ships the same files as the package ``eyejax.conf``
+and Hydra reads them from there (``pkg://eyejax.conf``), whatever the current folder. Results go to the
+Hydra run directory (``outputs/<date>/<time>/`` unless ``hydra.run.dir=...``): ``results.parquet`` (one
+row per config_id x layer), ``totals.parquet`` (one row per config_id), and a W&B run under ``wandb/``
+(offline unless ``wandb.mode=online``).
 """
 from __future__ import annotations
 
@@ -29,16 +30,34 @@ import pandas as pd
 from omegaconf import DictConfig
 
 
-def find_conf_dir() -> str:
-    """The configuration directory: <checkout>/conf, else the copy packaged as eyejax/conf."""
+def _checkout_conf() -> Path | None:
+    """<checkout>/conf when this eyejax package sits in a source checkout, else None."""
     pkg = Path(__file__).resolve().parent
-    for cand in (pkg.parent / "conf", pkg / "conf"):
-        if (cand / "config.yaml").is_file() and (cand / "arch" / "eyeriss_v1.yaml").is_file():
-            return str(cand)
-    return str(pkg.parent / "conf")  # missing: Hydra reports "primary config directory not found"
+    cand = pkg.parent / "conf"
+    if ((pkg.parent / "pyproject.toml").is_file() and (cand / "config.yaml").is_file()
+            and (cand / "arch" / "eyeriss_v1.yaml").is_file()):
+        return cand
+    return None
+
+
+def find_conf_dir() -> str:
+    """The configuration directory: <checkout>/conf, else the installed package data (eyejax/conf)."""
+    checkout = _checkout_conf()
+    if checkout is not None:
+        return str(checkout)
+    pkg = Path(__file__).resolve().parent
+    return str(pkg / "conf")  # a wheel install; if missing, Hydra says "config directory not found"
+
+
+def conf_search_path() -> str:
+    """Hydra's primary config path: the checkout's conf/ directory, else ``pkg://eyejax.conf``
+    (the configs installed with the package, found through the import system)."""
+    checkout = _checkout_conf()
+    return str(checkout) if checkout is not None else "pkg://eyejax.conf"
 
 
 CONF_DIR = find_conf_dir()
+CONF_PATH = conf_search_path()
 BEST_SHOWN = 5          # configurations listed for a sweep
 LAYER_ROWS_SHOWN = 200  # per-layer rows printed for a single configuration
 
@@ -293,7 +312,7 @@ def precheck_overrides(argv: list[str]) -> str | None:
     return None
 
 
-@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base=None, config_path=CONF_PATH, config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
     """The Hydra app: one evaluation per job (``-m`` runs one job per override combination)."""
     code = run(cfg)

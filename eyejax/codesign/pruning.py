@@ -870,9 +870,9 @@ def run_app(cfg) -> int:
 def main() -> None:
     import hydra
 
-    from eyejax.cli import CONF_DIR
+    from eyejax.cli import CONF_PATH
 
-    @hydra.main(version_base=None, config_path=CONF_DIR, config_name="prune")
+    @hydra.main(version_base=None, config_path=CONF_PATH, config_name="prune")
     def _main(cfg):
         code = run_app(cfg)
         if code:
