@@ -29,6 +29,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from eyejax.help import register_resolver as register_help_resolver
+from eyejax.logs import energy_unit_words, log, plural
+
 
 def _checkout_conf() -> Path | None:
     """<checkout>/conf when this eyejax package sits in a source checkout, else None."""
@@ -58,6 +61,7 @@ def conf_search_path() -> str:
 
 CONF_DIR = find_conf_dir()
 CONF_PATH = conf_search_path()
+register_help_resolver()  # hydra.help.template (--help) lists every group's fields from conf/
 BEST_SHOWN = 5          # configurations listed for a sweep
 LAYER_ROWS_SHOWN = 200  # per-layer rows printed for a single configuration
 
@@ -106,7 +110,7 @@ def layer_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _print_table(t: pd.DataFrame) -> None:
-    print(t.to_string(index=False))
+    log.info(t.to_string(index=False))
 
 
 def _totals_lines(row, unit: str) -> list[str]:
@@ -162,6 +166,26 @@ def _design(inputs, cfg) -> str:
     return {"eyeriss_v1": "Eyeriss v1", "eyeriss_v2": "Eyeriss v2"}.get(family, family)
 
 
+def _sparsity_words(cfg) -> str:
+    """The densities a run uses, in words: ``dense``, or e.g. ``densities iact 0.5, weight 1, ofmap
+    per layer 0.31-0.77`` (per-layer lists as their range), as given in ``cfg.sparsity``."""
+    sp = cfg.get("sparsity") or {}
+    parts, dense = [], True
+    for key in ("iact_density", "weight_density", "ofmap_density"):
+        v = sp.get(key, 1.0)
+        try:
+            vals = np.asarray(list(v) if not isinstance(v, (int, float)) else [v], dtype=float)
+        except (TypeError, ValueError):
+            return f"sparsity {dict(sp)}"
+        if vals.size == 0:
+            continue
+        dense &= bool(np.all(vals == 1.0))
+        lo, hi = float(vals.min()), float(vals.max())
+        name = key.split("_")[0]
+        parts.append(f"{name} {lo:.3g}" if lo == hi else f"{name} per layer {lo:.3g}-{hi:.3g}")
+    return "dense" if dense else "densities " + ", ".join(parts)
+
+
 def run(cfg: DictConfig) -> int:
     """Everything the command does; returns the exit status."""
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -180,17 +204,17 @@ def run(cfg: DictConfig) -> int:
     try:
         inputs = build_inputs(cfg, base_dir=_original_cwd())
     except ValueError as exc:  # ConfigError, ArchError, WorkloadError, SparsityError
-        print(f"eyejax: error: {exc}", file=sys.stderr)
+        log.error(f"eyejax: error: {exc}")
         return 2
     arch, swept, network = inputs.arch, inputs.swept, inputs.network
     objective = cfg.objective
     B = num_configs(swept)
     unit = getattr(arch.energy, "unit", "normalized")
-    print(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
-          f"batch {network.layers[0].N}) on {_design(inputs, cfg)}; sparsity={_hydra_choice('sparsity')}; "
-          f"objective={objective}; {B} configuration{'s' if B != 1 else ''}"
-          + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
-             if swept else ""))
+    log.info(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
+             f"batch {network.layers[0].N}) on {_design(inputs, cfg)}; {_sparsity_words(cfg)}; "
+             f"objective {objective}; {plural(B, 'configuration')}"
+             + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
+                if swept else ""))
 
     # 2. Evaluate.
     from eyejax.evaluate import DEFAULT_CHUNK, evaluate
@@ -230,25 +254,25 @@ def run(cfg: DictConfig) -> int:
     n_bad = int((~totals["feasible"].astype(bool)).sum())
     ranked = rank_configs(totals, objective)
     if B == 1:
-        print()
+        log.info("")
         lt = layer_table(df)
         if len(lt) > LAYER_ROWS_SHOWN:
-            print(f"(first {LAYER_ROWS_SHOWN} of {len(lt)} layers; all are in {out.get('parquet')})")
+            log.info(f"(first {LAYER_ROWS_SHOWN} of {len(lt)} layers; all are in {out.get('parquet')})")
             lt = lt.head(LAYER_ROWS_SHOWN)
-        print(f"per layer (energy in {unit} units; dram%..alu% = its split by level):")
+        log.info(f"per layer ({energy_unit_words(unit)}; dram%..alu% = its split by level):")
         _print_table(lt)
-        print()
+        log.info("")
         row = totals.iloc[0]
         if bool(row["feasible"]):
-            print("network totals:")
-            print("\n".join(_totals_lines(row, unit)))
+            log.info("network totals:")
+            log.info("\n".join(_totals_lines(row, unit)))
         else:
             bad = df.loc[~df["feasible"].astype(bool), "layer"].tolist()
-            print(f"network totals: INFEASIBLE - no mapping fits for {len(bad)} layer(s): "
-                  f"{', '.join(map(str, bad))}")
+            log.info(f"network totals: INFEASIBLE - no mapping fits for {plural(len(bad), 'layer')}: "
+                     f"{', '.join(map(str, bad))}")
     else:
-        print()
-        print(f"{B} configurations, {n_bad} infeasible (no mapping fits some layer)")
+        log.info("")
+        log.info(f"{plural(B, 'configuration')}, {n_bad:,} infeasible (no mapping fits some layer)")
         if len(ranked):
             show = ranked.head(BEST_SHOWN)
             cols = ["config_id", *swept.keys(), "energy", "latency_ms", "fps"]
@@ -259,17 +283,17 @@ def run(cfg: DictConfig) -> int:
             if objective == "edp":
                 t["edp"] = objective_metric(show, "edp").to_numpy()
             t = t.rename(columns={"energy": f"energy [{unit}]"})
-            print(f"best {len(show)} by {objective}:")
-            print(t.to_string(index=False, float_format=lambda v: format(v, ".5g")))
-            print()
-            print(f"best configuration (config_id {int(show.iloc[0]['config_id'])}):")
-            print("\n".join(_totals_lines(show.iloc[0], unit)))
+            log.info(f"best {len(show)} by {objective}:")
+            log.info(t.to_string(index=False, float_format=lambda v: format(v, ".5g")))
+            log.info("")
+            log.info(f"best configuration (config_id {int(show.iloc[0]['config_id'])}):")
+            log.info("\n".join(_totals_lines(show.iloc[0], unit)))
         else:
-            print("no feasible configuration")
-    print()
+            log.info("no feasible configuration")
+    log.info("")
     here = os.getcwd()
     for w in written:
-        print(f"wrote {os.path.join(here, w)}")
+        log.info(f"wrote {os.path.join(here, w)}")
 
     # 5. Log to W&B (offline by default). A logging failure does not lose the results above.
     if cfg.wandb.mode != "disabled":
@@ -278,12 +302,12 @@ def run(cfg: DictConfig) -> int:
         try:
             run_dir = log_run(cfg, df, totals)
         except Exception as exc:  # noqa: BLE001 - report and keep the results
-            print(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results are "
-                  f"in {here}. Use wandb.mode=offline or wandb.mode=disabled.", file=sys.stderr)
+            log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
+                        f"are in {here}. Use wandb.mode=offline or wandb.mode=disabled.")
         else:
             if run_dir is not None:
                 sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
-                print(f"wandb run: {run_dir}{sync}")
+                log.info(f"wandb run: {run_dir}{sync}")
     return 0
 
 

@@ -619,14 +619,21 @@ def run_pruning(cfg: PruneConfig | None = None, arch=None, logger=None,
 
     cfg = cfg or PruneConfig()
     arch = EyerissV1() if arch is None else arch
+    t0 = time.perf_counter()
+    log.info(f"training the dense CNN on the digits ({cfg.epochs} epochs, seed {cfg.seed}) ...")
     module, trainer, split, params, key = train_dense(cfg)
     dense_val = trainer.accuracy(params, split.val)
     budget = dense_val - cfg.max_acc_drop
+    log.info(f"dense CNN trained in {time.perf_counter() - t0:.0f} s: validation accuracy "
+              f"{dense_val:.4f}; the budget is {budget:.4f}")
     images = split.val.x[:cfg.sparsity_images]
+    log.info(f"measuring sparsity on {len(images)} validation images and compiling the energy "
+              f"models ({', '.join(cfg.energy_models or ENERGY_MODELS)}) ...")
     estimator = EnergyEstimator(module, params, arch, images, cfg.hw_batch, cfg.energy_models,
                                 arch_v2)
     runs = {}
     for i, m in enumerate(cfg.methods):
+        log.info(f"method {i + 1} of {len(cfg.methods)}: {m} (up to {cfg.steps} pruning steps)")
         k = jax.random.fold_in(key, i)
         if m == "magnitude":
             runs[m] = magnitude_pruning(trainer, params, split, estimator, cfg, budget, k, logger)
@@ -828,10 +835,10 @@ def run_app(cfg) -> int:
         wandb, run = _wandb_run(cfg, mode)
 
     def logger(s):
-        print(f"  {s['method']:>13} step {s['step']:>2} {s['target']:<20} "
-              f"{'kept  ' if s['accepted'] else 'undone'} val {s['val_acc']:.4f}  "
-              + "  E/img " + "  ".join(f"{m} {s[f'energy_{m}_per_image']:.4g}"
-                                       for m in ENERGY_MODELS if f"energy_{m}_per_image" in s))
+        log.info(f"  {s['method']:>13} step {s['step']:>2} {s['target']:<20} "
+                  f"{'kept  ' if s['accepted'] else 'undone'} val {s['val_acc']:.4f}  "
+                  + "  E/img " + "  ".join(f"{m} {s[f'energy_{m}_per_image']:.4g}"
+                                           for m in ENERGY_MODELS if f"energy_{m}_per_image" in s))
         if run is not None:
             run.log({f"{s['method']}/{k}": v for k, v in s.items()
                      if isinstance(v, (int, float, bool)) and k != "step"}
@@ -843,8 +850,11 @@ def run_app(cfg) -> int:
         out = cfg.get("output") or {}
         files = write_outputs(res, os.getcwd(), csv=bool(out.get("csv", True)),
                               plots=bool(out.get("plots", True)), unit=unit)
-        print()
-        print(markdown_report(res, unit))
+        log.info("")
+        log.info(markdown_report(res, unit))
+        log.info("")
+        for f in files:
+            log.info(f"wrote {f}")
         if run is not None:
             summ = {}
             for _, r in res.totals.iterrows():
@@ -870,7 +880,7 @@ def run_app(cfg) -> int:
 def main() -> None:
     import hydra
 
-    from eyejax.cli import CONF_PATH
+    from eyejax.cli import CONF_PATH  # also registers the --help resolver (eyejax/help.py)
 
     @hydra.main(version_base=None, config_path=CONF_PATH, config_name="prune")
     def _main(cfg):
