@@ -679,11 +679,11 @@ def markdown_report(res: PruningResult, unit: str = "normalized") -> str:
 
 
 def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized") -> list[str]:
-    """PNG plots: energy and accuracy per step; per-layer energy and density. Returns the paths."""
-    import matplotlib
+    """PNG plots: energy and accuracy per step; per-layer energy and density; accuracy against
+    energy. Returns the paths. (matplotlib's object API: a notebook's backend is left alone.)"""
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from eyejax.plots import new_figure
 
     out_dir = Path(out_dir)
     paths = []
@@ -691,8 +691,11 @@ def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized
     methods = list(res.config.methods)
     models = list(res.config.energy_models)
     K = len(models)
+    unit_txt = "normalized: one MAC = 1" if unit == "normalized" else unit
+    budget_label = f"accuracy budget ({res.budget:.3f} = dense - {res.config.max_acc_drop:g})"
     styles = dict(zip(methods, ("o-", "^-", "s--", "d-.")))
-    fig, axes = plt.subplots(1, K + 1, figsize=(5 * (K + 1), 4))
+    fig, axes = new_figure(1, K + 1, figsize=(4.6 * (K + 1) + 1.5, 4))
+    axes = axes[0]
     for m in methods:
         style = styles[m]
         d = s[(s.method == m) & s.accepted]
@@ -700,20 +703,23 @@ def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized
             ax.plot(d.step, d[f"energy_{em}_per_image"], style, label=m)
         axes[K].plot(d.step, d.val_acc, style, label=m)
     for em, ax in zip(models, axes[:K]):
-        ax.set(title=f"energy per image ({em})", xlabel="step", ylabel=unit)
-        ax.legend()
-    axes[K].axhline(res.budget, color="k", lw=0.8, ls=":", label="budget")
-    axes[K].set(title="validation accuracy (kept steps)", xlabel="step")
-    axes[K].legend()
-    fig.tight_layout()
+        ax.set(title=f"energy per image, model {em}", xlabel="pruning step (kept steps)",
+               ylabel=f"energy per image [{unit_txt}]")
+    axes[K].axhline(res.budget, color="k", lw=0.8, ls=":", label=budget_label)
+    axes[K].set(title="validation accuracy", xlabel="pruning step (kept steps)",
+                ylabel="validation accuracy")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(*axes[K].get_legend_handles_labels(), loc="outside right upper", fontsize=8,
+               title="method")
     p = out_dir / "pruning_steps.png"
     fig.savefig(p, dpi=100)
-    plt.close(fig)
     paths.append(str(p))
 
     f = res.final
     x = np.arange(len(f))
-    fig, axes = plt.subplots(1, K + 1, figsize=(5 * (K + 1), 4))
+    fig, axes = new_figure(1, K + 1, figsize=(4.6 * (K + 1) + 1.5, 4))
+    axes = axes[0]
     tags = ["dense"] + methods
     w = 0.8 / len(tags)
     for j, tag in enumerate(tags):
@@ -722,29 +728,34 @@ def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized
             ax.bar(x + off, f[f"energy_{em}_{tag}"], w, label=tag)
         axes[K].bar(x + off, f[f"weight_density_{tag}"], w, label=tag)
     for em, ax in zip(models, axes[:K]):
-        ax.set(title=f"energy per image by layer ({em})", ylabel=unit)
-    axes[K].set(title="weight density by layer")
+        ax.set(title=f"energy per image by layer, model {em}", xlabel="layer",
+               ylabel=f"energy per image [{unit_txt}]")
+    axes[K].set(title="weight density by layer", xlabel="layer",
+                ylabel="weight density (nonzero fraction)", ylim=(0, 1.05))
     for ax in axes:
         ax.set_xticks(x, f.layer)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[K].get_legend_handles_labels(), loc="outside right upper", fontsize=8,
+               title="model (last kept step)")
     p = out_dir / "pruning_layers.png"
     fig.savefig(p, dpi=100)
-    plt.close(fig)
     paths.append(str(p))
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, axes = new_figure(1, 1, figsize=(6.4, 4.2))
+    ax = axes[0, 0]
+    col = f"energy_{res.config.energy_model}_per_image"
     for m in methods:
         d = s[(s.method == m) & s.accepted]
-        ax.plot(d[f"energy_{res.config.energy_model}_per_image"], d.val_acc, styles[m], label=m)
-    ax.axhline(res.budget, color="k", lw=0.8, ls=":")
-    ax.set(xlabel=f"energy per image ({res.config.energy_model}, {unit})",
-           ylabel="validation accuracy", title="accuracy vs energy")
-    ax.legend()
-    fig.tight_layout()
+        ax.plot(d[col], d.val_acc, styles[m], label=m)
+    d0 = s[(s.method == methods[0]) & (s.step == 0)]
+    if len(d0):
+        ax.annotate("dense", (float(d0[col].iloc[0]), float(d0.val_acc.iloc[0])),
+                    textcoords="offset points", xytext=(-6, 8), ha="right", fontsize=8)
+    ax.axhline(res.budget, color="k", lw=0.8, ls=":", label=budget_label)
+    ax.set(xlabel=f"energy per image, model {res.config.energy_model} [{unit_txt}]",
+           ylabel="validation accuracy", title="accuracy vs energy (every kept step)")
+    ax.legend(fontsize=8, loc="best")
     p = out_dir / "pruning_tradeoff.png"
     fig.savefig(p, dpi=100)
-    plt.close(fig)
     paths.append(str(p))
     return paths
 
