@@ -102,8 +102,9 @@ def plot_pareto(points: pd.DataFrame, fronts: Mapping[tuple, pd.DataFrame], path
         fig.suptitle(title, fontsize=11)
     if num_infeasible:
         total = f" of {num_configs:,}" if num_configs is not None else ""
-        fig.supxlabel(f"not drawn: {num_infeasible:,}{total} configurations are infeasible (a layer "
-                      f"has no mapping that fits), so they have no energy or latency",
+        verb = "is" if num_infeasible == 1 else "are"
+        fig.supxlabel(f"not drawn: {num_infeasible:,}{total} configurations {verb} infeasible (a "
+                      f"layer has no mapping that fits), so they have no energy or latency",
                       fontsize=8, color="#a03030")
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eyejax.logs import energy_unit_words
+from eyejax.logs import energy_unit_words, plural
 from eyejax.plots import markdown_table, pareto_mask, plot_breakdown, plot_pareto
 from eyejax.sweep.area import AREA_COLUMNS
 
@@ -143,7 +143,7 @@ def write_report(out_dir, a: SweepAnalysis, title: str, best_layers: pd.DataFram
         lines += ["![per-layer energy breakdown of the best configuration](breakdown.png)", ""]
     lines += ["## Best configurations", "", best_md.split("\n\n", 3)[-1], ""]
     for (x, y), f in a.fronts.items():
-        lines += [f"## Pareto front: {y} vs {x} ({len(f)} configurations)", "",
+        lines += [f"## Pareto front: {y} vs {x} ({plural(len(f), 'configuration')})", "",
                   markdown_table(f, table_columns(a, f)), ""]
     (out_dir / "report.md").write_text("\n".join(lines))
     files["report_md"] = out_dir / "report.md"

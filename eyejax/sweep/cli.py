@@ -187,7 +187,7 @@ def report(cfg, plan, out_dir: Path) -> int:
     top_k = int(cfg.sweep.get("top_k") or 20)
     swept = plan.grid.names
     a = analyze(iter_parts(out_dir), swept, plan.objective, top_k=top_k, num_configs=plan.size)
-    title = (f"{plan.name}: {plan.size:,} configurations of "
+    title = (f"{plan.name}: {plural(plan.size, 'configuration')} of "
              f"{getattr(plan.grid.base_arch, 'family', '')} on {plan.network.name}")
     layers = None
     if len(a.best):
