@@ -78,20 +78,13 @@ def isca16_markdown(df: pd.DataFrame, pes=256, batch=16) -> str:
 
 
 def figures_for(key, title, res, outdir):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     b = eyexam.bounds(res)
     names = list(res.network.names)
     files = []
     for fn, suffix in ((eyexam.plot_roofline, "roofline"), (eyexam.plot_waterfall, "waterfall")):
         ax = fn(b, names, title=f"{title}: {suffix}")
         name = f"eyexam_{key}_{suffix}.png"
-        ax.figure.tight_layout()
         ax.figure.savefig(os.path.join(outdir, name), dpi=110)
-        plt.close(ax.figure)
         files.append(name)
     return b, files
 

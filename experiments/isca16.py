@@ -27,6 +27,7 @@ import eyejax  # noqa: F401
 from eyejax.arch.energy import DATA_TYPES
 from eyejax.arch.isca16 import ISCA16_DATAFLOWS, isca16_arch, storage_table
 from eyejax.evaluate import evaluate
+from eyejax.plots import LEVEL_COLORS, TYPE_COLORS as DT_COLORS
 from eyejax.workload import get_network
 
 DATAFLOWS = ISCA16_DATAFLOWS            # rs, ws, os_a, os_b, os_c, nlr
@@ -147,8 +148,8 @@ def summary_table(t: pd.DataFrame, pes=256, batch=16) -> str:
 
 
 # ------------------------------------------------------------------------------------------ figures
-LEVEL_COLORS = {"dram": "#d62728", "glb": "#ff7f0e", "noc": "#2ca02c", "rf": "#1f77b4", "alu": "#7f7f7f"}
-DT_COLORS = {"ifmap": "#1f77b4", "filter": "#2ca02c", "psum": "#d62728"}
+# LEVEL_COLORS, DT_COLORS: the project's one palette (eyejax.plots), where levels and data types
+# never share a colour.
 
 
 def _stacked(ax, sel, parts, colors, labels, title, ylabel="normalized energy / op"):
@@ -160,38 +161,36 @@ def _stacked(ax, sel, parts, colors, labels, title, ylabel="normalized energy / 
         bottom += v
     ax.set_xticks(x)
     ax.set_xticklabels([LABELS[d] for d in sel.dataflow], fontsize=8)
+    ax.set_xlabel("dataflow", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=8)
-    ax.legend(fontsize=7)
 
 
 def figures(t: pd.DataFrame, outdir: str, pes=256, batch=16) -> list[str]:
     """PNG figures like ISCA16 Figs. 10-13; returns the file names written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from eyejax.plots import new_figure
 
     os.makedirs(outdir, exist_ok=True)
     written = []
     order = {d: i for i, d in enumerate(DATAFLOWS)}
     sel = t[(t.pes == pes) & (t.batch == batch)].sort_values("dataflow", key=lambda s: s.map(order))
 
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    fig, axes = new_figure(2, 2, figsize=(11.5, 7))
     for col, kind in enumerate(("CONV", "FC")):
         s = sel[sel.kind == kind]
         _stacked(axes[0, col], s, LEVELS, LEVEL_COLORS, LEVEL_LABELS,
                  f"AlexNet {kind}: energy/op by level ({pes} PEs, batch {batch})")
         _stacked(axes[1, col], s, DATA_TYPES, DT_COLORS, {},
                  f"AlexNet {kind}: data-movement energy/op by data type")
-    fig.tight_layout()
+    for row, title in ((0, "storage level"), (1, "data type")):
+        axes[row, 1].legend(*axes[row, 0].get_legend_handles_labels(), fontsize=8, title=title,
+                            loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     name = "isca16_energy_breakdown.png"
     fig.savefig(os.path.join(outdir, name), dpi=110)
-    plt.close(fig)
     written.append(name)
 
     # energy/op and DRAM accesses/op vs PEs and batch, per dataflow
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    fig, axes = new_figure(2, 2, figsize=(12.5, 7.2))
     for col, kind in enumerate(("CONV", "FC")):
         tk = t[t.kind == kind]
         settings = sorted(set(zip(tk.pes, tk.batch)))
@@ -209,19 +208,20 @@ def figures(t: pd.DataFrame, outdir: str, pes=256, batch=16) -> list[str]:
             ax = axes[r, col]
             ax.set_xticks(x + 0.4 - w / 2)
             ax.set_xticklabels([f"{p}\nN={n}" for p, n in settings], fontsize=7)
-            ax.set_ylabel(what, fontsize=8)
-            ax.set_title(f"AlexNet {kind}: {what} (PEs, batch)", fontsize=9)
-            ax.legend(fontsize=6, ncol=3)
+            ax.set_xlabel("PEs and batch N", fontsize=8)
+            ax.set_ylabel(what + (" (log)" if r == 1 or kind == "FC" else ""), fontsize=8)
+            ax.set_title(f"AlexNet {kind}: {what}", fontsize=9)
             if r == 1 or kind == "FC":   # FC energy spans batch 1 (DRAM-bound) to batch 256
                 ax.set_yscale("log")
-    fig.tight_layout()
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper", fontsize=8,
+               title="dataflow")
     name = "isca16_scaling.png"
     fig.savefig(os.path.join(outdir, name), dpi=110)
-    plt.close(fig)
     written.append(name)
 
     # EDP normalized to RS
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = new_figure(1, 2, figsize=(11, 3.8))
+    axes = axes[0]
     for col, kind in enumerate(("CONV", "FC")):
         s = sel[sel.kind == kind]
         x = np.arange(len(s))
@@ -231,13 +231,14 @@ def figures(t: pd.DataFrame, outdir: str, pes=256, batch=16) -> list[str]:
         axes[col].set_xticklabels([LABELS[d] for d in s.dataflow], fontsize=8)
         axes[col].set_yscale("log")
         axes[col].axhline(1, color="k", lw=0.8)
+        axes[col].set_xlabel("dataflow", fontsize=8)
+        axes[col].set_ylabel("EDP / RS's EDP (log)", fontsize=8)
         axes[col].set_title(f"AlexNet {kind}: energy-delay product / RS's ({pes} PEs, batch {batch})",
                             fontsize=9)
-        axes[col].legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2,
+               fontsize=8)
     name = "isca16_edp.png"
     fig.savefig(os.path.join(outdir, name), dpi=110)
-    plt.close(fig)
     written.append(name)
     return written
 

@@ -9,11 +9,12 @@
     eyejax sweep=v1_array_glb workload=resnet50          # a sweep grid (conf/sweep/), see eyejax.sweep
     eyejax bench --workload alexnet,resnet50             # the benchmark (eyejax.bench)
 
-The configuration tree is the repository's top-level ``conf/`` (found next to the ``eyejax`` package,
-which an editable install keeps in the checkout); if that is missing, a copy shipped inside the package
-(``eyejax/conf``) is used. Results go to the Hydra run directory (``outputs/<date>/<time>/`` unless
-``hydra.run.dir=...``): ``results.parquet`` (one row per config_id x layer), ``totals.parquet`` (one row
-per config_id), and a W&B run under ``wandb/`` (offline unless ``wandb.mode=online``).
+The configuration tree is the repository's top-level ``conf/`` when eyejax runs from a checkout (an
+editable install or PYTHONPATH); an installed wheel ships the same files as the package ``eyejax.conf``
+and Hydra reads them from there (``pkg://eyejax.conf``), whatever the current folder. Results go to the
+Hydra run directory (``outputs/<date>/<time>/`` unless ``hydra.run.dir=...``): ``results.parquet`` (one
+row per config_id x layer), ``totals.parquet`` (one row per config_id), and a W&B run under ``wandb/``
+(offline unless ``wandb.mode=online``).
 """
 from __future__ import annotations
 
@@ -28,17 +29,39 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from eyejax.help import register_resolver as register_help_resolver
+from eyejax.logs import energy_unit_words, log, plural
+
+
+def _checkout_conf() -> Path | None:
+    """<checkout>/conf when this eyejax package sits in a source checkout, else None."""
+    pkg = Path(__file__).resolve().parent
+    cand = pkg.parent / "conf"
+    if ((pkg.parent / "pyproject.toml").is_file() and (cand / "config.yaml").is_file()
+            and (cand / "arch" / "eyeriss_v1.yaml").is_file()):
+        return cand
+    return None
+
 
 def find_conf_dir() -> str:
-    """The configuration directory: <checkout>/conf, else the copy packaged as eyejax/conf."""
+    """The configuration directory: <checkout>/conf, else the installed package data (eyejax/conf)."""
+    checkout = _checkout_conf()
+    if checkout is not None:
+        return str(checkout)
     pkg = Path(__file__).resolve().parent
-    for cand in (pkg.parent / "conf", pkg / "conf"):
-        if (cand / "config.yaml").is_file() and (cand / "arch" / "eyeriss_v1.yaml").is_file():
-            return str(cand)
-    return str(pkg.parent / "conf")  # missing: Hydra reports "primary config directory not found"
+    return str(pkg / "conf")  # a wheel install; if missing, Hydra says "config directory not found"
+
+
+def conf_search_path() -> str:
+    """Hydra's primary config path: the checkout's conf/ directory, else ``pkg://eyejax.conf``
+    (the configs installed with the package, found through the import system)."""
+    checkout = _checkout_conf()
+    return str(checkout) if checkout is not None else "pkg://eyejax.conf"
 
 
 CONF_DIR = find_conf_dir()
+CONF_PATH = conf_search_path()
+register_help_resolver()  # hydra.help.template (--help) lists every group's fields from conf/
 BEST_SHOWN = 5          # configurations listed for a sweep
 LAYER_ROWS_SHOWN = 200  # per-layer rows printed for a single configuration
 
@@ -87,7 +110,7 @@ def layer_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _print_table(t: pd.DataFrame) -> None:
-    print(t.to_string(index=False))
+    log.info(t.to_string(index=False))
 
 
 def _totals_lines(row, unit: str) -> list[str]:
@@ -143,6 +166,26 @@ def _design(inputs, cfg) -> str:
     return {"eyeriss_v1": "Eyeriss v1", "eyeriss_v2": "Eyeriss v2"}.get(family, family)
 
 
+def _sparsity_words(cfg) -> str:
+    """The densities a run uses, in words: ``dense``, or e.g. ``densities iact 0.5, weight 1, ofmap
+    per layer 0.31-0.77`` (per-layer lists as their range), as given in ``cfg.sparsity``."""
+    sp = cfg.get("sparsity") or {}
+    parts, dense = [], True
+    for key in ("iact_density", "weight_density", "ofmap_density"):
+        v = sp.get(key, 1.0)
+        try:
+            vals = np.asarray(list(v) if not isinstance(v, (int, float)) else [v], dtype=float)
+        except (TypeError, ValueError):
+            return f"sparsity {dict(sp)}"
+        if vals.size == 0:
+            continue
+        dense &= bool(np.all(vals == 1.0))
+        lo, hi = float(vals.min()), float(vals.max())
+        name = key.split("_")[0]
+        parts.append(f"{name} {lo:.3g}" if lo == hi else f"{name} per layer {lo:.3g}-{hi:.3g}")
+    return "dense" if dense else "densities " + ", ".join(parts)
+
+
 def run(cfg: DictConfig) -> int:
     """Everything the command does; returns the exit status."""
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -168,17 +211,17 @@ def run(cfg: DictConfig) -> int:
     try:
         inputs = build_inputs(cfg, base_dir=_original_cwd())
     except ValueError as exc:  # ConfigError, ArchError, WorkloadError, SparsityError
-        print(f"eyejax: error: {exc}", file=sys.stderr)
+        log.error(f"eyejax: error: {exc}")
         return 2
     arch, swept, network = inputs.arch, inputs.swept, inputs.network
     objective = cfg.objective
     B = num_configs(swept)
     unit = getattr(arch.energy, "unit", "normalized")
-    print(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
-          f"batch {network.layers[0].N}) on {_design(inputs, cfg)}; sparsity={_hydra_choice('sparsity')}; "
-          f"objective={objective}; {B} configuration{'s' if B != 1 else ''}"
-          + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
-             if swept else ""))
+    log.info(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
+             f"batch {network.layers[0].N}) on {_design(inputs, cfg)}; {_sparsity_words(cfg)}; "
+             f"objective {objective}; {plural(B, 'configuration')}"
+             + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
+                if swept else ""))
 
     # 2. Evaluate.
     from eyejax.evaluate import DEFAULT_CHUNK, evaluate
@@ -218,25 +261,25 @@ def run(cfg: DictConfig) -> int:
     n_bad = int((~totals["feasible"].astype(bool)).sum())
     ranked = rank_configs(totals, objective)
     if B == 1:
-        print()
+        log.info("")
         lt = layer_table(df)
         if len(lt) > LAYER_ROWS_SHOWN:
-            print(f"(first {LAYER_ROWS_SHOWN} of {len(lt)} layers; all are in {out.get('parquet')})")
+            log.info(f"(first {LAYER_ROWS_SHOWN} of {len(lt)} layers; all are in {out.get('parquet')})")
             lt = lt.head(LAYER_ROWS_SHOWN)
-        print(f"per layer (energy in {unit} units; dram%..alu% = its split by level):")
+        log.info(f"per layer ({energy_unit_words(unit)}; dram%..alu% = its split by level):")
         _print_table(lt)
-        print()
+        log.info("")
         row = totals.iloc[0]
         if bool(row["feasible"]):
-            print("network totals:")
-            print("\n".join(_totals_lines(row, unit)))
+            log.info("network totals:")
+            log.info("\n".join(_totals_lines(row, unit)))
         else:
             bad = df.loc[~df["feasible"].astype(bool), "layer"].tolist()
-            print(f"network totals: INFEASIBLE - no mapping fits for {len(bad)} layer(s): "
-                  f"{', '.join(map(str, bad))}")
+            log.info(f"network totals: INFEASIBLE - no mapping fits for {plural(len(bad), 'layer')}: "
+                     f"{', '.join(map(str, bad))}")
     else:
-        print()
-        print(f"{B} configurations, {n_bad} infeasible (no mapping fits some layer)")
+        log.info("")
+        log.info(f"{plural(B, 'configuration')}, {n_bad:,} infeasible (no mapping fits some layer)")
         if len(ranked):
             show = ranked.head(BEST_SHOWN)
             cols = ["config_id", *swept.keys(), "energy", "latency_ms", "fps"]
@@ -247,17 +290,17 @@ def run(cfg: DictConfig) -> int:
             if objective == "edp":
                 t["edp"] = objective_metric(show, "edp").to_numpy()
             t = t.rename(columns={"energy": f"energy [{unit}]"})
-            print(f"best {len(show)} by {objective}:")
-            print(t.to_string(index=False, float_format=lambda v: format(v, ".5g")))
-            print()
-            print(f"best configuration (config_id {int(show.iloc[0]['config_id'])}):")
-            print("\n".join(_totals_lines(show.iloc[0], unit)))
+            log.info(f"best {len(show)} by {objective}:")
+            log.info(t.to_string(index=False, float_format=lambda v: format(v, ".5g")))
+            log.info("")
+            log.info(f"best configuration (config_id {int(show.iloc[0]['config_id'])}):")
+            log.info("\n".join(_totals_lines(show.iloc[0], unit)))
         else:
-            print("no feasible configuration")
-    print()
+            log.info("no feasible configuration")
+    log.info("")
     here = os.getcwd()
     for w in written:
-        print(f"wrote {os.path.join(here, w)}")
+        log.info(f"wrote {os.path.join(here, w)}")
 
     # 5. Log to W&B (offline by default). A logging failure does not lose the results above.
     if cfg.wandb.mode != "disabled":
@@ -266,12 +309,12 @@ def run(cfg: DictConfig) -> int:
         try:
             run_dir = log_run(cfg, df, totals)
         except Exception as exc:  # noqa: BLE001 - report and keep the results
-            print(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results are "
-                  f"in {here}. Use wandb.mode=offline or wandb.mode=disabled.", file=sys.stderr)
+            log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
+                        f"are in {here}. Use wandb.mode=offline or wandb.mode=disabled.")
         else:
             if run_dir is not None:
                 sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
-                print(f"wandb run: {run_dir}{sync}")
+                log.info(f"wandb run: {run_dir}{sync}")
     return 0
 
 
@@ -300,7 +343,7 @@ def precheck_overrides(argv: list[str]) -> str | None:
     return None
 
 
-@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base=None, config_path=CONF_PATH, config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
     """The Hydra app: one evaluation per job (``-m`` runs one job per override combination)."""
     code = run(cfg)

@@ -275,13 +275,66 @@ STEP_COLORS = {"shape": "#999999", "dataflow": "#8c564b", "pes": "#9467bd", "arr
                "storage": "#2ca02c", "bandwidth": "#ff7f0e", "patterns": "#d62728"}
 
 
+def _new_axes(figsize):
+    from eyejax.plots import new_figure
+
+    return new_figure(1, 1, figsize=figsize)[1][0, 0]
+
+
+def _label_points(ax, xs, ys, names, fontsize=7, max_names=3, obstacles=()):
+    """Labels for points without overprinting: layers at the same spot share one label
+    ("CONV3, CONV4, CONV5"; more than max_names as "first +k"), and each label takes the first
+    free place of a few around its point (a thin leader line when it moves away)."""
+    ax.autoscale_view()
+    if hasattr(ax.figure, "draw_without_rendering"):  # run the layout: final axes position
+        ax.figure.draw_without_rendering()
+    tr = ax.transData
+    pts = tr.transform(np.column_stack([xs, ys]))
+    groups: list[list[int]] = []
+    for i, p in enumerate(pts):  # points within 6 px are one spot
+        for g in groups:
+            if np.hypot(*(pts[g[0]] - p)) < 6:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    char_w, line_h = 0.6 * fontsize * ax.figure.dpi / 72, 1.25 * fontsize * ax.figure.dpi / 72
+    placed = [(p[0] - 4, p[1] - 4, p[0] + 4, p[1] + 4) for p in pts]  # keep off the markers
+    for ox, oy in obstacles:  # e.g. the bound ticks: (x, y) data points, 14 x 4 px
+        q = tr.transform([(ox, oy)])[0]
+        if np.all(np.isfinite(q)):
+            placed.append((q[0] - 7, q[1] - 2, q[0] + 7, q[1] + 2))
+    frame = ax.bbox.extents  # labels stay inside the axes
+    offsets = [(5, -12), (5, 5), (-5, 5), (-5, -12), (5, -26), (5, 19), (-5, 19), (-5, -26),
+               (5, -40), (5, 33), (-5, -40), (-5, 33), (5, -54), (5, 47), (-5, -54), (-5, 47)]
+    pt2px = ax.figure.dpi / 72
+    for g in sorted(groups, key=lambda g: (pts[g[0]][0], -pts[g[0]][1])):
+        ns = [str(names[i]) for i in g]
+        text = ", ".join(ns) if len(ns) <= max_names else f"{', '.join(ns[:2])} +{len(ns) - 2}"
+        w, h = len(text) * char_w, line_h
+        x0, y0 = pts[g[0]]
+        for dx, dy in offsets:
+            left = x0 + dx * pt2px - (w if dx < 0 else 0)
+            box = (left, y0 + dy * pt2px, left + w, y0 + dy * pt2px + h)
+            inside = (box[0] >= frame[0] and box[2] <= frame[2] and box[1] >= frame[1]
+                      and box[3] <= frame[3])
+            if inside and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3]
+                                  and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        far = abs(dy) > 12
+        ann = ax.annotate(text, (xs[g[0]], ys[g[0]]), textcoords="offset points", xytext=(dx, dy),
+                          fontsize=fontsize, ha="right" if dx < 0 else "left", va="bottom",
+                          arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5") if far else None)
+        ann.set_in_layout(False)  # placed for the final layout; must not move it
+
+
 def plot_roofline(b: dict, names, config: int = 0, ax=None, title: str | None = None):
     """Roofline: MACs/cycle vs MACs per DRAM word; the peak, the DRAM slope, and each layer's step
-    bounds 3-7 stacked at its operational intensity (step 7 = the model's throughput)."""
-    import matplotlib.pyplot as plt
-
+    bounds 3-7 stacked at its operational intensity (step 7 = the model's throughput). Layers at
+    the same spot share a label; labels move aside instead of overprinting."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
+        ax = _new_axes((7.5, 4.8))
     oi = b["operational_intensity"][config]
     peak = float(np.nanmax(b["peak"][config]))
     bw = float(b["dram_words_per_cycle"][config, 0])
@@ -293,47 +346,64 @@ def plot_roofline(b: dict, names, config: int = 0, ax=None, title: str | None = 
     for k, marker in (("pes", "_"), ("array", "_"), ("storage", "_"), ("bandwidth", "_"),
                       ("patterns", "o")):
         ax.scatter(oi[ok], b[k][config][ok], marker=marker, s=140 if marker == "_" else 30,
-                   color=STEP_COLORS[k], label=STEP_TITLES[k], zorder=3)
-    for x, y, n in zip(oi[ok], b["patterns"][config][ok], np.asarray(names)[ok]):
-        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+                   color=STEP_COLORS[k], label=f"bound {STEP_TITLES[k]}" if marker == "_"
+                   else f"{STEP_TITLES[k]} = model throughput", zorder=3)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("operational intensity (MACs per DRAM word)")
     ax.set_ylabel("MACs / cycle")
     ax.set_title(title or "Eyexam roofline")
-    ax.legend(fontsize=7, loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    if ok.any():
+        ticks = [(x, y) for k in ("pes", "array", "storage", "bandwidth")
+                 for x, y in zip(oi[ok], b[k][config][ok])]
+        _label_points(ax, oi[ok], b["patterns"][config][ok], np.asarray(names)[ok],
+                      obstacles=ticks)
     return ax
 
 
 def plot_waterfall(b: dict, names, config: int = 0, ax=None, title: str | None = None):
-    """Per-layer waterfall: a bar from the PE-count bound (step 3) down to the model's throughput
-    (step 7), split into the loss of each step 4-7 (log scale); steps 1-2 as markers above."""
-    import matplotlib.pyplot as plt
-
+    """Per-layer waterfall on a log axis: a black tick at the model's throughput (step 7) and,
+    above it, one floating segment per step 7..4 from its bound up to the previous step's bound
+    (the throughput that step loses), ending at the PE-count bound (step 3). Every segment starts
+    and ends at a bound, none at the axis. The dataflow bound (step 2) is a marker where it lies
+    inside the plot; legend entries only for what is drawn."""
     L = len(names)
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(6, 0.45 * L + 2), 4.5))
+        ax = _new_axes((max(6.5, 0.45 * L + 3.5), 4.5))
     x = np.arange(L)
     order = ("patterns", "bandwidth", "storage", "array", "pes")
-    lo = np.nan_to_num(b["patterns"][config], nan=0.0)
-    bottom = np.where(lo > 0, lo, np.nan)
-    ax.bar(x, bottom, color="#444444", width=0.7, label="model throughput (step 7)")
+    model = np.asarray(b["patterns"][config], dtype=float)
+    model = np.where(model > 0, model, np.nan)
+    peak = float(np.nanmax(b["peak"][config]))
     for below, k in zip(order[:-1], order[1:]):
-        top = b[k][config]
-        lowv = b[below][config]
-        ax.bar(x, top - lowv, bottom=lowv, color=STEP_COLORS[below], width=0.7,
-               label=f"lost at {STEP_TITLES[below]}")
-    ax.scatter(x, b["dataflow"][config], marker="v", color=STEP_COLORS["dataflow"],
-               label="2 dataflow bound", zorder=3)
-    ax.axhline(float(np.nanmax(b["peak"][config])), color="k", lw=1, ls="--", label="peak")
+        top = np.asarray(b[k][config], dtype=float)
+        lowv = np.asarray(b[below][config], dtype=float)
+        h = top - lowv
+        drawn = np.isfinite(h) & (h > 1e-9 * np.maximum(np.abs(top), 1))
+        if drawn.any():
+            ax.bar(x[drawn], h[drawn], bottom=lowv[drawn], color=STEP_COLORS[below], width=0.7,
+                   label=f"lost at {STEP_TITLES[below]}")
+    ax.scatter(x, model, marker="_", s=420, linewidths=2.5, color="k", zorder=4,
+               label="model throughput (step 7)")
+    ax.axhline(peak, color="k", lw=1, ls="--", label=f"peak ({peak:g})")
     ax.set_yscale("log")
+    lo = np.nanmin(model) if np.isfinite(model).any() else 1e-3
+    ymin, ymax = max(lo / 2, 1e-3), peak * 3
+    df = np.asarray(b["dataflow"][config], dtype=float)
+    inside = np.isfinite(df) & (df <= ymax) & (df >= ymin)
+    if inside.any():
+        ax.scatter(x[inside], df[inside], marker="v", color=STEP_COLORS["dataflow"], zorder=3,
+                   label="bound 2 dataflow")
+    n_above = int(np.sum(np.isfinite(df) & (df > ymax)))
+    ax.set_ylim(ymin, ymax)
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("MACs / cycle")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("MACs / cycle (log)")
     ax.set_title(title or "Eyexam waterfall (losses per step)")
-    ax.legend(fontsize=6, ncol=4, loc="upper right")
-    top = np.nanmax(np.minimum(b["dataflow"][config], 10 * np.nanmax(b["peak"][config])))
-    ax.set_ylim(max(np.nanmin(bottom) / 3, 1e-3) if np.isfinite(np.nanmin(bottom)) else 1e-3,
-                top * 1.5)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              title=(f"dataflow bound above the plot\nfor {n_above} of {L} layers" if n_above
+                     else None), title_fontsize=6)
     return ax

@@ -1,7 +1,10 @@
 """Weights & Biases logging of one eyejax run (the CLI's results), offline by default.
 
 ``wandb.mode``: ``offline`` (default) writes the run under ``./wandb/offline-run-*`` and never touches the
-network (``wandb sync`` uploads it later); ``online`` needs a configured API key (this module never
+network (``wandb sync`` uploads it later). The configured mode governs the whole W&B process tree, not
+only the run: ``init_wandb`` puts it in ``WANDB_MODE`` (which the ``wandb-core`` service inherits) and in
+the process-wide W&B settings before ``wandb.init``, and turns W&B's own usage telemetry off, which
+otherwise resolves and contacts its server even for an offline run; ``online`` needs a configured API key (this module never
 calls ``wandb.login``); ``disabled`` skips wandb entirely (it is not even imported). Nothing here prints;
 wandb's own console output is silenced.
 """
@@ -87,16 +90,49 @@ def _table(wandb, df: pd.DataFrame):
     return wandb.Table(dataframe=d)
 
 
-def _init_run(cfg, job_type: str, name: str, run_dir: str | os.PathLike):
-    """wandb.init for an eyejax run (offline by default); returns (wandb module, run, config)."""
-    wcfg = cfg.get("wandb") or {}
+def init_wandb(mode: str = "offline", **init_kwargs):
+    """``wandb.init(mode=mode, **init_kwargs)`` with ``mode`` governing every part of W&B.
+
+    ``wandb.init(mode="offline")`` alone leaves the process-wide W&B settings at their environment
+    default (online), and W&B's usage telemetry then resolves and contacts its server. So the mode
+    goes into ``WANDB_MODE`` first (the W&B service process, started on first use, inherits it),
+    then into the process-wide settings (``wandb.setup``), and for offline runs W&B's telemetry
+    is switched off for this process. Returns ``(wandb module, run)``.
+    """
+    if mode not in ("offline", "online", "disabled"):
+        raise ValueError(f"wandb.mode must be offline, online or disabled, got {mode!r}")
+    os.environ["WANDB_MODE"] = mode
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_CONSOLE", "off")
     import wandb
 
+    if mode != "online":
+        _disable_wandb_telemetry()
+    wandb.setup(settings=wandb.Settings(mode=mode))
+    settings = wandb.Settings(silent=True, console="off", disable_code=True, x_disable_stats=True,
+                              mode=mode)
+    init_kwargs.setdefault("settings", settings)
+    return wandb, wandb.init(mode=mode, **init_kwargs)
+
+
+def _disable_wandb_telemetry() -> None:
+    # wandb >= 0.2x sends usage metrics through an OpenTelemetry proxy that it builds from the
+    # process-wide settings; its module-level disable() turns it off. Versions without it do not
+    # send telemetry from Python.
+    try:
+        from wandb.analytics.opentelemetry import opentelemetry_proxy
+    except ImportError:
+        return
+    off = getattr(opentelemetry_proxy, "disable", None)
+    if callable(off):
+        off()
+
+
+def _init_run(cfg, job_type: str, name: str, run_dir: str | os.PathLike):
+    """wandb.init for an eyejax run (offline by default); returns (wandb module, run, config)."""
+    wcfg = cfg.get("wandb") or {}
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    settings = wandb.Settings(silent=True, console="off", disable_code=True, x_disable_stats=True)
-    run = wandb.init(
+    wandb, run = init_wandb(
         mode=wcfg.get("mode", "offline"),
         project=wcfg.get("project", "eyejax"),
         entity=wcfg.get("entity"),
@@ -105,7 +141,6 @@ def _init_run(cfg, job_type: str, name: str, run_dir: str | os.PathLike):
         job_type=job_type,
         config=config,
         dir=str(run_dir),
-        settings=settings,
     )
     return wandb, run, config
 
@@ -171,25 +206,9 @@ def log_run(cfg, df: pd.DataFrame, totals: pd.DataFrame, extra_summary: dict | N
     mode = wcfg.get("mode", "offline")
     if mode == "disabled":
         return None
-    os.environ.setdefault("WANDB_SILENT", "true")
-    os.environ.setdefault("WANDB_CONSOLE", "off")
-    import wandb
-
-    config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     workload = (cfg.get("workload") or {})
     name = f"{workload.get('name', 'network')}-{cfg.get('objective', 'energy')}"
-    settings = wandb.Settings(silent=True, console="off", disable_code=True, x_disable_stats=True)
-    run = wandb.init(
-        mode=mode,
-        project=wcfg.get("project", "eyejax"),
-        entity=wcfg.get("entity"),
-        tags=list(wcfg.get("tags") or []) or None,
-        name=name,
-        job_type="evaluate",
-        config=config,
-        dir=os.getcwd(),
-        settings=settings,
-    )
+    wandb, run, config = _init_run(cfg, "evaluate", name, os.getcwd())
     try:
         summary = summary_metrics(cfg, totals)
         if extra_summary:
@@ -215,4 +234,4 @@ def log_run(cfg, df: pd.DataFrame, totals: pd.DataFrame, extra_summary: dict | N
     return run_dir
 
 
-__all__ = ["log_run", "log_sweep", "summary_metrics", "rank_configs", "objective_metric", "TABLE_MAX_ROWS"]
+__all__ = ["init_wandb", "log_run", "log_sweep", "summary_metrics", "rank_configs", "objective_metric", "TABLE_MAX_ROWS"]

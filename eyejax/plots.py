@@ -1,8 +1,9 @@
 """Figures and tables of evaluation results: Pareto fronts, per-layer energy breakdowns, Markdown.
 
 Everything here takes pandas DataFrames as written by eyejax (``NetworkResult.network_totals`` /
-``to_dataframe``, sweep parts) and writes PNG (matplotlib, Agg backend: no display needed) or
-Markdown. Nothing prints.
+``to_dataframe``, sweep parts) and writes PNG or Markdown. Figures are built with matplotlib's
+object API (``matplotlib.figure.Figure``), never through pyplot: no display is needed and a
+notebook's backend and open figures are left alone. Nothing prints.
 """
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ AXIS_LABELS = {"energy": "energy", "latency_ms": "latency (ms)", "sram_kb": "on-
                "pe_count": "PEs", "edp": "energy x latency"}
 
 
-def _plt():
-    import matplotlib
+def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.8), layout="constrained", **kw):
+    """(figure, axes array) without pyplot: the figure belongs to no backend or notebook and is
+    saved with ``fig.savefig`` (PNG through Agg). Used by every eyejax figure."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize, layout=layout)
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -68,17 +70,21 @@ def _log_if_wide(ax, v, which):
 
 
 def plot_pareto(points: pd.DataFrame, fronts: Mapping[tuple, pd.DataFrame], path,
-                title: str = "", best: pd.Series | None = None, unit: str = "") -> Path:
-    """One panel per front: every point of ``points`` (grey, a sample for large sweeps), the front
-    (red, staircase) and the best configuration (star). ``fronts``: {(x, y): front rows}."""
-    plt = _plt()
+                title: str = "", best: pd.Series | None = None, unit: str = "",
+                num_configs: int | None = None, num_infeasible: int = 0) -> Path:
+    """One panel per front: the feasible points of ``points`` (grey, a sample for large sweeps),
+    the front (red, staircase) and the best configuration (star). ``fronts``: {(x, y): front rows}.
+    ``num_infeasible`` configurations (of ``num_configs``) have a layer no mapping fits: they have
+    no energy or latency, so they are not drawn, and the figure says how many there are."""
     items = [(k, f) for k, f in fronts.items() if len(f)]
     n = max(len(items), 1)
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.4), squeeze=False)
+    fig, axes = new_figure(1, n, figsize=(5.2 * n, 4.6))
     for ax, ((x, y), front) in zip(axes[0], items):
         if x in points and y in points:
-            ax.scatter(points[x], points[y], s=6, c="0.72", lw=0, label=f"configurations ({len(points):,} shown)",
-                       rasterized=True)
+            shown = (f"feasible configurations ({len(points):,})" if num_configs is None
+                     or len(points) >= num_configs - num_infeasible
+                     else f"feasible configurations (a sample of {len(points):,})")
+            ax.scatter(points[x], points[y], s=6, c="0.72", lw=0, label=shown, rasterized=True)
         f = front.sort_values(x)
         ax.step(f[x], f[y], where="post", color="#c44e52", lw=1.2)
         ax.scatter(f[x], f[y], s=22, color="#c44e52", zorder=3, label=f"Pareto front ({len(f)})")
@@ -94,10 +100,14 @@ def plot_pareto(points: pd.DataFrame, fronts: Mapping[tuple, pd.DataFrame], path
         ax.set_title(f"{AXIS_LABELS.get(y, y)} vs {AXIS_LABELS.get(x, x)}", fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    if num_infeasible:
+        total = f" of {num_configs:,}" if num_configs is not None else ""
+        verb = "is" if num_infeasible == 1 else "are"
+        fig.supxlabel(f"not drawn: {num_infeasible:,}{total} configurations {verb} infeasible (a "
+                      f"layer has no mapping that fits), so they have no energy or latency",
+                      fontsize=8, color="#a03030")
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -108,12 +118,12 @@ def plot_pareto(points: pd.DataFrame, fronts: Mapping[tuple, pd.DataFrame], path
 def plot_breakdown(layers: pd.DataFrame, path, title: str = "", unit: str = "") -> Path:
     """Stacked bars per layer of one configuration: energy by level (DRAM, GLB, NoC, RF, ALU) and
     by data type (ifmap, filter, psum, plus the MACs). ``layers``: per-layer rows of one config."""
-    plt = _plt()
     names = list(layers["layer"].astype(str))
     L = len(names)
     xs = np.arange(L)
-    width = max(8.0, min(0.28 * L + 3.0, 24.0))
-    fig, axes = plt.subplots(2, 1, figsize=(width, 7.2), sharex=True)
+    width = max(8.0, min(0.28 * L + 3.0, 24.0)) + 1.6  # + the legends' column at the right
+    fig, axes = new_figure(2, 1, figsize=(width, 7.2), sharex=True)
+    axes = axes[:, 0]
     scale, suffix = _energy_scale(layers["energy"].max() if "energy" in layers else 1.0)
     for ax, parts, colors, labels, what in (
             (axes[0], [f"energy_{lv}" for lv in LEVELS], [LEVEL_COLORS[lv] for lv in LEVELS],
@@ -130,7 +140,7 @@ def plot_breakdown(layers: pd.DataFrame, path, title: str = "", unit: str = "") 
             bottom += v
         ax.set_ylabel(f"energy{suffix}" + (f" [{unit}]" if unit else ""))
         ax.set_title(f"per-layer energy {what}", fontsize=10, loc="left")
-        ax.legend(fontsize=7, ncol=5, loc="upper right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0)
         ax.grid(axis="y", alpha=0.3, lw=0.5)
     axes[1].set_xticks(xs)
     axes[1].set_xticklabels(names, rotation=90 if L > 8 else 0, fontsize=7 if L > 20 else 8)
@@ -140,10 +150,8 @@ def plot_breakdown(layers: pd.DataFrame, path, title: str = "", unit: str = "") 
 
         wrapped = "\n".join(textwrap.fill(t, width=int(width * 11)) for t in title.split("\n"))
         fig.suptitle(wrapped, fontsize=10)
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -197,4 +205,5 @@ def markdown_table(df: pd.DataFrame, columns: Iterable[str] | None = None,
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["pareto_mask", "pareto_front", "plot_pareto", "plot_breakdown", "markdown_table"]
+__all__ = ["pareto_mask", "pareto_front", "plot_pareto", "plot_breakdown", "markdown_table",
+           "new_figure"]

@@ -23,6 +23,8 @@ import importlib.util
 import os
 import sys
 import time
+
+import numpy as np
 from pathlib import Path
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -41,11 +43,7 @@ def load_experiment(name: str):
 
 
 def _savefig(fig, outdir, name):
-    fig.tight_layout()
     fig.savefig(os.path.join(outdir, name), dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return name
 
 
@@ -67,17 +65,41 @@ def v1_section(outdir: str, reduced: bool) -> str:
 
 
 def _error_chart(rows, outdir, name, title):
-    import matplotlib.pyplot as plt
+    """Published and modelled values side by side, one group of bars per row (log axis, since rows
+    differ in scale), each labelled with its value; the model's bars also with model / published.
+    ``rows``: (network, label, published, model, error %) or, for two model variants, (network,
+    label, published, model A, error A %, model B, error B %) as in experiments/v2_scaling.py."""
+    from eyejax.plots import new_figure
 
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
-    errs = [r[4] for r in rows]
-    ax.barh(range(len(rows)), errs, color=["#d62728" if e < 0 else "#1f77b4" for e in errs])
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r[0]}: {r[1]}" for r in rows], fontsize=7)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("model error vs published (%)")
-    ax.set_title(title, fontsize=9)
+    two = len(rows[0]) >= 7 if rows else False
+    series = [("published", 2, "#7f7f7f")]
+    series += ([("eyejax (v1 RS model)", 3, "#4c72b0"), ("eyejax (v1 + GIN bound)", 5, "#dd8452")]
+               if two else [("eyejax", 3, "#4c72b0")])
+    k = len(series)
+    h = 0.8 / k
+    fig, axes = new_figure(1, 1, figsize=(8.5, 0.2 * k * len(rows) + 1.4))
+    ax = axes[0, 0]
+    y = np.arange(len(rows))
+    for j, (label, idx, color) in enumerate(series):
+        vals = np.array([float(r[idx]) for r in rows])
+        pos = y + (j - (k - 1) / 2) * h
+        ax.barh(pos, vals, h, color=color, label=label)
+        for yy, v, r in zip(pos, vals, rows):
+            txt = f"{v:.3g}" + ("" if idx == 2 else f"  ({v / float(r[2]):.2g}x published)")
+            ax.annotate(txt, (v, yy), textcoords="offset points", xytext=(3, 0), va="center",
+                        fontsize=6)
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{r[0]}: {r[1]}" + (" PEs" if isinstance(r[1], (int, np.integer)) else "")
+                        for r in rows], fontsize=7)
     ax.invert_yaxis()
+    lo = min(float(r[i]) for r in rows for _, i, _ in series)
+    hi = max(float(r[i]) for r in rows for _, i, _ in series)
+    ax.set_xlim(lo / 2, hi * 12)  # room for the labels
+    ax.set_xlabel("value (log scale; each row in its own unit)")
+    ax.set_title(title, fontsize=9)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=k, fontsize=7)
+    ax.grid(axis="x", which="both", alpha=0.3, lw=0.5)
     return _savefig(fig, outdir, name)
 
 
@@ -128,9 +150,6 @@ SECTIONS = (
 
 def build(outdir: str = "report", reduced: bool = False, verbose: bool = True) -> str:
     """Regenerate every section into `outdir`; returns the path of README.md."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     os.makedirs(outdir, exist_ok=True)
     parts = ["# eyejax report", "",
              "Regenerate with `python -m eyejax.report --out report`"

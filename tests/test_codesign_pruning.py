@@ -1,5 +1,6 @@
 """Energy-aware pruning on digits: building blocks, and the Hydra entry point at reduced size."""
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -86,13 +87,42 @@ def cli_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("prune")
     old = os.getcwd()
     os.chdir(out)
+    logger = logging.getLogger("eyejax")
+    handler = _ListHandler()
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
             cfg = compose(config_name="prune", overrides=QUICK)
         assert pruning.run_app(cfg) == 0
     finally:
         os.chdir(old)
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    CLI_LOG[:] = handler.messages
     return out
+
+
+CLI_LOG: list[str] = []  # what cli_run logged, in order
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_cli_shows_progress_from_the_start_and_where_it_wrote(cli_run):
+    assert CLI_LOG and CLI_LOG[0].startswith("training the dense CNN")  # before any work
+    assert any(m.startswith("dense CNN trained") for m in CLI_LOG[:3])
+    assert any(m.startswith("method 1 of") for m in CLI_LOG)
+    wrote = [m.split(" ", 1)[1] for m in CLI_LOG if m.startswith("wrote ")]
+    for f in ("steps.parquet", "pruning.md", "pruning_steps.png"):
+        assert str(cli_run / f) in wrote, (f, wrote)
 
 
 def test_cli_writes_tables_report_plots_and_wandb(cli_run):

@@ -619,14 +619,21 @@ def run_pruning(cfg: PruneConfig | None = None, arch=None, logger=None,
 
     cfg = cfg or PruneConfig()
     arch = EyerissV1() if arch is None else arch
+    t0 = time.perf_counter()
+    log.info(f"training the dense CNN on the digits ({cfg.epochs} epochs, seed {cfg.seed}) ...")
     module, trainer, split, params, key = train_dense(cfg)
     dense_val = trainer.accuracy(params, split.val)
     budget = dense_val - cfg.max_acc_drop
+    log.info(f"dense CNN trained in {time.perf_counter() - t0:.0f} s: validation accuracy "
+              f"{dense_val:.4f}; the budget is {budget:.4f}")
     images = split.val.x[:cfg.sparsity_images]
+    log.info(f"measuring sparsity on {len(images)} validation images and compiling the energy "
+              f"models ({', '.join(cfg.energy_models or ENERGY_MODELS)}) ...")
     estimator = EnergyEstimator(module, params, arch, images, cfg.hw_batch, cfg.energy_models,
                                 arch_v2)
     runs = {}
     for i, m in enumerate(cfg.methods):
+        log.info(f"method {i + 1} of {len(cfg.methods)}: {m} (up to {cfg.steps} pruning steps)")
         k = jax.random.fold_in(key, i)
         if m == "magnitude":
             runs[m] = magnitude_pruning(trainer, params, split, estimator, cfg, budget, k, logger)
@@ -672,11 +679,11 @@ def markdown_report(res: PruningResult, unit: str = "normalized") -> str:
 
 
 def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized") -> list[str]:
-    """PNG plots: energy and accuracy per step; per-layer energy and density. Returns the paths."""
-    import matplotlib
+    """PNG plots: energy and accuracy per step; per-layer energy and density; accuracy against
+    energy. Returns the paths. (matplotlib's object API: a notebook's backend is left alone.)"""
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from eyejax.plots import new_figure
 
     out_dir = Path(out_dir)
     paths = []
@@ -684,8 +691,11 @@ def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized
     methods = list(res.config.methods)
     models = list(res.config.energy_models)
     K = len(models)
+    unit_txt = "normalized: one MAC = 1" if unit == "normalized" else unit
+    budget_label = f"accuracy budget ({res.budget:.3f} = dense - {res.config.max_acc_drop:g})"
     styles = dict(zip(methods, ("o-", "^-", "s--", "d-.")))
-    fig, axes = plt.subplots(1, K + 1, figsize=(5 * (K + 1), 4))
+    fig, axes = new_figure(1, K + 1, figsize=(4.6 * (K + 1) + 1.5, 4))
+    axes = axes[0]
     for m in methods:
         style = styles[m]
         d = s[(s.method == m) & s.accepted]
@@ -693,20 +703,23 @@ def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized
             ax.plot(d.step, d[f"energy_{em}_per_image"], style, label=m)
         axes[K].plot(d.step, d.val_acc, style, label=m)
     for em, ax in zip(models, axes[:K]):
-        ax.set(title=f"energy per image ({em})", xlabel="step", ylabel=unit)
-        ax.legend()
-    axes[K].axhline(res.budget, color="k", lw=0.8, ls=":", label="budget")
-    axes[K].set(title="validation accuracy (kept steps)", xlabel="step")
-    axes[K].legend()
-    fig.tight_layout()
+        ax.set(title=f"energy per image, model {em}", xlabel="pruning step (kept steps)",
+               ylabel=f"energy per image [{unit_txt}]")
+    axes[K].axhline(res.budget, color="k", lw=0.8, ls=":", label=budget_label)
+    axes[K].set(title="validation accuracy", xlabel="pruning step (kept steps)",
+                ylabel="validation accuracy")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(*axes[K].get_legend_handles_labels(), loc="outside right upper", fontsize=8,
+               title="method")
     p = out_dir / "pruning_steps.png"
     fig.savefig(p, dpi=100)
-    plt.close(fig)
     paths.append(str(p))
 
     f = res.final
     x = np.arange(len(f))
-    fig, axes = plt.subplots(1, K + 1, figsize=(5 * (K + 1), 4))
+    fig, axes = new_figure(1, K + 1, figsize=(4.6 * (K + 1) + 1.5, 4))
+    axes = axes[0]
     tags = ["dense"] + methods
     w = 0.8 / len(tags)
     for j, tag in enumerate(tags):
@@ -715,29 +728,34 @@ def plot_report(res: PruningResult, out_dir: str | Path, unit: str = "normalized
             ax.bar(x + off, f[f"energy_{em}_{tag}"], w, label=tag)
         axes[K].bar(x + off, f[f"weight_density_{tag}"], w, label=tag)
     for em, ax in zip(models, axes[:K]):
-        ax.set(title=f"energy per image by layer ({em})", ylabel=unit)
-    axes[K].set(title="weight density by layer")
+        ax.set(title=f"energy per image by layer, model {em}", xlabel="layer",
+               ylabel=f"energy per image [{unit_txt}]")
+    axes[K].set(title="weight density by layer", xlabel="layer",
+                ylabel="weight density (nonzero fraction)", ylim=(0, 1.05))
     for ax in axes:
         ax.set_xticks(x, f.layer)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[K].get_legend_handles_labels(), loc="outside right upper", fontsize=8,
+               title="model (last kept step)")
     p = out_dir / "pruning_layers.png"
     fig.savefig(p, dpi=100)
-    plt.close(fig)
     paths.append(str(p))
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, axes = new_figure(1, 1, figsize=(6.4, 4.2))
+    ax = axes[0, 0]
+    col = f"energy_{res.config.energy_model}_per_image"
     for m in methods:
         d = s[(s.method == m) & s.accepted]
-        ax.plot(d[f"energy_{res.config.energy_model}_per_image"], d.val_acc, styles[m], label=m)
-    ax.axhline(res.budget, color="k", lw=0.8, ls=":")
-    ax.set(xlabel=f"energy per image ({res.config.energy_model}, {unit})",
-           ylabel="validation accuracy", title="accuracy vs energy")
-    ax.legend()
-    fig.tight_layout()
+        ax.plot(d[col], d.val_acc, styles[m], label=m)
+    d0 = s[(s.method == methods[0]) & (s.step == 0)]
+    if len(d0):
+        ax.annotate("dense", (float(d0[col].iloc[0]), float(d0.val_acc.iloc[0])),
+                    textcoords="offset points", xytext=(-6, 8), ha="right", fontsize=8)
+    ax.axhline(res.budget, color="k", lw=0.8, ls=":", label=budget_label)
+    ax.set(xlabel=f"energy per image, model {res.config.energy_model} [{unit_txt}]",
+           ylabel="validation accuracy", title="accuracy vs energy (every kept step)")
+    ax.legend(fontsize=8, loc="best")
     p = out_dir / "pruning_tradeoff.png"
     fig.savefig(p, dpi=100)
-    plt.close(fig)
     paths.append(str(p))
     return paths
 
@@ -800,17 +818,15 @@ def config_from_omegaconf(cfg) -> tuple[PruneConfig, object, object]:
 
 
 def _wandb_run(cfg, mode: str):
-    os.environ.setdefault("WANDB_SILENT", "true")
-    os.environ.setdefault("WANDB_CONSOLE", "off")
-    import wandb
     from omegaconf import OmegaConf
 
+    from eyejax.logging_wandb import init_wandb
+
     w = cfg.get("wandb") or {}
-    settings = wandb.Settings(silent=True, console="off", disable_code=True, x_disable_stats=True)
-    return wandb, wandb.init(mode=mode, project=w.get("project", "eyejax"), entity=w.get("entity"),
-                             tags=list(w.get("tags") or []) or None, name="prune-digits",
-                             job_type="prune", config=OmegaConf.to_container(cfg, resolve=True),
-                             dir=os.getcwd(), settings=settings)
+    return init_wandb(mode=mode, project=w.get("project", "eyejax"), entity=w.get("entity"),
+                      tags=list(w.get("tags") or []) or None, name="prune-digits",
+                      job_type="prune", config=OmegaConf.to_container(cfg, resolve=True),
+                      dir=os.getcwd())
 
 
 def run_app(cfg) -> int:
@@ -830,10 +846,10 @@ def run_app(cfg) -> int:
         wandb, run = _wandb_run(cfg, mode)
 
     def logger(s):
-        print(f"  {s['method']:>13} step {s['step']:>2} {s['target']:<20} "
-              f"{'kept  ' if s['accepted'] else 'undone'} val {s['val_acc']:.4f}  "
-              + "  E/img " + "  ".join(f"{m} {s[f'energy_{m}_per_image']:.4g}"
-                                       for m in ENERGY_MODELS if f"energy_{m}_per_image" in s))
+        log.info(f"  {s['method']:>13} step {s['step']:>2} {s['target']:<20} "
+                  f"{'kept  ' if s['accepted'] else 'undone'} val {s['val_acc']:.4f}  "
+                  + "  E/img " + "  ".join(f"{m} {s[f'energy_{m}_per_image']:.4g}"
+                                           for m in ENERGY_MODELS if f"energy_{m}_per_image" in s))
         if run is not None:
             run.log({f"{s['method']}/{k}": v for k, v in s.items()
                      if isinstance(v, (int, float, bool)) and k != "step"}
@@ -845,8 +861,11 @@ def run_app(cfg) -> int:
         out = cfg.get("output") or {}
         files = write_outputs(res, os.getcwd(), csv=bool(out.get("csv", True)),
                               plots=bool(out.get("plots", True)), unit=unit)
-        print()
-        print(markdown_report(res, unit))
+        log.info("")
+        log.info(markdown_report(res, unit))
+        log.info("")
+        for f in files:
+            log.info(f"wrote {f}")
         if run is not None:
             summ = {}
             for _, r in res.totals.iterrows():
@@ -872,9 +891,9 @@ def run_app(cfg) -> int:
 def main() -> None:
     import hydra
 
-    from eyejax.cli import CONF_DIR
+    from eyejax.cli import CONF_PATH  # also registers the --help resolver (eyejax/help.py)
 
-    @hydra.main(version_base=None, config_path=CONF_DIR, config_name="prune")
+    @hydra.main(version_base=None, config_path=CONF_PATH, config_name="prune")
     def _main(cfg):
         code = run_app(cfg)
         if code:

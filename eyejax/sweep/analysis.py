@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eyejax.logs import energy_unit_words, plural
 from eyejax.plots import markdown_table, pareto_mask, plot_breakdown, plot_pareto
 from eyejax.sweep.area import AREA_COLUMNS
 
@@ -116,7 +117,7 @@ def write_report(out_dir, a: SweepAnalysis, title: str, best_layers: pd.DataFram
         best_tbl = a.best.assign(rank=np.arange(1, len(a.best) + 1))
         cols = ["rank", *table_columns(a, a.best)]
         best_md = (f"# Best configurations by {a.objective}\n\n{title}\n\n"
-                   f"energy in {unit} units; latency in ms; edp = energy x latency_ms.\n\n"
+                   f"{energy_unit_words(unit)}; latency in ms; edp = energy x latency_ms.\n\n"
                    + markdown_table(best_tbl, cols))
     else:
         best_md = f"# Best configurations by {a.objective}\n\n{title}\n\nNo feasible configuration.\n"
@@ -124,7 +125,8 @@ def write_report(out_dir, a: SweepAnalysis, title: str, best_layers: pd.DataFram
     files["best_md"] = out_dir / "best.md"
     if plots and len(a.best):
         files["pareto"] = plot_pareto(a.sample, a.fronts, out_dir / "pareto.png", title=title,
-                                      best=a.best.iloc[0], unit=unit)
+                                      best=a.best.iloc[0], unit=unit, num_configs=a.num_configs,
+                                      num_infeasible=a.num_configs - a.num_feasible)
         if best_layers is not None and len(best_layers):
             cid = int(a.best.iloc[0]["config_id"])
             files["breakdown"] = plot_breakdown(
@@ -141,7 +143,7 @@ def write_report(out_dir, a: SweepAnalysis, title: str, best_layers: pd.DataFram
         lines += ["![per-layer energy breakdown of the best configuration](breakdown.png)", ""]
     lines += ["## Best configurations", "", best_md.split("\n\n", 3)[-1], ""]
     for (x, y), f in a.fronts.items():
-        lines += [f"## Pareto front: {y} vs {x} ({len(f)} configurations)", "",
+        lines += [f"## Pareto front: {y} vs {x} ({plural(len(f), 'configuration')})", "",
                   markdown_table(f, table_columns(a, f)), ""]
     (out_dir / "report.md").write_text("\n".join(lines))
     files["report_md"] = out_dir / "report.md"

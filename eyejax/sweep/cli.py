@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from eyejax.logs import energy_unit_words, log, plural
+
 SWEEP_KEYS = ("name", "axes", "zip", "chunk_size", "eval_chunk", "per_layer", "dir", "resume",
               "top_k", "plots", "process_index", "process_count", "distributed",
               "coordinator_address", "wait_s")
@@ -27,7 +29,7 @@ def is_sweep(cfg) -> bool:
 
 
 def _err(msg: str) -> int:
-    print(f"eyejax: error: {msg}", file=sys.stderr)
+    log.error(f"eyejax: error: {msg}")
     return 2
 
 
@@ -123,12 +125,12 @@ def run(cfg) -> int:
     out_dir = sweep_dir(cfg, plan, base_dir)
     grid = plan.grid
     family = getattr(grid.base_arch, "family", type(grid.base_arch).__name__)
-    print(f"eyejax sweep {plan.name}: {grid.size:,} configurations = {grid.describe()}")
-    print(f"  on {plan.network.name} ({plan.num_layers} layers, batch {plan.network.layers[0].N}), "
-          f"{family}, objective={plan.objective}; {plan.num_chunks} chunk(s) of {plan.part_size:,} "
-          f"({plan.eval_chunk} per compiled call); "
-          f"{'per-layer rows + totals' if plan.per_layer else 'per-config totals'}")
-    print(f"  results: {out_dir}" + (f"  (process {p_idx} of {p_cnt})" if p_cnt > 1 else ""))
+    log.info(f"eyejax sweep {plan.name}: {plural(grid.size, 'configuration')} = {grid.describe()}")
+    log.info(f"  on {plan.network.name} ({plan.num_layers} layers, batch {plan.network.layers[0].N}), "
+             f"{family}, objective={plan.objective}; {plan.num_chunks} chunk(s) of {plan.part_size:,} "
+             f"({plan.eval_chunk} per compiled call); "
+             f"{'per-layer rows + totals' if plan.per_layer else 'per-config totals'}")
+    log.info(f"  results: {out_dir}" + (f"  (process {p_idx} of {p_cnt})" if p_cnt > 1 else ""))
 
     # 2. Evaluate this process' chunks (resuming finished ones).
     from tqdm import tqdm
@@ -139,7 +141,7 @@ def run(cfg) -> int:
 
     def on_start(total, done):
         if done:
-            print(f"  resuming: {done:,} of {total:,} configurations already done")
+            log.info(f"  resuming: {done:,} of {plural(total, 'configuration')} already done")
         bar["b"] = tqdm(total=total, initial=done, unit="config", unit_scale=total >= 10_000, file=sys.stderr,
                         desc="sweep", mininterval=1.0, smoothing=0.05, dynamic_ncols=True)
 
@@ -157,21 +159,21 @@ def run(cfg) -> int:
             bar["b"].close()
     n_new = sum(plan.chunk_range(k)[1] - plan.chunk_range(k)[0] for k in sweep_run.computed)
     if sweep_run.computed:
-        print(f"  evaluated {n_new:,} configurations in {sweep_run.seconds:.1f} s "
-              f"({n_new * plan.num_layers / max(sweep_run.seconds, 1e-9):,.0f} config x layer/s, "
-              f"compile included); {len(sweep_run.computed)} part(s) written")
+        log.info(f"  evaluated {plural(n_new, 'configuration')} in {sweep_run.seconds:.1f} s "
+                 f"({n_new * plan.num_layers / max(sweep_run.seconds, 1e-9):,.0f} config x layer/s, "
+                 f"compile included); {len(sweep_run.computed)} part(s) written")
 
     # 3. Process 0 waits for everyone's parts, then analyzes.
     wait_s = float(cfg.sweep.get("wait_s") or 86400)
     if p_cnt > 1:
         used = barrier("eyejax_sweep_parts", wait_s) if distributed else False
         if p_idx != 0:
-            print(f"  process {p_idx} of {p_cnt} done; process 0 writes the report")
+            log.info(f"  process {p_idx} of {p_cnt} done; process 0 writes the report")
             return 0
         if not used:
             wait_for_all(out_dir, plan, timeout_s=wait_s,
-                         on_wait=lambda m: print(f"  waiting for {m} chunk(s) from the other "
-                                                 f"processes", flush=True))
+                         on_wait=lambda m: log.info(f"  waiting for {m} chunk(s) from the other "
+                                                    f"processes"))
     missing = missing_chunks(out_dir, plan)
     if missing:
         return _err(f"{len(missing)} chunk(s) missing in {out_dir} (e.g. {missing[:5]})")
@@ -185,28 +187,28 @@ def report(cfg, plan, out_dir: Path) -> int:
     top_k = int(cfg.sweep.get("top_k") or 20)
     swept = plan.grid.names
     a = analyze(iter_parts(out_dir), swept, plan.objective, top_k=top_k, num_configs=plan.size)
-    title = (f"{plan.name}: {plan.size:,} configurations of "
+    title = (f"{plan.name}: {plural(plan.size, 'configuration')} of "
              f"{getattr(plan.grid.base_arch, 'family', '')} on {plan.network.name}")
     layers = None
     if len(a.best):
         layers = best_layers(plan, out_dir, int(a.best.iloc[0]["config_id"]))
     files = write_report(out_dir, a, title, best_layers=layers,
                          plots=bool(cfg.sweep.get("plots", True)))
-    print()
-    print(f"{a.num_configs:,} configurations, {a.num_configs - a.num_feasible:,} infeasible")
+    log.info("")
+    log.info(f"{plural(a.num_configs, 'configuration')}, {a.num_configs - a.num_feasible:,} infeasible")
     if len(a.best):
         show = a.best.head(BEST_SHOWN)
         cols = table_columns(a, show)
-        print(f"best {len(show)} by {plan.objective} (energy in {a.unit} units):")
-        print(show[cols].to_string(index=False, float_format=lambda v: format(v, ".5g")))
+        log.info(f"best {len(show)} by {plan.objective} ({energy_unit_words(a.unit)}):")
+        log.info(show[cols].to_string(index=False, float_format=lambda v: format(v, ".5g")))
         for (x, y), f in a.fronts.items():
-            print(f"pareto front {y} vs {x}: {len(f)} configurations")
+            log.info(f"pareto front {y} vs {x}: {plural(len(f), 'configuration')}")
     else:
-        print("no feasible configuration")
-    print()
-    print(f"results: {out_dir}/parts/ (pandas.read_parquet or eyejax.sweep.read_results)")
+        log.info("no feasible configuration")
+    log.info("")
+    log.info(f"results: {out_dir}/parts/ (pandas.read_parquet or eyejax.sweep.read_results)")
     for k, p in files.items():
-        print(f"wrote {p}")
+        log.info(f"wrote {p}")
 
     if cfg.wandb.mode != "disabled":
         from eyejax.logging_wandb import log_sweep
@@ -214,12 +216,12 @@ def report(cfg, plan, out_dir: Path) -> int:
         try:
             run_dir = log_sweep(cfg, out_dir, a, files, plan)
         except Exception as exc:  # noqa: BLE001 - the results are on disk; report and go on
-            print(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results are "
-                  f"in {out_dir}. Use wandb.mode=offline or wandb.mode=disabled.", file=sys.stderr)
+            log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
+                        f"are in {out_dir}. Use wandb.mode=offline or wandb.mode=disabled.")
         else:
             if run_dir is not None:
                 sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
-                print(f"wandb run: {run_dir}{sync}")
+                log.info(f"wandb run: {run_dir}{sync}")
     return 0
 
 

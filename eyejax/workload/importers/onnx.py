@@ -1,5 +1,8 @@
 """Import an ONNX model as a Network (needs the optional `onnx` package: pip install eyejax[onnx]).
 
+Only shapes are read: a model saved with its weights in external data files loads without them
+(only small integer tensors such as Pad's pads or Reshape's shape are read, for shape inference).
+
 Conv (2-D, or 1-D as H = R = 1) becomes a CONV layer (DWCONV when group = C = M > 1): M, C/group,
 R, S from the weight's shape, H, W from the input's inferred shape, strides, pads, auto_pad,
 dilations and group from the attributes. Gemm and MatMul with one constant 2-D operand (an
@@ -54,7 +57,9 @@ def from_onnx(path_or_model, batch: int | None = None, name: str | None = None) 
     """
     onnx = _onnx()
     if isinstance(path_or_model, (str, os.PathLike)):
-        model = onnx.load(os.fspath(path_or_model))
+        # Shapes only: weights kept in external data files (large models) are not read.
+        model = onnx.load(os.fspath(path_or_model), load_external_data=False)
+        _load_shape_tensors(onnx, model, os.path.dirname(os.path.abspath(path_or_model)))
         default_name = os.path.splitext(os.path.basename(os.fspath(path_or_model)))[0]
     elif isinstance(path_or_model, onnx.ModelProto):
         model = onnx.ModelProto()
@@ -113,6 +118,27 @@ def from_onnx(path_or_model, batch: int | None = None, name: str | None = None) 
         if any(ins):
             dynamic.update(o for o in node.output if o)
     return rep.network(stacklevel=3)  # network <- from_onnx <- caller
+
+
+_SHAPE_TENSOR_MAX = 1024  # elements: an external integer initializer this small may be a shape
+
+
+def _load_shape_tensors(onnx, model, base_dir: str) -> None:
+    """Reads the external data of small integer initializers only (the pads of Pad, the shape of
+    Reshape, ...: shape inference needs their values); float weights stay unread. A file that is
+    missing leaves the tensor unread (its consumers' shapes may then be unknown)."""
+    from onnx import external_data_helper as edh
+
+    ints = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
+    for t in model.graph.initializer:
+        if (edh.uses_external_data(t) and t.data_type in ints
+                and prod(int(d) for d in t.dims) <= _SHAPE_TENSOR_MAX):
+            try:
+                edh.load_external_data_for_tensor(t, base_dir)
+                t.data_location = onnx.TensorProto.DEFAULT
+                del t.external_data[:]
+            except (OSError, ValueError):
+                pass
 
 
 def _vi_shape(vi):

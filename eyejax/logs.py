@@ -1,0 +1,34 @@
+"""Logging helpers for the command-line tools (``eyejax``, ``eyejax-prune``).
+
+The tools log through Python's ``logging`` (logger ``eyejax``); Hydra's job logging
+(``conf/hydra/job_logging/eyejax.yaml``) sends INFO lines to stdout as plain text, warnings and
+errors to stderr, and everything, time-stamped, to the job's log file in the run directory.
+"""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("eyejax")
+
+
+class MaxLevelFilter(logging.Filter):
+    """Passes records at or below ``level`` (so stdout gets INFO and stderr the warnings)."""
+
+    def __init__(self, level: int | str = logging.INFO):
+        super().__init__()
+        self.level = logging.getLevelName(level) if isinstance(level, str) else int(level)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno <= self.level
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 configuration``, ``2 configurations``, ``1,000 configurations``."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def energy_unit_words(unit: str) -> str:
+    """How a table's energy column is meant: ``energy in pJ`` or ``energy in normalized units``."""
+    if unit == "normalized":
+        return "energy in normalized units, one MAC = 1"
+    return f"energy in {unit}"
