@@ -436,6 +436,9 @@ def build_inputs(cfg, base_dir: str | Path | None = None) -> RunInputs:
     network = network_from_config(cfg.get("workload"), base_dir=base_dir)
     n = _num_layers(network)
     sparsity = sparsity_from_config(cfg.get("sparsity"), n)
+    from eyejax.limits import check_counts
+
+    check_counts(arch, network)  # int64 counts stay exact (eyejax/limits.py)
     return RunInputs(arch=arch, swept=swept, network=network, sparsity=sparsity, num_layers=n,
                      dataflow=dataflow)
 

@@ -134,6 +134,9 @@ def make_plan(grid: Grid, network, objective: str = "energy", part_size: int | N
     from eyejax.dataflow import dataflow_for, prepare_search_space
 
     corner_arch, corner_sp = grid.corner()
+    from eyejax.limits import check_counts
+
+    check_counts(corner_arch, network, where="sweep grid (largest values of every axis): ")
     space = prepare_search_space(dataflow_for(grid.base_arch, dataflow), space, corner_arch,
                                  network.arrays(), corner_sp)
     return SweepPlan(grid=grid, network=network, objective=objective, dataflow=dataflow,
