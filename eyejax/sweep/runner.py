@@ -308,6 +308,12 @@ def verify_part(path: Path, plan: SweepPlan, k: int, per_layer: bool = False) ->
     return reason
 
 
+def _mark_verified(path: Path, plan: SweepPlan, k: int, per_layer: bool) -> None:
+    """A part this process just wrote (atomically) needs no re-reading before the report."""
+    st = Path(path).stat()
+    _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, plan.hash, k, per_layer)] = None
+
+
 def _verify(pq, path, plan, k, per_layer):
     try:
         meta = pq.read_schema(path).metadata or {}
@@ -517,7 +523,9 @@ def run_sweep(plan: SweepPlan, out_dir, *, process_index: int = 0, process_count
         totals, layers = evaluate_chunk(plan, k, devices=devices)
         if layers is not None:
             write_part(layers, out_dir / "layers" / part_name(k), plan.hash, k)
+            _mark_verified(out_dir / "layers" / part_name(k), plan, k, True)
         write_part(totals, out_dir / "parts" / part_name(k), plan.hash, k)
+        _mark_verified(out_dir / "parts" / part_name(k), plan, k, False)
         if progress is not None:
             progress(len(totals))
         if delay:
