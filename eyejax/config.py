@@ -478,10 +478,10 @@ def _isca16_design(name: str, num_pes: int, table):
         rows, cols = array_shape(num_pes)
         raise ConfigError(
             f"dataflow.num_pes = {num_pes}: the ISCA16 {name.upper()} design would be a {rows} x "
-            f"{cols} array, outside the model's ranges ({exc}); choose a PE count with a squarer "
-            f"split (e.g. a power of two)" + (" of at most 4096 PEs for RS (its buses carry 16 b "
-                                               "per PE, at most 65536 b)" if name == "rs" else "")
-        ) from None
+            f"{cols} array, outside the model's ranges ({exc}); "
+            + ("RS on the ISCA16 design takes at most 4096 PEs (its buses carry 16 b per PE, at "
+               "most 65536 b)" if name == "rs" and num_pes > 4096 else
+               "choose a PE count with a squarer split (e.g. a power of two)")) from None
     return arch
 
 
