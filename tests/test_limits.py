@@ -136,3 +136,13 @@ def test_sparsity_built_directly_is_validated(field, value):
         Sparsity(**leaves)
     with pytest.raises(ValueError, match=rf"Sparsity\.{field}"):
         dataclasses.replace(good, **{field: leaves[field]})
+
+
+def test_sweep_grid_is_bounded_at_its_largest_values():
+    from eyejax.sweep import build_grid, make_plan
+
+    net = Network("edge", (fc(edge_batch(EyerissV1())),))
+    grid = build_grid({"arch": {"clock_mhz": [200, 100_000]}}, None, EyerissV1(),
+                      Sparsity.dense(1), 1)
+    with pytest.raises(LimitError, match=r"sweep grid \(largest values of every axis\): layer 'fc'"):
+        make_plan(grid, net)
