@@ -204,7 +204,7 @@ def run(cfg: DictConfig) -> int:
         from eyejax.sweep.cli import run as run_sweep
 
         return run_sweep(cfg)
-    from eyejax.config import build_inputs, num_configs
+    from eyejax.config import build_inputs, num_configs, output_paths
     from eyejax.logging_wandb import objective_metric, rank_configs
 
     # 1. Check and build every input before any model work.
@@ -244,6 +244,8 @@ def run(cfg: DictConfig) -> int:
     # 3. Write results (before printing/logging, so they exist whatever happens next).
     out = cfg.output
     written = []
+    for p in output_paths(out).values():   # a missing directory is created (README "Using it")
+        p.parent.mkdir(parents=True, exist_ok=True)
     if out.get("parquet"):
         df.to_parquet(out.parquet, index=False)
         written.append(out.parquet)

@@ -372,6 +372,38 @@ def check_run_config(cfg) -> None:
             raise ConfigError(f"output.{k} must be a file name or null, got {v!r}")
     if not isinstance(out.get("csv", False), bool):
         raise ConfigError(f"output.csv must be true or false, got {out.get('csv')!r}")
+    check_output_paths(out)
+
+
+def output_paths(out) -> dict[str, Path]:
+    """{config key: file} the run writes (relative paths are taken from the run directory)."""
+    paths = {}
+    for k, default in (("parquet", "results.parquet"), ("totals_parquet", "totals.parquet")):
+        v = out.get(k)
+        if v:
+            paths[f"output.{k}"] = Path(v).expanduser()
+        if out.get("csv", False):
+            paths[f"output.csv ({k})"] = Path(v or default).expanduser().with_suffix(".csv")
+    return paths
+
+
+def check_output_paths(out) -> None:
+    """Before any work: each output file is new, or output.overwrite=true; a missing directory is
+    created when the file is written (cli.run), but a file in the way of that directory is refused."""
+    overwrite = out.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"output.overwrite must be true or false, got {overwrite!r}")
+    for key, p in output_paths(out).items():
+        if p.is_dir():
+            raise ConfigError(f"{key} = {str(p)!r} is a directory; give a file name")
+        if p.exists() and not overwrite:
+            raise ConfigError(f"{key} = {str(p)!r} already exists ({p.resolve()}); refusing to "
+                              f"overwrite it: choose another file name, or set output.overwrite=true")
+        for parent in p.resolve().parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(f"{key} = {str(p)!r}: {parent} is a file, not a directory")
+                break
 
 
 @dataclasses.dataclass
@@ -409,6 +441,14 @@ def dataflow_from_config(cfg_dataflow, cfg_arch=None):
     pes = d.get("num_pes")
     if name == "native":
         return None, None, {}
+    family = (_plain(cfg_arch, "arch") or {}).get("family", "eyeriss_v1")
+    if family != "eyeriss_v1":
+        what = ("RS runs on an Eyeriss v1 (or, with dataflow.num_pes, on the ISCA16 design)"
+                if name == "rs" else f"dataflow {name!r} runs on the ISCA16 equal-area design, "
+                f"which replaces the arch group's {family}")
+        raise ConfigError(f"dataflow.name = {name!r} with arch.family = {family!r}: {what}; use "
+                          f"arch=eyeriss_v1 with dataflow={name}, or dataflow=native for {family}'s "
+                          f"own dataflow")
     if pes is None:
         if name != "rs":
             raise ConfigError(f"dataflow.num_pes must be set for dataflow {name!r} (the ISCA16 "
@@ -418,13 +458,32 @@ def dataflow_from_config(cfg_dataflow, cfg_arch=None):
     if any(int(v) != v or v < 1 or v > 1 << 20 for v in vals):
         raise ConfigError(f"dataflow.num_pes must be integers in [1, {1 << 20}], got {vals!r}")
     table = _energy_table((_plain(cfg_arch, "arch") or {}).get("energy_table", "isca16_normalized"))
-    archs = [isca16_arch(name, int(v), energy=table) for v in vals]
+    archs = [_isca16_design(name, int(v), table) for v in vals]
     if not swept:
         return name, archs[0], {}
     import jax
 
     arch = jax.tree_util.tree_map(lambda *x: np.asarray(x), *archs)
     return name, arch, {"dataflow.num_pes": np.asarray(vals, dtype=np.int64)}
+
+
+def _isca16_design(name: str, num_pes: int, table):
+    """The ISCA16 design of ``name`` with ``num_pes`` PEs, checked against its family's ranges."""
+    from eyejax.arch.isca16 import array_shape, isca16_arch
+    from eyejax.dataflow import dataflow_for
+
+    arch = isca16_arch(name, num_pes, energy=table)
+    try:
+        dataflow_for(arch, name).validate_arch(arch)
+    except ValueError as exc:
+        rows, cols = array_shape(num_pes)
+        raise ConfigError(
+            f"dataflow.num_pes = {num_pes}: the ISCA16 {name.upper()} design would be a {rows} x "
+            f"{cols} array, outside the model's ranges ({exc}); "
+            + ("RS on the ISCA16 design takes at most 4096 PEs (its buses carry 16 b per PE, at "
+               "most 65536 b)" if name == "rs" and num_pes > 4096 else
+               "choose a PE count with a squarer split (e.g. a power of two)")) from None
+    return arch
 
 
 def build_inputs(cfg, base_dir: str | Path | None = None) -> RunInputs:
@@ -437,6 +496,9 @@ def build_inputs(cfg, base_dir: str | Path | None = None) -> RunInputs:
     network = network_from_config(cfg.get("workload"), base_dir=base_dir)
     n = _num_layers(network)
     sparsity = sparsity_from_config(cfg.get("sparsity"), n)
+    from eyejax.limits import check_counts
+
+    check_counts(arch, network)  # int64 counts stay exact (eyejax/limits.py)
     return RunInputs(arch=arch, swept=swept, network=network, sparsity=sparsity, num_layers=n,
                      dataflow=dataflow)
 

@@ -178,6 +178,9 @@ def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "
 
     df_module = dataflow_for(arch, dataflow)
     df_module.validate_arch(arch)
+    from eyejax.limits import check_counts
+
+    check_counts(arch, network)  # int64 counts stay exact (eyejax/limits.py)
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     layers = network.arrays()

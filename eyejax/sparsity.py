@@ -7,6 +7,7 @@ DRAM. From densities they are expectations for i.i.d. zeros; from real tensors t
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
@@ -28,6 +29,28 @@ def _per_layer(name, value, num_layers):
     return v
 
 
+def _check_leaves(sp) -> None:
+    """Every leaf of a concrete Sparsity is finite and in [0, 1] (densities and RLC size ratios,
+    capped at 1). Leaves that are tracers (inside jit/vmap) or placeholders (None, in-axes specs of
+    jax.tree_util.tree_map) are not values, and then nothing is checked."""
+    import dataclasses
+
+    vals = {}
+    for f in dataclasses.fields(sp):
+        v = getattr(sp, f.name)
+        if v is None or isinstance(v, jax.core.Tracer):
+            return
+        try:
+            vals[f.name] = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            return
+    for name, v in vals.items():
+        bad = ~np.isfinite(v) | (v < 0) | (v > 1)
+        if np.any(bad):
+            raise SparsityError(f"Sparsity.{name} must be finite and in [0, 1], got "
+                                f"{v[bad].ravel()[:3].tolist()}")
+
+
 @struct.dataclass
 class Sparsity:
     """Leaves are [L] arrays (one value per layer), or [B, L] when swept."""
@@ -38,6 +61,9 @@ class Sparsity:
     mac_density: jnp.ndarray
     ifmap_rlc_ratio: jnp.ndarray
     ofmap_rlc_ratio: jnp.ndarray
+
+    def __post_init__(self):
+        _check_leaves(self)
 
     @staticmethod
     def dense(num_layers: int) -> "Sparsity":

@@ -69,8 +69,18 @@ def validate_arch(arch, ranges=None) -> None:
     if "glb_ifmap_banks" in ranges:
         if np.any(np.asarray(arch.glb_ifmap_banks) >= np.asarray(arch.glb_banks)):
             raise ArchError("arch.glb_ifmap_banks must be 0 (split per layer) or in [1, glb_banks-1]")
-    for name in ("alu", "rf", "noc", "glb", "dram"):
-        v = np.asarray(getattr(arch.energy, name), dtype=float)
+    # every numeric field of the energy table (alu, rf, noc, glb, dram, hop, ...), in every family
+    for f in dataclasses.fields(arch.energy):
+        name = f.name
+        if name == "unit":
+            continue
+        try:
+            v = np.asarray(getattr(arch.energy, name), dtype=float)
+        except (TypeError, ValueError):
+            raise ArchError(f"arch.energy.{name} must be a number, got "
+                            f"{getattr(arch.energy, name)!r}") from None
         lo, hi = ENERGY_RANGE
-        if not np.all(np.isfinite(v)) or np.any(v < lo) or np.any(v > hi):
-            raise ArchError(f"arch.energy.{name} must be finite and in [{lo}, {hi}]")
+        if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v < lo) or np.any(v > hi):
+            bad = v[~np.isfinite(v) | (v < lo) | (v > hi)].ravel()
+            raise ArchError(f"arch.energy.{name} must be finite and in [{lo}, {hi}]"
+                            + (f", got {bad[0]}" if bad.size else ""))

@@ -92,6 +92,7 @@ class PruneConfig:
     test_fraction: float = 0.2
 
     def __post_init__(self):
+        check_prune_fields(self)
         avail = available_energy_models()
         models = avail if self.energy_models is None else tuple(self.energy_models)
         bad = [m for m in models if m not in avail]
@@ -114,6 +115,58 @@ class PruneConfig:
                 raise ValueError(f"{k} must be >= 1")
         if self.steps < 0 or self.finetune_epochs < 0 or not 0 <= self.max_acc_drop < 1:
             raise ValueError("need steps >= 0, finetune_epochs >= 0, 0 <= max_acc_drop < 1")
+
+
+# the config key of each PruneConfig field (conf/prune.yaml groups), for error messages
+FIELD_KEYS = {"seed": "seed", "conv_features": "model.conv_features", "hidden": "model.hidden",
+              "epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "train.lr",
+              "val_fraction": "data.val_fraction", "test_fraction": "data.test_fraction"}
+DIGITS_IMAGES = 1797  # scikit-learn's digits (eyejax.codesign.data)
+
+
+def check_prune_fields(c: "PruneConfig") -> None:
+    """Types and ranges of every numeric setting, before any work; errors name the config key."""
+    import numbers
+
+    key = lambda f: FIELD_KEYS.get(f, f"prune.{f}")
+
+    def integer(f, lo, hi=2**31 - 1):
+        v = getattr(c, f)
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= v <= hi:
+            raise ValueError(f"{key(f)} must be an integer in [{lo}, {hi}], got {v!r}")
+
+    def real(f, lo, hi, lo_open=False, hi_open=False):
+        v = getattr(c, f)
+        ok = (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+              and (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi))
+        if not ok:
+            rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+            raise ValueError(f"{key(f)} must be a finite number in {rng}, got {v!r}")
+
+    integer("seed", 0, 2**32 - 1)
+    for f in ("hidden", "epochs", "batch_size", "hw_batch", "sparsity_images"):
+        integer(f, 1)
+    for f in ("steps", "finetune_epochs"):
+        integer(f, 0)
+    feats = c.conv_features
+    if (isinstance(feats, (str, bytes)) or not hasattr(feats, "__len__") or len(feats) != 2
+            or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1
+                   for v in feats)):
+        raise ValueError(f"model.conv_features must be two integers >= 1 (conv1, conv2 channels), "
+                         f"got {feats!r}")
+    for f in ("lr", "finetune_lr"):
+        real(f, 0, 1e3, lo_open=True)
+    real("max_acc_drop", 0, 1, hi_open=True)
+    real("step_fraction", 0, 1, lo_open=True, hi_open=True)
+    real("min_step_fraction", 0, 1, lo_open=True, hi_open=True)
+    for f in ("val_fraction", "test_fraction"):
+        real(f, 0, 1, lo_open=True, hi_open=True)
+        if round(DIGITS_IMAGES * getattr(c, f)) < 1:
+            raise ValueError(f"{key(f)} = {getattr(c, f)} leaves no image of the {DIGITS_IMAGES} "
+                             f"for that split")
+    if c.val_fraction + c.test_fraction > 0.9:
+        raise ValueError(f"data.val_fraction + data.test_fraction must be at most 0.9 (the rest "
+                         f"trains), got {c.val_fraction} + {c.test_fraction}")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ import numpy as np
 SPARSITY_FIELDS = ("iact_density", "weight_density", "ofmap_density")
 RANGE_KEYS = {"values", "start", "stop", "step", "num", "factor", "log"}
 VALIDATE_BLOCK = 1 << 20  # configurations per block in the whole-grid range check
+VALIDATE_FULL_MAX = 1 << 22  # larger grids are range-checked on their extremes (validate_grid)
+MAX_AXIS_VALUES = 10_000_000  # one axis' values are held in memory (80 MB at this size)
 
 
 class SweepError(ValueError):
@@ -129,6 +131,7 @@ def axis_values(spec, name: str) -> list:
             if step <= 0:
                 raise SweepError(f"sweep axis {name}: step must be > 0, got {step}")
             n = int(math.floor((stop - start) / step * (1 + 1e-12) + 1e-9)) + 1
+            _check_axis_size(n, name)
             vals = [start + k * step for k in range(n)]
             if all(isinstance(x, numbers.Integral) for x in (start, step)):
                 vals = [int(v) for v in vals]
@@ -136,6 +139,7 @@ def axis_values(spec, name: str) -> list:
             num = spec["num"]
             if not isinstance(num, numbers.Integral) or isinstance(num, bool) or num < 1:
                 raise SweepError(f"sweep axis {name}: num must be an integer >= 1, got {num!r}")
+            _check_axis_size(int(num), name)
             if log:
                 if start <= 0:
                     raise SweepError(f"sweep axis {name}: a log range needs start > 0, got {start}")
@@ -148,6 +152,7 @@ def axis_values(spec, name: str) -> list:
                 raise SweepError(f"sweep axis {name}: factor must be > 1, got {factor}")
             if start <= 0:
                 raise SweepError(f"sweep axis {name}: a log range needs start > 0, got {start}")
+            _check_axis_size(int(math.log(stop / start) / math.log(factor)) + 1, name)
             vals, v = [], start
             while v <= stop * (1 + 1e-12):
                 vals.append(v)
@@ -160,6 +165,15 @@ def axis_values(spec, name: str) -> list:
             return [spec]
         raise SweepError(f"sweep axis {name}: expected a list of values or a range, got {spec!r}")
     return list(spec)
+
+
+def _check_axis_size(n: int, name: str) -> None:
+    """An axis is built in memory: refuse one with more than MAX_AXIS_VALUES values before building
+    it (a grid of many axes can still be far larger: it is never materialized)."""
+    if n > MAX_AXIS_VALUES:
+        raise SweepError(f"sweep axis {name} has {n:,} values; one axis may have at most "
+                         f"{MAX_AXIS_VALUES:,} (its values are held in memory). Use fewer values, "
+                         f"or split the range over several axes or sweeps")
 
 
 def _as_field_values(vals: list, name: str, dtype, num_layers: int | None) -> np.ndarray:
@@ -446,6 +460,12 @@ def validate_grid(grid: Grid) -> None:
                 errors[n] = str(exc)
     # An error of one axis alone may only be a rule shared with another swept field; the whole
     # grid decides. Report the first failing block, naming the axis its message mentions.
+    # A grid above VALIDATE_FULL_MAX configurations is checked on its extremes instead: the grid of
+    # each arch axis' entries that hold a field's smallest or largest value. The ranges are per
+    # field and the rules between fields are monotone (glb_ifmap_banks < glb_banks), so the worst
+    # case of every rule is among them; a 10**12-point grid is checked in milliseconds.
+    if grid.size > VALIDATE_FULL_MAX:
+        grid = _extremes(grid, fields)
     for start in range(0, grid.size, VALIDATE_BLOCK):
         idx = np.arange(start, min(start + VALIDATE_BLOCK, grid.size))
         try:
@@ -455,6 +475,18 @@ def validate_grid(grid: Grid) -> None:
             mentioned = [n for n in arch_names if re.search(re.escape(n) + r"(?![\w.])", msg)]
             named = mentioned or list(errors) or arch_names
             raise SweepError(f"sweep axis {named[0]}: {msg}") from None
+
+
+def _extremes(grid: Grid, fields) -> Grid:
+    """The sub-grid of the arch axes restricted to the entries holding each field's min and max."""
+    axes = []
+    for a in grid.axes:
+        keep = [(n, np.asarray(v)) for n, v in zip(a.names, a.values) if n in fields]
+        if not keep:
+            continue
+        idx = sorted({int(i) for _, v in keep for i in (np.argmin(v), np.argmax(v))})
+        axes.append(Axis(tuple(n for n, _ in keep), tuple(v[idx] for _, v in keep)))
+    return Grid(axes, grid.base_arch, grid.base_sparsity, grid.num_layers)
 
 
 def grid_hash(obj: Any) -> str:

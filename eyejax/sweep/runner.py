@@ -10,8 +10,11 @@ Layout of a sweep directory::
 A chunk is ``part_size`` consecutive configurations (config_id = grid index). Each finished chunk is
 written to a temporary file and renamed (os.replace), layers part first, so a totals part that
 exists is complete and implies its layers part. Every part carries the sweep hash in its Parquet
-metadata. Re-running the same sweep into the same directory skips the chunks whose totals part
-exists with the matching hash (resume); a directory holding a different sweep is refused.
+metadata, with its chunk index. Re-running the same sweep into the same directory skips the chunks
+whose parts verify (``verify_part``: they read back in full, carry the sweep's hash and their chunk
+index, and hold exactly that chunk's config_ids) and recomputes, with a warning, any part that does
+not; files that are no part of the plan are ignored with a warning (resume). A directory holding a
+different sweep, a file, or a folder that is not a sweep directory is refused.
 
 With ``process_count`` P > 1, process p evaluates chunks p, p+P, p+2P, ... (``jax.distributed`` or
 plain independent processes alike) and writes its own parts into the shared directory.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -36,6 +40,9 @@ MAX_PART = 1 << 16
 PER_LAYER_AUTO_ROWS = 1_000_000  # per_layer=auto stores per-layer rows up to this many (config x layer)
 HASH_KEY = b"eyejax.sweep_hash"
 CHUNK_KEY = b"eyejax.chunk"
+
+
+log = logging.getLogger(__name__)
 
 
 class SweepDirError(SweepError):
@@ -134,6 +141,9 @@ def make_plan(grid: Grid, network, objective: str = "energy", part_size: int | N
     from eyejax.dataflow import dataflow_for, prepare_search_space
 
     corner_arch, corner_sp = grid.corner()
+    from eyejax.limits import check_counts
+
+    check_counts(corner_arch, network, where="sweep grid (largest values of every axis): ")
     space = prepare_search_space(dataflow_for(grid.base_arch, dataflow), space, corner_arch,
                                  network.arrays(), corner_sp)
     return SweepPlan(grid=grid, network=network, objective=objective, dataflow=dataflow,
@@ -169,7 +179,7 @@ def write_part(df: pd.DataFrame, path: Path, sweep_hash: str, chunk: int) -> Non
     meta[CHUNK_KEY] = str(chunk).encode()
     table = table.replace_schema_metadata(meta)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, write_page_checksum=True)  # damaged pages fail verify_part
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -191,6 +201,7 @@ def prepare_dir(out_dir: Path, plan: SweepPlan, config: dict | None = None,
     """Create the sweep directory and its sweep.json, or check that it holds this same sweep."""
     out_dir = Path(out_dir)
     meta_path = out_dir / "sweep.json"
+    _check_is_sweep_dir(out_dir)
     if meta_path.exists():
         try:
             old = json.loads(meta_path.read_text())
@@ -224,6 +235,26 @@ def prepare_dir(out_dir: Path, plan: SweepPlan, config: dict | None = None,
         _atomic_write_bytes(out_dir / "sweep.yaml", config_yaml.encode())
 
 
+SWEEP_DIR_ENTRIES = ("sweep.json", "sweep.yaml", "parts", "layers")
+
+
+def _check_is_sweep_dir(out_dir: Path) -> None:
+    """Refuse a sweep.dir that is a file, or an existing folder that is neither empty nor a sweep
+    directory (no sweep.json, and entries a sweep does not write), so nothing is overwritten."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SweepDirError(f"sweep.dir {out_dir} is a file, not a directory; choose a directory "
+                            f"(it is created if missing)")
+    if not out_dir.is_dir() or (out_dir / "sweep.json").exists():
+        return
+    foreign = [p.name for p in out_dir.iterdir()
+               if p.name not in SWEEP_DIR_ENTRIES and not p.name.startswith(".sweep.json.tmp-")]
+    if foreign:
+        raise SweepDirError(f"sweep.dir {out_dir} is an existing folder that is not a sweep "
+                            f"directory (no sweep.json; it holds {', '.join(sorted(foreign)[:3])}"
+                            f"{', ...' if len(foreign) > 3 else ''}). Refusing to write into it: "
+                            f"choose a new or empty sweep.dir")
+
+
 def _stale_tmp(p: Path) -> bool:
     """A temporary part left by a killed process (its pid is gone)."""
     try:
@@ -252,17 +283,110 @@ def _describe_difference(a: dict, b: dict, prefix: str = "") -> str:
     return ""
 
 
-def done_chunks(out_dir: Path, plan: SweepPlan) -> set[int]:
-    """Chunks whose totals part exists and carries this sweep's hash."""
-    done = set()
-    for p in (Path(out_dir) / "parts").glob("part-*.parquet"):
-        try:
-            k = int(p.stem.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        if k < plan.num_chunks and part_hash(p) == plan.hash:
+_VERIFIED: dict = {}  # (path, size, mtime_ns, hash, chunk, kind) -> reason or None (parts verify once)
+
+
+def verify_part(path: Path, plan: SweepPlan, k: int, per_layer: bool = False) -> str | None:
+    """None when ``path`` is chunk k's complete part of this sweep, else why it is not.
+
+    A part verifies when it reads back in full (every page's checksum), carries this sweep's hash
+    and chunk index k in its metadata, and holds exactly chunk k's rows: config_id = the chunk's
+    range of grid indices in order (per-layer parts: each repeated once per layer, in layer order).
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    key = (str(path), st.st_size, st.st_mtime_ns, plan.hash, k, per_layer)
+    if key in _VERIFIED:
+        return _VERIFIED[key]
+    reason = _verify(pq, path, plan, k, per_layer)
+    _VERIFIED[key] = reason
+    return reason
+
+
+def _mark_verified(path: Path, plan: SweepPlan, k: int, per_layer: bool) -> None:
+    """A part this process just wrote (atomically) needs no re-reading before the report."""
+    st = Path(path).stat()
+    _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, plan.hash, k, per_layer)] = None
+
+
+def _verify(pq, path, plan, k, per_layer):
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception as exc:  # noqa: BLE001 - unreadable footer
+        return f"unreadable ({type(exc).__name__})"
+    h, c = meta.get(HASH_KEY), meta.get(CHUNK_KEY)
+    if h is None or h.decode() != plan.hash:
+        return "it belongs to another sweep (hash differs)"
+    if c is None or c.decode() != str(k):
+        return f"its metadata says chunk {c.decode() if c else '?'}, not {k}"
+    start, stop = plan.chunk_range(k)
+    want = np.arange(start, stop, dtype=np.int64)
+    if per_layer:
+        want = np.repeat(want, plan.num_layers)
+    try:
+        table = pq.read_table(path, page_checksum_verification=True)
+    except Exception as exc:  # noqa: BLE001 - damaged pages
+        return f"damaged ({type(exc).__name__}: {str(exc)[:80]})"
+    if table.num_rows != len(want):
+        return f"{table.num_rows} rows, expected {len(want)}"
+    if "config_id" not in table.column_names:
+        return "no config_id column"
+    ids = np.asarray(table.column("config_id").to_numpy(), dtype=np.int64)
+    if not np.array_equal(ids, want):
+        return f"config_id {ids.min()}..{ids.max()} is not chunk {k}'s range {start}..{stop - 1}"
+    return None
+
+
+def scan_parts(out_dir: Path, plan: SweepPlan) -> tuple[set[int], dict[str, str], list[Path]]:
+    """(verified chunks, {part file: why it does not verify}, stray files).
+
+    A chunk is done when its totals part verifies and, for per-layer sweeps, its layers part too.
+    Files in parts/ or layers/ that are no part of this plan (another name, a chunk index past
+    the end) are stray: never counted, never read by read_results/iter_parts.
+    """
+    out_dir = Path(out_dir)
+    done, rejected, stray = set(), {}, []
+    names = {}
+    for sub in ("parts", "layers"):
+        for p in sorted((out_dir / sub).glob("*.parquet")):
+            k = _chunk_of(p.name)
+            if k is None or k >= plan.num_chunks or (sub == "layers" and not plan.per_layer):
+                stray.append(p)
+            elif sub == "parts":
+                names[k] = p
+    for k, p in sorted(names.items()):
+        why = verify_part(p, plan, k)
+        if why is None and plan.per_layer:
+            lp = out_dir / "layers" / part_name(k)
+            why_l = verify_part(lp, plan, k, per_layer=True)
+            if why_l is not None:
+                rejected[str(lp)] = why_l
+                continue
+        if why is None:
             done.add(k)
-    return done
+        else:
+            rejected[str(p)] = why
+    return done, rejected, stray
+
+
+def _chunk_of(name: str) -> int | None:
+    """k for the canonical part name part-<k:06d>.parquet, else None."""
+    if not (name.startswith("part-") and name.endswith(".parquet")):
+        return None
+    digits = name[len("part-"):-len(".parquet")]
+    if not digits.isdigit() or name != part_name(int(digits)):
+        return None
+    return int(digits)
+
+
+def done_chunks(out_dir: Path, plan: SweepPlan) -> set[int]:
+    """Chunks whose parts verify (see verify_part)."""
+    return scan_parts(out_dir, plan)[0]
 
 
 def my_chunks(plan: SweepPlan, process_index: int = 0, process_count: int = 1) -> list[int]:
@@ -270,7 +394,7 @@ def my_chunks(plan: SweepPlan, process_index: int = 0, process_count: int = 1) -
     if process_count < 1 or not 0 <= process_index < process_count:
         raise SweepError(f"process_index must be in [0, process_count), got {process_index} of "
                          f"{process_count}")
-    return list(range(process_index, plan.num_chunks, process_count))
+    return range(process_index, plan.num_chunks, process_count)  # lazy: 10**7 chunks cost nothing
 
 
 # --------------------------------------------------------------------------------------------------
@@ -358,6 +482,8 @@ class SweepRun:
     skipped: list         # already finished (resumed)
     computed: list        # evaluated by this call
     seconds: float
+    rejected: dict = dataclasses.field(default_factory=dict)  # part file -> why it did not verify
+    stray: list = dataclasses.field(default_factory=list)     # files that are no part of the plan
 
 
 def run_sweep(plan: SweepPlan, out_dir, *, process_index: int = 0, process_count: int = 1,
@@ -372,25 +498,40 @@ def run_sweep(plan: SweepPlan, out_dir, *, process_index: int = 0, process_count
     out_dir = Path(out_dir)
     prepare_dir(out_dir, plan, config=config, config_yaml=config_yaml, resume=resume)
     mine = my_chunks(plan, process_index, process_count)
-    done = done_chunks(out_dir, plan) if resume else set()
-    skipped = [k for k in mine if k in done]
-    todo = [k for k in mine if k not in done]
+    done, rejected, stray = scan_parts(out_dir, plan) if resume else (set(), {}, [])
+    rejected = {p: why for p, why in rejected.items() if _chunk_of(Path(p).name) in mine}
+    for p, why in rejected.items():
+        log.warning("sweep part %s does not verify (%s): recomputing chunk %s", p, why,
+                    _chunk_of(Path(p).name))
+    if stray:
+        log.warning("ignoring %d stray file(s) that are no part of this sweep (not counted, not "
+                    "read; remove them before reading the folder with pandas.read_parquet): %s",
+                    len(stray), ", ".join(str(p) for p in stray[:5]))
+    skipped = sorted(k for k in done if k in mine)
     count = lambda ks: sum(plan.chunk_range(k)[1] - plan.chunk_range(k)[0] for k in ks)
+    last = plan.num_chunks - 1   # every chunk holds part_size configurations but the last
+    n_mine = len(mine) * plan.part_size - (plan.part_size - count([last]) if last in mine else 0)
     if on_start is not None:
-        on_start(count(mine), count(skipped))
+        on_start(n_mine, count(skipped))
     delay = float(os.environ.get("EYEJAX_SWEEP_PART_DELAY", "0") or 0)  # test aid: slow chunks
     t0 = time.perf_counter()
-    for k in todo:
+    todo = []
+    for k in mine:
+        if k in done:
+            continue
+        todo.append(k)
         totals, layers = evaluate_chunk(plan, k, devices=devices)
         if layers is not None:
             write_part(layers, out_dir / "layers" / part_name(k), plan.hash, k)
+            _mark_verified(out_dir / "layers" / part_name(k), plan, k, True)
         write_part(totals, out_dir / "parts" / part_name(k), plan.hash, k)
+        _mark_verified(out_dir / "parts" / part_name(k), plan, k, False)
         if progress is not None:
             progress(len(totals))
         if delay:
             time.sleep(delay)
     return SweepRun(out_dir=out_dir, plan=plan, chunks=mine, skipped=skipped, computed=todo,
-                    seconds=time.perf_counter() - t0)
+                    seconds=time.perf_counter() - t0, rejected=rejected, stray=stray)
 
 
 def missing_chunks(out_dir, plan: SweepPlan) -> list[int]:
@@ -420,11 +561,27 @@ def wait_for_all(out_dir, plan: SweepPlan, timeout_s: float = 86400.0, poll_s: f
 # reading results
 
 
+def _part_files(out_dir, per_layer: bool) -> list[Path]:
+    """The sweep's part files in chunk order: canonical names only, and only chunks of the plan
+    recorded in sweep.json (stray files are skipped)."""
+    sub = Path(out_dir) / ("layers" if per_layer else "parts")
+    try:
+        n = int(load_meta(out_dir)["num_chunks"])
+    except (OSError, ValueError, KeyError, TypeError):
+        n = None
+    files = []
+    for f in sorted(sub.glob("part-*.parquet")):
+        k = _chunk_of(f.name)
+        if k is not None and (n is None or k < n):
+            files.append(f)
+    return files
+
+
 def read_results(out_dir, columns: list[str] | None = None, per_layer: bool = False) -> pd.DataFrame:
     """The sweep's table: every part in chunk order (rows in config_id order). per_layer=True
     reads the per-(config, layer) rows instead (sweeps run with per_layer)."""
     sub = Path(out_dir) / ("layers" if per_layer else "parts")
-    files = sorted(sub.glob("part-*.parquet"))
+    files = _part_files(out_dir, per_layer)
     if not files:
         raise FileNotFoundError(f"no parts in {sub}")
     return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
@@ -432,8 +589,7 @@ def read_results(out_dir, columns: list[str] | None = None, per_layer: bool = Fa
 
 def iter_parts(out_dir, columns: list[str] | None = None, per_layer: bool = False):
     """Yield each part's DataFrame in chunk order (flat memory for large sweeps)."""
-    sub = Path(out_dir) / ("layers" if per_layer else "parts")
-    for f in sorted(sub.glob("part-*.parquet")):
+    for f in _part_files(out_dir, per_layer):
         yield pd.read_parquet(f, columns=columns)
 
 
@@ -443,4 +599,4 @@ def load_meta(out_dir) -> dict:
 
 __all__ = ["SweepPlan", "SweepRun", "SweepDirError", "make_plan", "run_sweep", "read_results",
            "iter_parts", "load_meta", "done_chunks", "missing_chunks", "wait_for_all", "my_chunks",
-           "evaluate_indices", "part_name", "prepare_dir"]
+           "evaluate_indices", "part_name", "prepare_dir", "verify_part", "scan_parts"]

@@ -141,6 +141,36 @@ def _load_shape_tensors(onnx, model, base_dir: str) -> None:
                 pass
 
 
+def _check_conv_attrs(node, n_sp: int, kernel, strides, dilations, group) -> None:
+    """A Conv's attributes are in range before any arithmetic on them; errors name the node."""
+    for attr, vals in (("kernel_shape", kernel), ("strides", strides), ("dilations", dilations)):
+        if len(vals) != n_sp or any(int(v) < 1 for v in vals):
+            raise WorkloadError(f"Conv {node.name!r}: {attr} {list(vals)} must be {n_sp} "
+                                f"integer(s) >= 1")
+    if group < 1:
+        raise WorkloadError(f"Conv {node.name!r}: group {group} must be >= 1")
+
+
+def _clear_errors(fn):
+    """from_onnx raising a WorkloadError (a ValueError) for a file that is not an ONNX model (a
+    protobuf decode error) or a model that ONNX's own shape inference rejects."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(path_or_model, *args, **kwargs):
+        try:
+            return fn(path_or_model, *args, **kwargs)
+        except (ValueError, TypeError, ImportError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - protobuf DecodeError, onnx InferenceError, ...
+            what = (repr(os.fspath(path_or_model)) if isinstance(path_or_model, (str, os.PathLike))
+                    else "the model")
+            raise WorkloadError(f"from_onnx: {what} is not a readable ONNX model "
+                                f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+    return wrapper
+
+
 def _vi_shape(vi):
     if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
         return None
@@ -189,6 +219,7 @@ class _Importer:
         strides = list(a.get("strides") or [1] * n_sp)
         dil = list(a.get("dilations") or [1] * n_sp)
         group = int(a.get("group", 1))
+        _check_conv_attrs(node, n_sp, k, strides, dil, group)
         in_sp = list(xs[2:])
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             pads = []
@@ -203,6 +234,9 @@ class _Importer:
         else:
             p = list(a.get("pads") or [0] * (2 * n_sp))
             pads = [(p[i], p[i + n_sp]) for i in range(n_sp)]
+        if any(int(v) < 0 for pair in pads for v in pair):
+            raise WorkloadError(f"Conv {node.name!r}: pads {[v for pair in pads for v in pair]} "
+                                f"must be >= 0 (a negative pad crops the input)")
         if n_sp == 1:
             in_sp, k, pads = [1] + in_sp, [1] + k, [(0, 0)] + pads
             strides, dil = strides * 2, [1] + dil
@@ -249,3 +283,6 @@ class _Importer:
                 M, C = (W[0], W[1]) if len(W) == 2 else (1, W[0])
                 N = prod(X[:-2]) * X[-1] if len(X) >= 2 else 1
         self.rep.add(fc_layer(self._name(node, "dense"), N, C, M))
+
+
+from_onnx = _clear_errors(from_onnx)
