@@ -110,7 +110,9 @@ def register_resolver() -> None:
     def _resolve(*items):
         from eyejax.cli import CONF_DIR
 
-        return help_text(CONF_DIR, ",".join(items))
+        # Hydra fills its help template with string.Template: a literal "$" (e.g. "$HOME" in a
+        # field's documentation) must be written "$$"
+        return help_text(CONF_DIR, ",".join(items)).replace("$", "$$")
 
     if not OmegaConf.has_resolver("eyejax_help"):
         OmegaConf.register_new_resolver("eyejax_help", _resolve)
