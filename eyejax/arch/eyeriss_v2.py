@@ -39,8 +39,11 @@ class EyerissV2:
     psum_bits: int = 20              # 20-b psums
     csc_count_bits: int = 4          # 12-b CSC word = 4-b count + 8-b data
     clock_mhz: int = 200             # 200 MHz
-    dram_bus_bits: int = 64          # ASSUMPTION: the papers give no v2 DRAM interface; 64 b at the
-    dram_clock_mhz: int = 200        # core clock (12.8 Gb/s). Scaling studies use an unlimited one.
+    # Off-chip interface: the paper's setup, one that is not the bottleneck (JETCAS19 §V; eyeriss.md
+    # §3): DRAM_PRESETS["unlimited"]. Realistic ones: DRAM_PRESETS (conf/arch/dram/ on the command
+    # line). dram_clock_mhz is the bus's transfer rate (MT/s).
+    dram_bus_bits: int = 1 << 20
+    dram_clock_mhz: int = 100_000
     energy: EnergyTable = ISCA16_NORMALIZED
 
     @property
@@ -49,6 +52,21 @@ class EyerissV2:
 
     def replace(self, **changes) -> "EyerissV2":
         return dataclasses.replace(self, **changes)
+
+
+# Off-chip interfaces (dram_bus_bits, dram_clock_mhz in MT/s); the same presets as conf/arch/dram/.
+DRAM_PRESETS = {
+    # never the bottleneck (a few cycles per layer at most): JETCAS19's setup, the v2 default
+    "unlimited": dict(dram_bus_bits=1 << 20, dram_clock_mhz=100_000),
+    # DDR4-3200, one 64-b channel, 25.6 GB/s: JETCAS19 quotes a 16-24% throughput drop with it
+    "ddr4_3200": dict(dram_bus_bits=64, dram_clock_mhz=3200),
+    # LPDDR4-3200, one 32-b channel, 12.8 GB/s
+    "lpddr4_3200": dict(dram_bus_bits=32, dram_clock_mhz=3200),
+    # Eyeriss v1's measured link, 64 b at 60 MHz (JSSC17), the v1 default
+    "eyeriss_v1_link": dict(dram_bus_bits=64, dram_clock_mhz=60),
+    # 64 b at the 200 MHz core clock: eyejax's v2 default before the paper's setup
+    "core_64b": dict(dram_bus_bits=64, dram_clock_mhz=200),
+}
 
 
 V2_RANGES = {
