@@ -22,6 +22,7 @@ class EyerissV2:
     weight_addr_words: int = 16      # weight address 16 × 7b
     psum_spad_words: int = 32        # psum 32 × 20b
     macs_per_pe: int = 2             # 2 MAC datapaths (SIMD)
+    pe_pipeline_stages: int = 7      # 7-stage PE pipeline: filled once per processing pass
     iact_glb_banks: int = 3          # per GLB cluster: 3 × 1.5 kB iact banks
     iact_glb_bank_bits: int = 12288
     psum_glb_banks: int = 4          # 4 × 1.875 kB psum banks
@@ -74,7 +75,7 @@ V2_RANGES = {
     "cluster_pe_rows": (1, 64), "cluster_pe_cols": (1, 64),
     "iact_spad_words": (1, 1 << 16), "iact_addr_words": (1, 1 << 16),
     "weight_spad_words": (1, 1 << 16), "weight_addr_words": (1, 1 << 16),
-    "psum_spad_words": (1, 1 << 16), "macs_per_pe": (1, 64),
+    "psum_spad_words": (1, 1 << 16), "macs_per_pe": (1, 64), "pe_pipeline_stages": (1, 1024),
     "iact_glb_banks": (1, 1024), "iact_glb_bank_bits": (1, 1 << 30),
     "psum_glb_banks": (1, 1024), "psum_glb_bank_bits": (1, 1 << 30),
     "iact_routers": (1, 64), "iact_router_ports": (1, 64), "iact_port_bits": (1, 4096),

@@ -201,7 +201,7 @@ def _arch(arch, dtype):
              "iact_glb_banks", "iact_glb_bank_bits", "psum_glb_banks", "psum_glb_bank_bits",
              "iact_routers", "iact_port_bits", "weight_routers", "weight_port_bits",
              "psum_routers", "psum_port_bits", "data_bits", "psum_bits", "csc_count_bits",
-             "clock_mhz", "dram_bus_bits", "dram_clock_mhz")
+             "clock_mhz", "dram_bus_bits", "dram_clock_mhz", "pe_pipeline_stages")
     a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in names}
     a["cpes"] = a["cluster_pe_rows"] * a["cluster_pe_cols"]
     a["clusters"] = a["cluster_rows"] * a["cluster_cols"]
@@ -274,7 +274,6 @@ def counts(shape, arch, mp, dtype):
     nc, npt = cdiv(Cg, qr), cdiv(Mg, pt)
     sum_bk = tile_sum(N, nb, lambda z: cdiv(z, n))
     sum_nset = tile_sum(N, nb, lambda z: jnp.minimum(n, z))
-    sum_p = tile_sum(Mg, pt, lambda x: jnp.minimum(p, x))
     sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
     sum_q = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
     noc_filter = G * Mg * Cg * R * S * E * sum_bk
@@ -282,7 +281,8 @@ def counts(shape, arch, mp, dtype):
     c["rf_filter_writes"] = noc_filter
     c["passes"] = ngt * nnt * ns * nf * nc * npt
     c["compute_cycles"] = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
-    c["ramp_cycles"] = ngt * nnt * ns * (S * nf * sum_p * sum_q + R * nc * npt)
+    stages = jnp.asarray(arch.pe_pipeline_stages).astype(dtype)
+    c["ramp_cycles"] = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (stages - 1)) * nc * npt)
     c["active_pes"] = (h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
                        * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)))
     return {k: c[k] for k in COUNT_KEYS}
@@ -701,14 +701,13 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     if objective == "energy":
         return energy_, None
     mpp = a["macs_per_pe"]
-    sum_p = tile_sum(Mg, pt, lambda x: jnp.minimum(p, x))
     sum_q = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
     ngt = cdiv(G, g)
-    ramp = ngt * nnt * ns * (S * nf * sum_p * sum_q + R * nc * npt)
+    sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
+    ramp = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (a["pe_pipeline_stages"] - 1)) * nc * npt)
     active = (h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
               * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)))
     sum_nset = tile_sum(N, nb, lambda z: jnp.minimum(n, z))
-    sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
     dense_c = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
     # sparse: mean + imbalance of the full pass, times the passes (the recount sums the classes)
     mu, _ = _k_moments(p, fm["d_w"], mpp)
