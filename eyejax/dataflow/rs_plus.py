@@ -70,6 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.arch.eyeriss_v2 import chip_energy_params
+from eyejax.chip_energy import MOVEMENT_ONLY, overhead_energy
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping, RSPlusMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
@@ -649,6 +651,14 @@ def approx_noc(words, h, e, r, t, g, b, p, q, n, shape, a):
     return out
 
 
+def candidate_active_pes(shape, mp: RSPlusMapping):
+    """Active PEs of every candidate (the first pass's; as `counts`)."""
+    s = shape
+    h, e, r, t, g, b, p, q, n, m = (getattr(mp, k) for k in MAPPING_KEYS)
+    return (h * jnp.minimum(e, s["E"]) * jnp.minimum(r, cdiv(s["Cg"], q))
+            * jnp.minimum(t, cdiv(s["Mg"], p)) * jnp.minimum(g, s["G"]) * jnp.minimum(b, cdiv(s["N"], n)))
+
+
 def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, dtype,
                      with_hops: bool = True):
     """Energy and cycles of every grid candidate, each term on the axes it depends on.
@@ -794,7 +804,13 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = rs.layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, sp32, space, f32)
-    energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
+    chip = chip_energy_params(arch)          # static: zeros unless the energy table is in pJ
+    with_chip = chip is not MOVEMENT_ONLY and objective != "latency"
+    energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k,
+                                          "edp" if with_chip else objective, f32)
+    if with_chip:   # the search ranks by chip energy: clock, control and leakage per cycle too
+        ov = overhead_energy(cycles_k, candidate_active_pes(shape32, mp_k), cast(chip, f32))
+        energy_k = energy_k + ov["clock"] + ov["leakage"]
     best, any_ok = best_candidate(objective_score(objective, energy_k, cycles_k), ok)
     i64 = jnp.int64
     pick = lambda v: jnp.round(at_best(v, best))
@@ -805,6 +821,11 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     zero = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
     res = {k: zero(v) for k, v in out.items()}
     res.update({f"energy_{k}": zero(v) for k, v in en.items()})
+    # chip energy beyond data movement and MACs (eyejax.chip_energy; parameters in
+    # eyejax.arch.eyeriss_v2.chip_energy_params): kept apart from the movement breakdown
+    ov = overhead_energy(out["cycles"].astype(jnp.float64), out["active_pes"].astype(jnp.float64),
+                         cast(chip, jnp.float64))
+    res.update({f"energy_{k}": zero(jnp.broadcast_to(v, ()).astype(jnp.float64)) for k, v in ov.items()})
     res.update({f"map_{k}": zero(getattr(mp, k)) for k in MAPPING_KEYS})
     res["feasible"] = any_ok
     return res
