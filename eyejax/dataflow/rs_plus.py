@@ -101,7 +101,10 @@ class RSPlusSearchSpace:
     Axes: e (`e_splits` of min(E, floor(cluster_pes/h)), balanced strips), r (`r_options`, capped by
     the channel sets), g (groups side by side: the sets left by r divided by each `g_splits`, capped
     by G; a huge split means one group at a time), q (`q_splits` of the iact-spad maximum, capped by
-    Cg), p (`p_splits` of the weight/psum-spad maximum), n (images per set: ceil(N/k) for k in
+    Cg), p (`p_splits` of the weight/psum-spad maximum; 0 = balanced: the filters split evenly over
+    the sets left after r·g in the fewest chunks the spads allow, rounded up to whole SIMD pairs,
+    so that e.g. AlexNet CONV1's 96 filters fill 16 sets with p = 6 instead of leaving sets or
+    filter-chunk remainders idle), n (images per set: ceil(N/k) for k in
     `n_splits`; n = 1 spreads the batch over sets, n = N keeps it in one set). Derived: t = the sets
     left after r·g (capped by the filter sets), b = the sets left after r·g·t (capped by the image
     sets), m = the largest multiple of p·t whose psums fit in the psum GLB.
@@ -119,7 +122,7 @@ class RSPlusSearchSpace:
     r_options: tuple = (1, 2, 4, 8, 16, 32)
     g_splits: tuple = (1, 1 << 30)
     q_splits: tuple = (1, 2, 4)
-    p_splits: tuple = (1, 2)
+    p_splits: tuple = (1, 0)
     n_splits: tuple = (1, 1 << 30)
     max_slots: int = 0
     max_clusters: int = 0
@@ -601,9 +604,16 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     q_max = fdiv(a["iact_spad_words"], S * wi0)
     q = jnp.minimum(jnp.maximum(fdiv(q_max, q_split), 1), Cg)              # [q]
     p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["weight_spad_words"], q * S * ww0)), Mg)
-    p = jnp.maximum(fdiv(p_max, p_split), 1)                               # [q, p]
     r = jnp.maximum(jnp.minimum(r_opt, cdiv(Cg, q)), 1)                    # [r, q]
     g = jnp.minimum(G, jnp.maximum(fdiv(fdiv(sets, r), g_split), 1))       # [e, r, g, q]
+    # p split 0 = balanced: the fewest filter chunks the free sets allow, each split evenly over
+    # them, p rounded up to whole SIMD pairs (macs_per_pe filters share a weight column)
+    t_room = jnp.maximum(fdiv(sets, r * g), 1)                            # [e, r, g, q]
+    chunk = cdiv(Mg, cdiv(Mg, t_room * p_max))
+    mpp = a["macs_per_pe"]
+    p_bal = jnp.minimum(cdiv(cdiv(chunk, t_room), mpp) * mpp, p_max)
+    p = jnp.where(p_split == 0, p_bal, fdiv(p_max, jnp.maximum(p_split, 1)))
+    p = jnp.maximum(p, 1)                                                  # [e, r, g, q, p]
     t = jnp.maximum(jnp.minimum(fdiv(sets, r * g), cdiv(Mg, p)), 1)        # [e, r, g, q, p]
     n = jnp.maximum(cdiv(N, n_split), 1)                                   # [n]
     b = jnp.maximum(jnp.minimum(fdiv(sets, r * g * t), cdiv(N, n)), 1)     # full grid
