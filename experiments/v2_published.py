@@ -40,7 +40,7 @@ import numpy as np
 
 import eyejax  # noqa: F401
 from eyejax.arch.energy import PJ_65NM
-from eyejax.arch.eyeriss_v2 import EyerissV2
+from eyejax.arch.eyeriss_v2 import DRAM_PRESETS, EyerissV2
 from eyejax.dataflow.rs_plus import UNLIMITED_DRAM
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
@@ -77,11 +77,15 @@ def sparsity_for(row: str, net) -> Sparsity:
     return Sparsity.from_densities(L, iact=iact, weight=w, ofmap=[ACT_DENSITY] * L)
 
 
-def arch():
-    return EyerissV2(energy=PJ_65NM, **UNLIMITED_DRAM)
+# JETCAS19 (eyeriss.md §3): with a 25,600 MB/s off-chip interface throughput drops by this much
+PUBLISHED_DDR4_DROP = {"sparse AlexNet": 0.16, "sparse MobileNet": 0.24}
 
 
-def model_figures(row: str) -> dict:
+def arch(dram: str | None = None):
+    return EyerissV2(energy=PJ_65NM, **(DRAM_PRESETS[dram] if dram else UNLIMITED_DRAM))
+
+
+def model_figures(row: str, ddr4: bool = True) -> dict:
     net = get_network(NETWORK[row], batch=1)
     sp = sparsity_for(row, net)
     a = arch()
@@ -94,7 +98,7 @@ def model_figures(row: str) -> dict:
     macs = float(net.macs)
     pes = a.cluster_rows * a.cluster_cols * a.cluster_pe_rows * a.cluster_pe_cols
     ipj = 1e12 / energy_pj
-    return {
+    out = {
         "ips": 1.0 / latency_s,
         "ipj": ipj,
         "gopsw": 2 * macs * ipj / 1e9,
@@ -105,7 +109,28 @@ def model_figures(row: str) -> dict:
         "ipj_movement": 1e12 / movement_pj,
         "clock_share": float(np.sum(arr["energy_clock"][0]) + np.sum(arr["energy_leakage"][0])) / energy_pj,
         "feasible": bool(np.all(arr["feasible"][0])),
+        "cycles_split": cycle_split(arr, pes, a.macs_per_pe),
     }
+    if ddr4:   # the same network behind DDR4-3200 (25.6 GB/s)
+        slow = evaluate(arch("ddr4_3200"), net, sp, objective=OBJECTIVE).arrays()
+        out["ddr4_drop"] = 1.0 - cycles.sum() / float(np.sum(slow["cycles"][0]))
+    return out
+
+
+def cycle_split(arr, pes, macs_per_pe) -> dict:
+    """Where the cycles go, summed over layers (each term in cycles; they add up to the total):
+    peak (every MAC datapath busy), PE fill (active PEs < all), tiling (strip, filter-chunk and
+    channel-chunk remainders and odd SIMD pairs: compute beyond the active PEs' peak; with zero
+    skipping, sparse compute against the dense MAC count, hence negative), ramp (weight spad fill,
+    pipeline fill, psum chain per pass), NoC (router bandwidth bound beyond compute + ramp), DRAM."""
+    f = lambda k: np.asarray(arr[k][0], np.float64)
+    macs, act, comp, ramp = f("macs"), f("active_pes"), f("compute_cycles"), f("ramp_cycles")
+    peak = macs / (pes * macs_per_pe)
+    at_active = macs / (np.maximum(act, 1) * macs_per_pe)
+    busy = f("cycles") - f("dram_cycles")
+    split = {"peak": peak, "PE fill": at_active - peak, "tiling": comp - at_active, "ramp": ramp,
+             "NoC": busy - comp - ramp, "DRAM": f("dram_cycles")}
+    return {k: float(v.sum()) for k, v in split.items()}
 
 
 def comparison_rows(figures: dict | None = None):
@@ -126,11 +151,39 @@ def markdown(rows, figures=None) -> str:
     if figures:
         out += ["", "| network | MAC-datapath utilization | inference/J, movement + MACs only | "
                 "clock, control, leakage share of chip energy | inference/J incl. DRAM | "
-                "all layers feasible |", "|---|---|---|---|---|---|"]
+                "throughput drop at DDR4-3200 (published) | all layers feasible |",
+                "|---|---|---|---|---|---|---|"]
         for row, f in figures.items():
+            pub = PUBLISHED_DDR4_DROP.get(row)
+            drop = (f"{f['ddr4_drop']:.0%}" if "ddr4_drop" in f else "–") + (
+                f" ({pub:.0%})" if pub is not None else "")
             out.append(f"| {row} | {f['mac_util']:.3f} | {f['ipj_movement']:.4g} | "
-                       f"{f['clock_share']:.0%} | {f['ipj_with_dram']:.4g} | {f['feasible']} |")
+                       f"{f['clock_share']:.0%} | {f['ipj_with_dram']:.4g} | {drop} | "
+                       f"{f['feasible']} |")
+        keys = list(next(iter(figures.values()))["cycles_split"])
+        out += ["", "Where the cycles go (share of the model's cycles; `cycle_split`):", "",
+                "| network | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for row, f in figures.items():
+            tot = sum(f["cycles_split"].values())
+            out.append(f"| {row} | " + " | ".join(f"{f['cycles_split'][k] / tot:+.0%}" if k != "peak"
+                                                  else f"{f['cycles_split'][k] / tot:.0%}"
+                                                  for k in keys) + " |")
     return "\n".join(out)
+
+
+def report_section(outdir: str, reduced: bool) -> str:
+    """The section `python -m eyejax.report` writes: the comparison, the detail tables (movement-only
+    energy, DDR4-3200 drop, where the cycles go) and the error chart."""
+    title = "Eyeriss v2 against the published numbers"
+    if reduced:
+        return f"## {title}\n\n(`python experiments/v2_published.py`; skipped in the reduced run.)\n"
+    from eyejax.report import _error_chart
+
+    figures = {row: model_figures(row) for row in PUBLISHED}
+    rows = comparison_rows(figures)
+    fig = _error_chart(rows, outdir, "v2_published.png", title)
+    return "\n".join([f"## {title}", "", "`python experiments/v2_published.py` (assumptions in its "
+                      "docstring).", "", markdown(rows, figures), "", f"![{title}]({fig})", ""])
 
 
 def main(argv=None):
