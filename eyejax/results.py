@@ -64,6 +64,12 @@ class NetworkResult:
             total = total + lv_sum
         out["energy_alu"] = r["energy_alu"]
         out["energy"] = total + r["energy_alu"]
+        # chip energy beyond data movement and MACs (eyejax.chip_energy), where the dataflow reports
+        # it: the total becomes the chip's; energy_movement keeps the movement + MAC total
+        out["energy_movement"] = out["energy"]
+        for k in ("energy_clock", "energy_leakage"):
+            if k in r:
+                out["energy"] = out["energy"] + r[k]
         for dt in DATA_TYPES:
             out[f"energy_{dt}"] = sum(r[f"energy_{lv}_{dt}"] for lv in LEVELS_E)
         out["dram_accesses_raw"] = sum(r[k] for k in COUNT_KEYS if k.startswith("dram_"))
@@ -123,6 +129,7 @@ class NetworkResult:
                     "energy", "energy_dram", "energy_glb", "energy_noc", "energy_rf", "energy_alu",
                     "energy_ifmap", "energy_filter", "energy_psum", "dram_accesses", "glb_accesses",
                     "noc_accesses", "rf_accesses"]
+        sum_keys += [k for k in ("energy_movement", "energy_clock", "energy_leakage") if k in arr]
         for k in sum_keys:
             t[k] = np.asarray(arr[k]).sum(axis=1)
         t["feasible"] = np.asarray(arr["feasible"]).all(axis=1)

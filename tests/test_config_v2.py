@@ -65,3 +65,28 @@ def test_v2_sweep_plan_takes_static_bounds_from_the_grid_corner():
     space = plan.space
     assert (space.max_clusters, space.max_slots) == (16, 8 * 2 * 3 * 6)
     assert space.noc_float32 and space.n_splits == (1,) and space.g_splits == (1,)
+
+
+@pytest.mark.parametrize("overrides,want", [
+    (["arch=eyeriss_v2"], (1 << 20, 100_000)),                      # the paper's setup: unlimited
+    (["arch=eyeriss_v2", "arch/dram=ddr4_3200"], (64, 3200)),        # 25.6 GB/s
+    (["arch=eyeriss_v2", "arch/dram=lpddr4_3200"], (32, 3200)),
+    (["arch=eyeriss_v2", "arch/dram=ddr4_3200", "arch.dram_bus_bits=128"], (128, 3200)),
+    ([], (64, 60)),                                                  # v1 keeps its measured link
+    (["arch/dram=ddr4_3200"], (64, 3200)),
+])
+def test_dram_presets_compose(overrides, want):
+    from hydra import compose, initialize_config_dir
+
+    from eyejax.arch.eyeriss_v2 import DRAM_PRESETS
+    from eyejax.cli import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose(config_name="config", overrides=overrides)
+    arch, _ = arch_from_config(cfg.arch)
+    assert (int(arch.dram_bus_bits), int(arch.dram_clock_mhz)) == want
+    d = EyerissV2()
+    assert dict(dram_bus_bits=d.dram_bus_bits, dram_clock_mhz=d.dram_clock_mhz) == DRAM_PRESETS["unlimited"]
+    for name, preset in DRAM_PRESETS.items():     # the Hydra presets are the Python ones
+        with open(os.path.join(CONF_DIR, "arch", "dram", f"{name}.yaml")) as f:
+            assert OmegaConf.to_container(OmegaConf.create(f.read())) == preset

@@ -273,8 +273,10 @@ def test_two_mac_datapaths_halve_dense_compute():
     two = rp.layer_counts(layer, EyerissV2(macs_per_pe=2), mp)
     assert int(one["compute_cycles"]) == 2 * int(two["compute_cycles"]) > 0
     for k in COUNT_KEYS:
-        if k != "compute_cycles":
+        if k not in ("compute_cycles", "ramp_cycles"):
             assert int(one[k]) == int(two[k]), k
+    # the weight spad fill writes one SIMD-pair entry per cycle: p·q·S = 24 vs ceil(p/2)·q·S = 12
+    assert int(one["ramp_cycles"]) - int(two["ramp_cycles"]) == (24 - 12) * int(one["passes"]) > 0
     odd = dataclasses.replace(mp, p=3, m=12)     # ceil(3/2) = 2 cycles per weight column
     c1 = int(rp.layer_counts(layer, EyerissV2(macs_per_pe=1), odd)["compute_cycles"])
     c2 = int(rp.layer_counts(layer, EyerissV2(macs_per_pe=2), odd)["compute_cycles"])
@@ -373,6 +375,27 @@ def test_physical_invariants(v2_nets):
             assert np.all(arr[f"energy_noc_{d}"] > 0)
             assert np.all(arr["cycles"] >= arr[f"noc_cycles_{d}"])
         assert np.all(arr["energy_glb_filter"] == 0)
+
+
+def test_chip_energy_is_movement_plus_clock_and_leakage(v2_nets):
+    """With a pJ table a layer's energy is the movement + MAC energy plus eyejax.chip_energy's clock
+    and leakage terms on its cycles and active PEs; a normalized table stays movement-only."""
+    from eyejax.arch.eyeriss_v2 import chip_energy_params
+    from eyejax.chip_energy import MOVEMENT_ONLY
+
+    chip = chip_energy_params(PUB_ARCH)
+    assert chip.fixed > 0 and chip_energy_params(EyerissV2()) is MOVEMENT_ONLY
+    for name, (net, res) in v2_nets.items():
+        arr = res.arrays()
+        cyc = np.asarray(arr["cycles"][0], np.float64)
+        act = np.asarray(arr["active_pes"][0], np.float64)
+        clock, leak = arr["energy_clock"][0], arr["energy_leakage"][0]
+        np.testing.assert_allclose(clock, cyc * (chip.pe_clock * act + chip.fixed), rtol=1e-12)
+        np.testing.assert_allclose(leak, cyc * chip.leakage, rtol=1e-12)
+        moving = sum(arr[f"energy_{lv}"][0] for lv in ("dram", "glb", "noc", "rf")) + arr["energy_alu"][0]
+        np.testing.assert_allclose(arr["energy_movement"][0], moving, rtol=1e-12)
+        np.testing.assert_allclose(arr["energy"][0], moving + clock + leak, rtol=1e-12)
+        assert np.all(clock > 0), name
 
 
 def test_depthwise_layers_fill_v2_but_not_v1(v2_nets):

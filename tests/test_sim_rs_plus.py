@@ -321,13 +321,16 @@ def test_cycles_dense():
     layer = L("cyc", N=3, C=3, M=5, H=6, W=6, P=1)
     mp = M_(3, 2, r=1, t=2, b=2, p=3, q=2, n=2, m=6)
     c = simulate_rs_plus_counts(layer, mp, A3234)
-    total = 0
+    total = ramp = 0
     for _, z in _tiles(3, 4):
         for _ in _tiles(layer.E, 2):
             for _, y in _tiles(3, 2):
                 for _, x in _tiles(5, 6):
                     total += min(2, z) * _cd(min(3, x), 2) * min(2, y) * 3 * layer.F
+                    # weight spad fill in SIMD-pair entries + 7-stage pipeline fill + h_k = 3
+                    ramp += _cd(min(3, x), 2) * min(2, y) * 3 + (7 - 1) + 3
     assert c["compute_cycles"] == total
+    assert c["ramp_cycles"] == ramp
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import dataclasses
 from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
+from eyejax.chip_energy import MOVEMENT_ONLY, ChipEnergy
 
 
 @struct.dataclass
@@ -22,6 +23,7 @@ class EyerissV2:
     weight_addr_words: int = 16      # weight address 16 × 7b
     psum_spad_words: int = 32        # psum 32 × 20b
     macs_per_pe: int = 2             # 2 MAC datapaths (SIMD)
+    pe_pipeline_stages: int = 7      # 7-stage PE pipeline: filled once per processing pass
     iact_glb_banks: int = 3          # per GLB cluster: 3 × 1.5 kB iact banks
     iact_glb_bank_bits: int = 12288
     psum_glb_banks: int = 4          # 4 × 1.875 kB psum banks
@@ -39,8 +41,11 @@ class EyerissV2:
     psum_bits: int = 20              # 20-b psums
     csc_count_bits: int = 4          # 12-b CSC word = 4-b count + 8-b data
     clock_mhz: int = 200             # 200 MHz
-    dram_bus_bits: int = 64          # ASSUMPTION: the papers give no v2 DRAM interface; 64 b at the
-    dram_clock_mhz: int = 200        # core clock (12.8 Gb/s). Scaling studies use an unlimited one.
+    # Off-chip interface: the paper's setup, one that is not the bottleneck (JETCAS19 §V; eyeriss.md
+    # §3): DRAM_PRESETS["unlimited"]. Realistic ones: DRAM_PRESETS (conf/arch/dram/ on the command
+    # line). dram_clock_mhz is the bus's transfer rate (MT/s).
+    dram_bus_bits: int = 1 << 20
+    dram_clock_mhz: int = 100_000
     energy: EnergyTable = ISCA16_NORMALIZED
 
     @property
@@ -51,12 +56,51 @@ class EyerissV2:
         return dataclasses.replace(self, **changes)
 
 
+# Off-chip interfaces (dram_bus_bits, dram_clock_mhz in MT/s); the same presets as conf/arch/dram/.
+DRAM_PRESETS = {
+    # never the bottleneck (a few cycles per layer at most): JETCAS19's setup, the v2 default
+    "unlimited": dict(dram_bus_bits=1 << 20, dram_clock_mhz=100_000),
+    # DDR4-3200, one 64-b channel, 25.6 GB/s: JETCAS19 quotes a 16-24% throughput drop with it
+    "ddr4_3200": dict(dram_bus_bits=64, dram_clock_mhz=3200),
+    # LPDDR4-3200, one 32-b channel, 12.8 GB/s
+    "lpddr4_3200": dict(dram_bus_bits=32, dram_clock_mhz=3200),
+    # Eyeriss v1's measured link, 64 b at 60 MHz (JSSC17), the v1 default
+    "eyeriss_v1_link": dict(dram_bus_bits=64, dram_clock_mhz=60),
+    # 64 b at the 200 MHz core clock: eyejax's v2 default before the paper's setup
+    "core_64b": dict(dram_bus_bits=64, dram_clock_mhz=200),
+}
+
+
+# Chip energy beyond data movement and MACs, in eyejax.chip_energy's form, pJ per core cycle (65 nm,
+# to go with the PJ_65NM table). JETCAS19 (eyeriss.md §3) reports chip energy (not DRAM), the HM-NoC
+# at 6-10% of it, and the clock network as the main reason depthwise layers (little work per cycle)
+# are the least efficient: energy paid every cycle whatever the work done. The papers give no
+# split, so these values are an estimate CALIBRATED on the two dense published rows (the rows whose
+# workload is known exactly): the published chip power is 584 mW on AlexNet (102.1 inf/s at 174.8
+# inf/J) and 651 mW on MobileNet, of which the movement + MAC model accounts for about 240 and
+# 340 mW at the model's own speed; about 235 mW of clock, control and leakage at a full array puts
+# both dense rows within 10% on inference/J. Nothing is per network or per layer.
+#   pe_clock 2.0 pJ per active PE per cycle: the clock leaves, the 7-stage pipeline registers and
+#     the control of a clocked PE (a few hundred flip-flops at a few fJ each); idle PEs are
+#     clock-gated (192 PEs: 77 mW).
+#   fixed 750 pJ per cycle (150 mW): clock trunk, router- and GLB-cluster clocking, top control.
+#   leakage 50 pJ per cycle (10 mW at 200 MHz): a 65 nm LP process's static power.
+V2_CHIP_PJ = ChipEnergy(pe_clock=2.0, fixed=750.0, leakage=50.0)
+
+
+def chip_energy_params(arch) -> ChipEnergy:
+    """The v2 chip's clock/control/leakage parameters in the unit of `arch.energy` (static): the
+    pJ values above for a pJ table, zeros for a normalized one (the ISCA16 analysis is
+    movement-only)."""
+    return V2_CHIP_PJ if getattr(arch.energy, "unit", "normalized") == "pJ" else MOVEMENT_ONLY
+
+
 V2_RANGES = {
     "cluster_rows": (1, 1024), "cluster_cols": (1, 1024),
     "cluster_pe_rows": (1, 64), "cluster_pe_cols": (1, 64),
     "iact_spad_words": (1, 1 << 16), "iact_addr_words": (1, 1 << 16),
     "weight_spad_words": (1, 1 << 16), "weight_addr_words": (1, 1 << 16),
-    "psum_spad_words": (1, 1 << 16), "macs_per_pe": (1, 64),
+    "psum_spad_words": (1, 1 << 16), "macs_per_pe": (1, 64), "pe_pipeline_stages": (1, 1024),
     "iact_glb_banks": (1, 1024), "iact_glb_bank_bits": (1, 1 << 30),
     "psum_glb_banks": (1, 1024), "psum_glb_bank_bits": (1, 1 << 30),
     "iact_routers": (1, 64), "iact_router_ports": (1, 64), "iact_port_bits": (1, 4096),

@@ -70,6 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.arch.eyeriss_v2 import chip_energy_params
+from eyejax.chip_energy import MOVEMENT_ONLY, overhead_energy
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping, RSPlusMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
@@ -99,7 +101,10 @@ class RSPlusSearchSpace:
     Axes: e (`e_splits` of min(E, floor(cluster_pes/h)), balanced strips), r (`r_options`, capped by
     the channel sets), g (groups side by side: the sets left by r divided by each `g_splits`, capped
     by G; a huge split means one group at a time), q (`q_splits` of the iact-spad maximum, capped by
-    Cg), p (`p_splits` of the weight/psum-spad maximum), n (images per set: ceil(N/k) for k in
+    Cg), p (`p_splits` of the weight/psum-spad maximum; 0 = balanced: the filters split evenly over
+    the sets left after r·g in the fewest chunks the spads allow, rounded up to whole SIMD pairs,
+    so that e.g. AlexNet CONV1's 96 filters fill 16 sets with p = 6 instead of leaving sets or
+    filter-chunk remainders idle), n (images per set: ceil(N/k) for k in
     `n_splits`; n = 1 spreads the batch over sets, n = N keeps it in one set). Derived: t = the sets
     left after r·g (capped by the filter sets), b = the sets left after r·g·t (capped by the image
     sets), m = the largest multiple of p·t whose psums fit in the psum GLB.
@@ -117,7 +122,7 @@ class RSPlusSearchSpace:
     r_options: tuple = (1, 2, 4, 8, 16, 32)
     g_splits: tuple = (1, 1 << 30)
     q_splits: tuple = (1, 2, 4)
-    p_splits: tuple = (1, 2)
+    p_splits: tuple = (1, 0)
     n_splits: tuple = (1, 1 << 30)
     max_slots: int = 0
     max_clusters: int = 0
@@ -201,7 +206,7 @@ def _arch(arch, dtype):
              "iact_glb_banks", "iact_glb_bank_bits", "psum_glb_banks", "psum_glb_bank_bits",
              "iact_routers", "iact_port_bits", "weight_routers", "weight_port_bits",
              "psum_routers", "psum_port_bits", "data_bits", "psum_bits", "csc_count_bits",
-             "clock_mhz", "dram_bus_bits", "dram_clock_mhz")
+             "clock_mhz", "dram_bus_bits", "dram_clock_mhz", "pe_pipeline_stages")
     a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in names}
     a["cpes"] = a["cluster_pe_rows"] * a["cluster_pe_cols"]
     a["clusters"] = a["cluster_rows"] * a["cluster_cols"]
@@ -274,7 +279,6 @@ def counts(shape, arch, mp, dtype):
     nc, npt = cdiv(Cg, qr), cdiv(Mg, pt)
     sum_bk = tile_sum(N, nb, lambda z: cdiv(z, n))
     sum_nset = tile_sum(N, nb, lambda z: jnp.minimum(n, z))
-    sum_p = tile_sum(Mg, pt, lambda x: jnp.minimum(p, x))
     sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
     sum_q = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
     noc_filter = G * Mg * Cg * R * S * E * sum_bk
@@ -282,7 +286,8 @@ def counts(shape, arch, mp, dtype):
     c["rf_filter_writes"] = noc_filter
     c["passes"] = ngt * nnt * ns * nf * nc * npt
     c["compute_cycles"] = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
-    c["ramp_cycles"] = ngt * nnt * ns * (S * nf * sum_p * sum_q + R * nc * npt)
+    stages = jnp.asarray(arch.pe_pipeline_stages).astype(dtype)
+    c["ramp_cycles"] = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (stages - 1)) * nc * npt)
     c["active_pes"] = (h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
                        * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)))
     return {k: c[k] for k in COUNT_KEYS}
@@ -599,9 +604,16 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     q_max = fdiv(a["iact_spad_words"], S * wi0)
     q = jnp.minimum(jnp.maximum(fdiv(q_max, q_split), 1), Cg)              # [q]
     p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["weight_spad_words"], q * S * ww0)), Mg)
-    p = jnp.maximum(fdiv(p_max, p_split), 1)                               # [q, p]
     r = jnp.maximum(jnp.minimum(r_opt, cdiv(Cg, q)), 1)                    # [r, q]
     g = jnp.minimum(G, jnp.maximum(fdiv(fdiv(sets, r), g_split), 1))       # [e, r, g, q]
+    # p split 0 = balanced: the fewest filter chunks the free sets allow, each split evenly over
+    # them, p rounded up to whole SIMD pairs (macs_per_pe filters share a weight column)
+    t_room = jnp.maximum(fdiv(sets, r * g), 1)                            # [e, r, g, q]
+    chunk = cdiv(Mg, cdiv(Mg, t_room * p_max))
+    mpp = a["macs_per_pe"]
+    p_bal = jnp.minimum(cdiv(cdiv(chunk, t_room), mpp) * mpp, p_max)
+    p = jnp.where(p_split == 0, p_bal, fdiv(p_max, jnp.maximum(p_split, 1)))
+    p = jnp.maximum(p, 1)                                                  # [e, r, g, q, p]
     t = jnp.maximum(jnp.minimum(fdiv(sets, r * g), cdiv(Mg, p)), 1)        # [e, r, g, q, p]
     n = jnp.maximum(cdiv(N, n_split), 1)                                   # [n]
     b = jnp.maximum(jnp.minimum(fdiv(sets, r * g * t), cdiv(N, n)), 1)     # full grid
@@ -647,6 +659,14 @@ def approx_noc(words, h, e, r, t, g, b, p, q, n, shape, a):
         out[f"hops_{dt}"] = _approx_hops(words[dt], L, st, k, cc)
         out[f"load_{dt}"] = router / used
     return out
+
+
+def candidate_active_pes(shape, mp: RSPlusMapping):
+    """Active PEs of every candidate (the first pass's; as `counts`)."""
+    s = shape
+    h, e, r, t, g, b, p, q, n, m = (getattr(mp, k) for k in MAPPING_KEYS)
+    return (h * jnp.minimum(e, s["E"]) * jnp.minimum(r, cdiv(s["Cg"], q))
+            * jnp.minimum(t, cdiv(s["Mg"], p)) * jnp.minimum(g, s["G"]) * jnp.minimum(b, cdiv(s["N"], n)))
 
 
 def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, dtype,
@@ -701,14 +721,13 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     if objective == "energy":
         return energy_, None
     mpp = a["macs_per_pe"]
-    sum_p = tile_sum(Mg, pt, lambda x: jnp.minimum(p, x))
     sum_q = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
     ngt = cdiv(G, g)
-    ramp = ngt * nnt * ns * (S * nf * sum_p * sum_q + R * nc * npt)
+    sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
+    ramp = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (a["pe_pipeline_stages"] - 1)) * nc * npt)
     active = (h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
               * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)))
     sum_nset = tile_sum(N, nb, lambda z: jnp.minimum(n, z))
-    sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
     dense_c = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
     # sparse: mean + imbalance of the full pass, times the passes (the recount sums the classes)
     mu, _ = _k_moments(p, fm["d_w"], mpp)
@@ -795,7 +814,13 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = rs.layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, sp32, space, f32)
-    energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
+    chip = chip_energy_params(arch)          # static: zeros unless the energy table is in pJ
+    with_chip = chip is not MOVEMENT_ONLY and objective != "latency"
+    energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k,
+                                          "edp" if with_chip else objective, f32)
+    if with_chip:   # the search ranks by chip energy: clock, control and leakage per cycle too
+        ov = overhead_energy(cycles_k, candidate_active_pes(shape32, mp_k), cast(chip, f32))
+        energy_k = energy_k + ov["clock"] + ov["leakage"]
     best, any_ok = best_candidate(objective_score(objective, energy_k, cycles_k), ok)
     i64 = jnp.int64
     pick = lambda v: jnp.round(at_best(v, best))
@@ -806,6 +831,11 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     zero = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
     res = {k: zero(v) for k, v in out.items()}
     res.update({f"energy_{k}": zero(v) for k, v in en.items()})
+    # chip energy beyond data movement and MACs (eyejax.chip_energy; parameters in
+    # eyejax.arch.eyeriss_v2.chip_energy_params): kept apart from the movement breakdown
+    ov = overhead_energy(out["cycles"].astype(jnp.float64), out["active_pes"].astype(jnp.float64),
+                         cast(chip, jnp.float64))
+    res.update({f"energy_{k}": zero(jnp.broadcast_to(v, ()).astype(jnp.float64)) for k, v in ov.items()})
     res.update({f"map_{k}": zero(getattr(mp, k)) for k in MAPPING_KEYS})
     res["feasible"] = any_ok
     return res

@@ -43,7 +43,9 @@ router transfers of each type into each cluster over the layer).
 
 Cycles: dense mode: each pass lasts as long as its busiest PE, which spends
 ceil(p_eff/macs_per_pe) cycles per (image, channel, filter tap, ofmap column) (the MAC datapaths
-take filters of one weight column together). Sparse mode (``sparse=True``): a PE spends, per
+take filters of one weight column together). Ramp per pass: the busiest PE's weight spad fill
+(one entry per cycle, an entry holding the weights of up to macs_per_pe filters of one (channel,
+tap)), plus pe_pipeline_stages − 1 cycles of PE pipeline fill, plus h_k for the psum chain. Sparse mode (``sparse=True``): a PE spends, per
 non-zero iact of each (image, channel, ofmap column, tap) window position, ceil(nnz(weight column of
 that (channel, tap) over the PE's filters) / macs_per_pe) cycles; each pass lasts as long as its
 slowest PE. compute_cycles is then data dependent; every other count keeps its dense value (the
@@ -113,6 +115,7 @@ class _PlanV2:
     weight_spad: int
     psum_spad: int
     macs_per_pe: int
+    pipeline_stages: int
     # router rates as (words·bits numerator, denominator): rate_d = routers·port_bits / word_bits
     rate_num: tuple
     rate_den: tuple
@@ -130,7 +133,7 @@ _ARCH_FIELDS = ("cluster_rows", "cluster_cols", "cluster_pe_rows", "cluster_pe_c
                 "iact_spad_words", "weight_spad_words", "psum_spad_words", "macs_per_pe",
                 "iact_glb_banks", "iact_glb_bank_bits", "psum_glb_banks", "psum_glb_bank_bits",
                 "iact_routers", "iact_port_bits", "weight_routers", "weight_port_bits",
-                "psum_routers", "psum_port_bits", "data_bits", "psum_bits")
+                "psum_routers", "psum_port_bits", "data_bits", "psum_bits", "pe_pipeline_stages")
 
 
 def _mapping_ints(mapping) -> dict:
@@ -205,6 +208,7 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
         cluster_rows=A["cluster_rows"], cluster_cols=A["cluster_cols"], cluster_pes=cpes,
         iact_spad=A["iact_spad_words"], weight_spad=A["weight_spad_words"],
         psum_spad=A["psum_spad_words"], macs_per_pe=A["macs_per_pe"],
+        pipeline_stages=A["pe_pipeline_stages"],
         rate_num=(A["iact_routers"] * A["iact_port_bits"],
                   A["weight_routers"] * A["weight_port_bits"],
                   A["psum_routers"] * A["psum_port_bits"]),
@@ -507,6 +511,10 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
                      axis=1)[np.maximum(fmsg, 0)]                        # absolute channel
     fdesc[fmsg < 0] = -1
     fill = (fmsg >= 0).sum(axis=(1, 2)) * S
+    # weight spad entries written before the PE computes: one 24-b entry per cycle holds the weights
+    # of up to macs_per_pe filters of one (channel, tap) (the SIMD pair the datapaths read together)
+    entries = ((fmsg >= 0).sum(axis=1) + pl.macs_per_pe - 1) // pl.macs_per_pe   # [PE, q]
+    fill_cycles = entries.sum(axis=1) * S
     if np.any(fill > pl.weight_spad) or np.any(arr.nchan * S > pl.iact_spad):
         raise AssertionError("scratchpad overflow")                   # excluded by check_mapping
 
@@ -550,7 +558,8 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
         c[key] += macs
     cyc_pe = arr.nimg * arr.nchan * S * F * ((arr.nfilt + pl.macs_per_pe - 1) // pl.macs_per_pe)
     c["compute_cycles"] += int(cyc_pe.max())
-    c["ramp_cycles"] += int(fill.max()) + h_k
+    # per pass: weight spad fill, the PE pipeline's fill, the psum chain through the h_k rows
+    c["ramp_cycles"] += int(fill_cycles.max()) + (pl.pipeline_stages - 1) + h_k
 
     # ---- psum chains: per (group, filter set, image set, set column), through the (channel set,
     # row) PEs in slot order; the chain end goes to the GLB psum buffer
