@@ -8,11 +8,15 @@ level (the "block" loop) and differs in what the PE array does inside a block:
         ... dataflow-specific passes over all filters and channels ...
 
 A dataflow module supplies
-  grid(shape, arch, space, dtype) -> (mapping dict of broadcastable arrays, ok_array, ok_storage)
+  radices(shape, arch, storage)   -> per-layer radices of the variables its exact search enumerates
+  grid(shape, arch, space, dtype, storage=True)
+                                  -> (mapping dict of [space.size] arrays, ok_array, ok_storage)
   counts(shape, arch, mp, dtype)  -> dict of COUNT_KEYS (elementwise; any extra dims broadcast)
   parallelism(shape)              -> the per-group spatial parallelism the dataflow exposes (Eyexam)
 and `search` below does the rest like eyejax.dataflow.rs.search_layer: every candidate is costed
-(float64, exact for these integers), the best per objective is returned as int64 counts.
+(float64, exact for these integers), the best per objective is returned as int64 counts. The
+candidates cover the dataflow's whole legal mapping space up to proven reductions, so the result
+is its exact optimum (docs/isca16_dataflows.md, "Mapping search (exact)").
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Weight stationary (WS, ISCA16 §IV-A / §VI-A) on an ISCA16Spatial architecture.
 
-Each PE holds one weight. An h×S plane of one filter's channel (h = min(R, pe_rows) filter rows) sits
+Each PE holds one weight. An h×S plane of one filter's channel (h ≤ min(R, pe_rows) filter rows) sits
 on an h×S region of PEs; the array holds floor(rows/h)·floor(cols/S) such regions, filled with m_s
 filters × c_s channels. Each ifmap value is read once from the GLB per pass and broadcast to the PEs
 that use it; psums flow PE to PE (a systolic chain over the c_t·h_k·S PEs of a filter) and then to
