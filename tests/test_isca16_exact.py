@@ -45,9 +45,13 @@ def dims(layer):
 
 def random_case(rng, i):
     G = int(rng.choice([1, 1, 2]))
-    R, S = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    pad = int(rng.integers(0, min(R, S)))
-    U = int(rng.integers(1, 3))
+    if i % 3 == 0:   # padding beyond the stride: strips are enumerated height by height
+        R, S, U = int(rng.integers(3, 5)), int(rng.integers(3, 5)), 1
+        pad = int(rng.integers(2, min(R, S)))
+    else:
+        R, S = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        pad = int(rng.integers(0, min(R, S)))
+        U = int(rng.integers(1, 3))
     H = int(rng.integers(max(R - 2 * pad, 1), 10))
     W = int(rng.integers(max(S - 2 * pad, 1), 10))
     layer = Layer(f"l{i}", "CONV", N=int(rng.integers(1, 4)), C=G * int(rng.integers(1, 5)),
@@ -184,7 +188,7 @@ MONO_SPACE = {}
 
 def mono_space(df):
     if df.name not in MONO_SPACE:
-        big = Layer("big", "CONV", N=4, C=8, M=8, H=12, W=12, R=3, S=3, stride=1, pad=1)
+        big = Layer("big", "CONV", N=4, C=8, M=8, H=12, W=12, R=3, S=3, stride=1, pad=2)
         la = LayerArrays.from_layers([big] * MONO_LAYERS)
         MONO_SPACE[df.name] = df.prepare_space(None, None, la)
     return MONO_SPACE[df.name]
@@ -194,7 +198,7 @@ layer_st = st.builds(
     lambda n, c, m, hw, rs, u, p: Layer("l", "CONV", N=n, C=c, M=m, H=hw, W=hw, R=rs, S=rs,
                                         stride=u, pad=min(p, rs - 1)),
     st.integers(1, 4), st.integers(1, 8), st.integers(1, 8), st.integers(3, 12),
-    st.integers(1, 3), st.integers(1, 2), st.integers(0, 1))
+    st.integers(1, 3), st.integers(1, 2), st.integers(0, 2))
 arch_st = st.fixed_dictionaries({
     "pe_rows": st.integers(1, 6), "pe_cols": st.integers(1, 6),
     "rf_ifmap_words": st.integers(0, 12), "rf_filter_words": st.integers(0, 2),

@@ -59,6 +59,23 @@ def tset(D, j):
     return jnp.where(j < K, cdiv(D, j + 1), snap(D, v))
 
 
+def strips_by_count(shape):
+    """Whether every count depends on the strip height e only through the strip count cdiv(E, e)
+    (docs/isca16_dataflows.md (F6)): the padding clips only the first and the last strip when
+    P <= U, and strips do not overlap when U >= R."""
+    return (shape["P"] <= shape["U"]) | (shape["U"] >= shape["R"])
+
+
+def e_radix(shape):
+    """How many strip heights the search enumerates: T(E) when (F6) holds, else every e <= E."""
+    return jnp.where(strips_by_count(shape), tset_len(shape["E"]), shape["E"])
+
+
+def e_value(shape, d):
+    """The strip height of digit d of `e_radix`."""
+    return jnp.where(strips_by_count(shape), tset(shape["E"], d), d + 1)
+
+
 def digits(size, radices, dtype):
     """Mixed-radix digits (least significant first) of the candidate indices 0..size-1 over the
     per-layer radices (traced). Indices past the product of the radices repeat the last candidate,

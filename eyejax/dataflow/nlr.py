@@ -22,9 +22,10 @@ def _shape(s):
 
 
 def radices(shape, arch, storage=True):
-    """e in [1, E], n in T(N), c_s in T(Cg); m_s in closed form (docs/isca16_dataflows.md §NLR)."""
+    """e in [1, E] (T(E) under (F6)), n in T(N), c_s in T(Cg); m_s in closed form
+    (docs/isca16_dataflows.md §NLR)."""
     tc = base.tset_len(shape["Cg"])
-    return (shape["E"], base.tset_len(shape["N"]), tc) if storage else (tc,)
+    return (base.e_radix(shape), base.tset_len(shape["N"]), tc) if storage else (tc,)
 
 
 def grid(shape, arch, space, dtype, storage=True):
@@ -33,7 +34,7 @@ def grid(shape, arch, space, dtype, storage=True):
     pes = a["pe_rows"] * a["pe_cols"]
     d = base.digits(space.size if storage else space.phys_size, radices(shape, a, storage), dtype)
     if storage:
-        e, n, c_s = d[0] + 1, base.tset(N, d[1]), base.tset(Cg, d[2])
+        e, n, c_s = base.e_value(shape, d[0]), base.tset(N, d[1]), base.tset(Cg, d[2])
         ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
         room = a["glb_words"] - ifmap
     else:

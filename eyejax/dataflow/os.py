@@ -134,9 +134,10 @@ OSB_KEYS = ("m_s", "a_f", "n", "e")
 
 
 def osb_radices(shape, arch, storage=True):
-    """e in [1, E], a_f in T(F), n in T(N); m_s in closed form (docs/isca16_dataflows.md §OS_B)."""
+    """e in [1, E] (T(E) under (F6)), a_f in T(F), n in T(N); m_s in closed form
+    (docs/isca16_dataflows.md §OS_B)."""
     tf = base.tset_len(shape["F"])
-    return (shape["E"], tf, base.tset_len(shape["N"])) if storage else (tf,)
+    return (base.e_radix(shape), tf, base.tset_len(shape["N"])) if storage else (tf,)
 
 
 def _m_closed(Mg, cap_array, room, per_filter):
@@ -152,7 +153,7 @@ def osb_grid(shape, arch, space, dtype, storage=True):
     d = base.digits(space.size if storage else space.phys_size, osb_radices(shape, a, storage),
                     dtype)
     if storage:
-        e, a_f, n = d[0] + 1, base.tset(F, d[1]), base.tset(N, d[2])
+        e, a_f, n = base.e_value(shape, d[0]), base.tset(F, d[1]), base.tset(N, d[2])
         ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
         room = a["glb_words"] - ifmap
     else:
@@ -197,8 +198,9 @@ OSC_KEYS = ("m_s", "n", "e")
 
 
 def osc_radices(shape, arch, storage=True):
-    """e in [1, E], n in T(N); m_s in closed form (docs/isca16_dataflows.md §OS_C)."""
-    return (shape["E"], base.tset_len(shape["N"])) if storage else (jnp.ones_like(shape["E"]),)
+    """e in [1, E] (T(E) under (F6)), n in T(N); m_s in closed form (docs/isca16_dataflows.md)."""
+    return ((base.e_radix(shape), base.tset_len(shape["N"])) if storage
+            else (jnp.ones_like(shape["E"]),))
 
 
 def osc_grid(shape, arch, space, dtype, storage=True):
@@ -207,7 +209,7 @@ def osc_grid(shape, arch, space, dtype, storage=True):
     pes = a["pe_rows"] * a["pe_cols"]
     d = base.digits(space.size if storage else 1, osc_radices(shape, a, storage), dtype)
     if storage:
-        e, n = d[0] + 1, base.tset(N, d[1])
+        e, n = base.e_value(shape, d[0]), base.tset(N, d[1])
         ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
         room = a["glb_words"] - ifmap
     else:

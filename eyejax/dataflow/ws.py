@@ -24,12 +24,12 @@ def _shape(s):
 
 def radices(shape, arch, storage=True):
     """Per-layer radices of the exact search (docs/isca16_dataflows.md §WS search): h in
-    [1, min(R, rows)], then (storage) e in [1, E] and n in T(N), and the tile sizes T of whichever
+    [1, min(R, rows)], then (storage) e in [1, E] (T(E) under (F6)) and n in T(N), and the T of whichever
     of Mg, Cg has fewer (the other in closed form). arch None: static bounds (h up to R)."""
     N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
     hr = R if arch is None else jnp.maximum(jnp.minimum(R, arch["pe_rows"]), 1)
     tk = jnp.minimum(base.tset_len(Mg), base.tset_len(Cg))
-    return (hr, E, base.tset_len(N), tk) if storage else (hr, tk)
+    return (hr, base.e_radix(shape), base.tset_len(N), tk) if storage else (hr, tk)
 
 
 def grid(shape, arch, space, dtype, storage=True):
@@ -39,7 +39,7 @@ def grid(shape, arch, space, dtype, storage=True):
     d = base.digits(space.size if storage else space.phys_size, rad, dtype)
     h = d[0] + 1
     if storage:
-        e, n, j = d[1] + 1, base.tset(N, d[2]), d[3]
+        e, n, j = base.e_value(shape, d[1]), base.tset(N, d[2]), d[3]
     else:                       # compute cycles do not depend on the block (n, e)
         e, n, j = E * jnp.ones_like(h), jnp.ones_like(h), d[1]
     regions = fdiv(a["pe_rows"], h) * fdiv(a["pe_cols"], S)
