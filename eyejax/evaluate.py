@@ -123,7 +123,9 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     first = jnp.asarray(layers.first)
     layer_tree = layers  # LayerArrays, leaves [L]
     devs = sharding.local_devices(devices)
-    chunk = max(1, min(chunk_size or default_chunk(devs), B))
+    # a search space may bound the configurations per call (ISCA16 exact search: memory)
+    hint = getattr(space, "chunk_hint", None)
+    chunk = max(1, min(chunk_size or min(hint or 1 << 62, default_chunk(devs)), B))
     mesh = None
     if len(devs) > 1:  # split each chunk's configurations over the local devices
         chunk = sharding.padded_size(chunk, len(devs))

@@ -337,11 +337,9 @@ def test_dataflow_config_group():
         inputs("dataflow=ws", "dataflow.name=xs")
 
 
-@pytest.mark.parametrize("name", ["rs", "ws", "os_a", "os_b", "os_c", "nlr"])
-def test_single_image_search_drops_duplicate_image_splits(name):
-    """N = 1: prepare_search_space keeps one image split in every dataflow (RS on Eyeriss v1 and
-    the ISCA16 ones), and the search picks the same mapping with the same counts as the full
-    grid."""
+def test_single_image_search_drops_duplicate_image_splits():
+    """N = 1: prepare_search_space keeps one image split for RS on Eyeriss v1 (ISCA16 16×16), and
+    the search picks the same mapping with the same counts as the full grid."""
     import jax
     import jax.numpy as jnp
 
@@ -349,7 +347,7 @@ def test_single_image_search_drops_duplicate_image_splits(name):
     from eyejax.sparsity import Sparsity
 
     layers = get_network("alexnet", batch=1).arrays()
-    arch = isca16_arch(name, 256)
+    arch = isca16_arch("rs", 256)
     df = dataflow_for(arch)
     pruned = prepare_search_space(df, None, arch, layers)
     assert pruned.n_splits == (1,) and len(df.DEFAULT_SEARCH.n_splits) > 1
@@ -360,3 +358,22 @@ def test_single_image_search_drops_duplicate_image_splits(name):
     a, b = run(pruned), run(df.DEFAULT_SEARCH)
     for key in a:
         np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
+
+
+@pytest.mark.parametrize("name", sorted(REFS))
+def test_exact_search_space_is_prepared_from_the_workload(name):
+    """The ISCA16 dataflows' search size is the largest ragged product of the batch's layers
+    (docs/isca16_dataflows.md, "Mapping search"): static, stable when re-prepared, and required."""
+    from eyejax.dataflow import prepare_search_space
+    from eyejax.sparsity import Sparsity
+
+    net = get_network("alexnet", batch=16)
+    arch = isca16_arch(name, 256)
+    df = dataflow_for(arch)
+    space = prepare_search_space(df, None, arch, net.arrays())
+    assert space.size > 0 and space.chunk_hint >= 1
+    assert prepare_search_space(df, space, arch, net.arrays()) == space
+    one = prepare_search_space(df, None, arch, get_network("alexnet", batch=1).arrays())
+    assert one.size <= space.size         # N = 1: a single image tile size (n axes)
+    with pytest.raises(ValueError, match="not prepared"):
+        df.search_layer(net.arrays(), arch, Sparsity.dense(8), True, "energy")

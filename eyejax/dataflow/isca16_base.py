@@ -8,15 +8,22 @@ level (the "block" loop) and differs in what the PE array does inside a block:
         ... dataflow-specific passes over all filters and channels ...
 
 A dataflow module supplies
-  grid(shape, arch, space, dtype) -> (mapping dict of broadcastable arrays, ok_array, ok_storage)
+  radices(shape, arch, storage)   -> per-layer radices of the variables its exact search enumerates
+  grid(shape, arch, space, dtype, storage=True)
+                                  -> (mapping dict of [space.size] arrays, ok_array, ok_storage)
   counts(shape, arch, mp, dtype)  -> dict of COUNT_KEYS (elementwise; any extra dims broadcast)
   parallelism(shape)              -> the per-group spatial parallelism the dataflow exposes (Eyexam)
 and `search` below does the rest like eyejax.dataflow.rs.search_layer: every candidate is costed
-(float64, exact for these integers), the best per objective is returned as int64 counts.
+(float64, exact for these integers), the best per objective is returned as int64 counts. The
+candidates cover the dataflow's whole legal mapping space up to proven reductions, so the result
+is its exact optimum (docs/isca16_dataflows.md, "Mapping search (exact)").
 """
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
+import numpy as np
 
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.dataflow.rs import layer_shape, rows_glb
@@ -33,22 +40,92 @@ def arch_ints(arch, dtype):
     return {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in ARCH_FIELDS}
 
 
-def axis(values, i: int, nax: int, dtype):
-    """The i-th of nax grid axes as an array of shape (1, …, len(values), …, 1)."""
-    shp = [1] * nax
-    shp[i] = len(values)
-    return jnp.asarray(values, dtype).reshape(shp)
+def snap(D, x):
+    """The smallest tile size with as many tiles of D as x gives: cdiv(D, cdiv(D, x)) <= x (x >= 1)."""
+    return cdiv(D, cdiv(D, jnp.maximum(x, 1)))
 
 
-def balanced(D, base):
-    """Tile size <= base whose ceil(D/T) tiles are as equal as possible (and >= 1)."""
-    base = jnp.maximum(base, 1)
-    return cdiv(D, cdiv(D, base))
+def tset_len(D):
+    """Number of indices `tset` takes for D: 2·ceil(sqrt(D)) (some values repeat)."""
+    return 2 * jnp.ceil(jnp.sqrt(D))
 
 
-def split(cap, k):
-    """cap // k, at least 1."""
-    return jnp.maximum(fdiv(cap, k), 1)
+def tset(D, j):
+    """The j-th of the tile sizes T(D) = {cdiv(D, k) : k >= 1}, 0 <= j < tset_len(D): cdiv(D, j+1)
+    for j < K = ceil(sqrt(D)), else snap(D, j - K + 1). Every member of T(D) appears (proof in
+    docs/isca16_dataflows.md, "Tile-count dominance")."""
+    K = jnp.ceil(jnp.sqrt(D))
+    v = jnp.maximum(j - K + 1, 1)
+    return jnp.where(j < K, cdiv(D, j + 1), snap(D, v))
+
+
+def strips_by_count(shape):
+    """Whether every count depends on the strip height e only through the strip count cdiv(E, e)
+    (docs/isca16_dataflows.md (F6)): the padding clips only the first and the last strip when
+    P <= U, and strips do not overlap when U >= R."""
+    return (shape["P"] <= shape["U"]) | (shape["U"] >= shape["R"])
+
+
+def e_radix(shape):
+    """How many strip heights the search enumerates: T(E) when (F6) holds, else every e <= E."""
+    return jnp.where(strips_by_count(shape), tset_len(shape["E"]), shape["E"])
+
+
+def e_value(shape, d):
+    """The strip height of digit d of `e_radix`."""
+    return jnp.where(strips_by_count(shape), tset(shape["E"], d), d + 1)
+
+
+def digits(size, radices, dtype):
+    """Mixed-radix digits (least significant first) of the candidate indices 0..size-1 over the
+    per-layer radices (traced). Indices past the product of the radices repeat the last candidate,
+    so a static `size` at least the largest product of the batch enumerates every layer's product
+    exactly (a ragged grid with a static shape)."""
+    i = jnp.arange(size, dtype=dtype)
+    total = 1
+    for r in radices:
+        total = total * r
+    i = jnp.minimum(i, total - 1)
+    out = []
+    for r in radices:
+        q = fdiv(i, r)
+        out.append(i - q * r)
+        i = q
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ExactSpace:
+    """Static description of the exact search of one ISCA16 dataflow (docs/isca16_dataflows.md,
+    "Mapping search"): `size` candidates per layer (0 until `prepare_space` sets it to the largest
+    ragged product of the batch's layers), `phys_size` candidates of the array-only search
+    (Eyexam step 4, storage ignored), and `chunk_hint`, the configurations per compiled call
+    `eyejax.evaluate` uses when none is given (bounds memory: size × layers × configs)."""
+
+    size: int = 0
+    phys_size: int = 4096
+    chunk_hint: int | None = None
+
+
+CHUNK_BUDGET = 1 << 22      # candidate·layer evaluations per compiled call (about 1-2 GB peak)
+
+
+def prepare_space(radices, space, arch, layers=None, sparsity=None):
+    """`size` = the largest product of the per-layer radices over the batch (concrete layers),
+    never below the given space's (so re-preparing is stable); the chunk hint follows."""
+    space = ExactSpace() if space is None else space
+    if layers is None:
+        return space
+    from eyejax.dataflow.rs import layer_shape
+
+    shape = layer_shape(layers, jnp.float64)
+    total = 1
+    for r in radices(shape, None, True):
+        total = total * np.asarray(r)
+    size = max(int(space.size), int(np.max(total)))
+    L = int(np.size(np.asarray(layers.N)))
+    hint = max(1, CHUNK_BUDGET // (size * max(L, 1)))
+    return dataclasses.replace(space, size=size, chunk_hint=hint)
 
 
 def block_terms(shape, n, e):
@@ -96,12 +173,16 @@ def cost_of(c, arch, sp, first):
 def search(layer, arch, sp, first, objective, space, grid, counts, mapping_keys):
     """Best mapping of one layer (scalars in, flat dict of scalars out), like rs.search_layer.
 
-    The grids here are small (a few hundred candidates), so every candidate is counted in float64,
+    `grid` lists the candidates of the dataflow's exact search (a ragged grid of `space.size`
+    candidates, docs/isca16_dataflows.md "Mapping search"); every candidate is counted in float64,
     which is exact for integers below 2**53, and the chosen candidate's counts are taken from the
     grid and cast to int64: one counting graph, no recount.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if not getattr(space, "size", 0):
+        raise ValueError("the search space is not prepared for a workload: use "
+                         "eyejax.dataflow.prepare_search_space(module, space, arch, layers)")
     f64, i64 = jnp.float64, jnp.int64
     archd, spd = cast(arch, f64), cast(sp, f64)
     shape = layer_shape(layer, f64)
@@ -127,11 +208,12 @@ def search(layer, arch, sp, first, objective, space, grid, counts, mapping_keys)
 
 
 def physical_min_compute(layer, arch, space, grid, counts, dtype=jnp.float64):
-    """Eyexam step 4: the fewest compute cycles of any candidate that fits the array, storage
-    ignored (a float; the candidate set is the dataflow's own search grid)."""
+    """Eyexam step 4: the fewest compute cycles of any legal mapping that fits the array, storage
+    ignored (a float): the grid's array-only search (`storage=False`, `space.phys_size`
+    candidates; compute cycles do not depend on the block's n and e)."""
     shape = layer_shape(layer, dtype)
     archd = cast(arch, dtype)
-    mp, ok_a, _ = grid(shape, archd, space, dtype)
+    mp, ok_a, _ = grid(shape, archd, space, dtype, storage=False)
     comp, ok_a = jnp.broadcast_arrays(counts(shape, archd, mp, dtype)["compute_cycles"], ok_a)
     return jnp.min(jnp.where(ok_a, comp, jnp.inf))
 
@@ -141,14 +223,18 @@ class Dataflow:
 
     FAMILIES = FAMILIES
 
-    def __init__(self, name, grid, counts, parallelism, mapping_keys, default_search, doc=""):
+    def __init__(self, name, grid, counts, parallelism, mapping_keys, radices, doc=""):
         self.name = name
         self.grid = grid
+        self.radices = radices
         self.counts = counts
         self.parallelism = parallelism
         self.MAPPING_KEYS = tuple(mapping_keys)
-        self.DEFAULT_SEARCH = default_search
+        self.DEFAULT_SEARCH = ExactSpace()
         self.__doc__ = doc
+
+    def prepare_space(self, space, arch, layers=None, sparsity=None):
+        return prepare_space(self.radices, space, arch, layers, sparsity)
 
     def search_layer(self, layer, arch, sp, first, objective="energy", space=None):
         space = self.DEFAULT_SEARCH if space is None else space

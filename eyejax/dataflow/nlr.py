@@ -8,24 +8,12 @@ docs/isca16_dataflows.md §NLR.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import jax.numpy as jnp
 
 from eyejax.dataflow import isca16_base as base
 from eyejax.dataflow.tiling import cdiv, fdiv
 
 
-@dataclasses.dataclass(frozen=True)
-class NLRSearchSpace:
-    """Grid [mode, split, n, e]: mode 0 gives channels (c_s = PEs // split) first, mode 1 filters."""
-
-    splits: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-    n_splits: tuple = (1, 2, 4, 16, 1 << 30)
-    e_splits: tuple = (1, 2, 4, 8, 16, 1 << 30)
-
-
-DEFAULT_SEARCH = NLRSearchSpace()
 MAPPING_KEYS = ("m_s", "c_s", "n", "e")
 
 
@@ -33,25 +21,33 @@ def _shape(s):
     return (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "W_used"))
 
 
-def grid(shape, arch, space, dtype):
-    nax = 4
-    mode = base.axis((0, 1), 0, nax, dtype)
-    k = base.axis(space.splits, 1, nax, dtype)
+def radices(shape, arch, storage=True):
+    """e in [1, E] (T(E) under (F6)), n in T(N), c_s in T(Cg); m_s in closed form
+    (docs/isca16_dataflows.md §NLR)."""
+    tc = base.tset_len(shape["Cg"])
+    return (base.e_radix(shape), base.tset_len(shape["N"]), tc) if storage else (tc,)
+
+
+def grid(shape, arch, space, dtype, storage=True):
     N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
     a = base.arch_ints(arch, dtype)
-    one = jnp.ones((1,) * nax, dtype)
     pes = a["pe_rows"] * a["pe_cols"]
-    c1 = jnp.minimum(Cg, base.split(pes, k))
-    m1 = jnp.maximum(jnp.minimum(Mg, fdiv(pes, c1)), 1)
-    m2 = jnp.minimum(Mg, base.split(pes, k))
-    c2 = jnp.maximum(jnp.minimum(Cg, fdiv(pes, m2)), 1)
-    c_s = jnp.where(mode == 0, c1, c2) * one
-    m_s = jnp.where(mode == 0, m1, m2) * one
-    n = jnp.maximum(cdiv(N, base.axis(space.n_splits, 2, nax, dtype)), 1) * one
-    e = base.balanced(E, fdiv(E, base.axis(space.e_splits, 3, nax, dtype))) * one
-    ok_a = m_s * c_s <= pes
-    glb = base.block_terms(shape, n, e)["ifmap_block_words"] + m_s * Cg * R * S + m_s
+    d = base.digits(space.size if storage else space.phys_size, radices(shape, a, storage), dtype)
+    if storage:
+        e, n, c_s = base.e_value(shape, d[0]), base.tset(N, d[1]), base.tset(Cg, d[2])
+        ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
+        room = a["glb_words"] - ifmap
+    else:
+        c_s = base.tset(Cg, d[0])
+        e, n, ifmap, room = E * jnp.ones_like(c_s), jnp.ones_like(c_s), 0.0, jnp.inf
+    # m_s: the most filters the array (m_s·c_s <= PEs) and the GLB (weights + psums) hold
+    cap = jnp.minimum(jnp.minimum(Mg, fdiv(pes, c_s)), fdiv(room, Cg * R * S + 1))
+    m_s = base.snap(Mg, cap)
+    ok_a = (cap >= 1) & (m_s * c_s <= pes)
+    glb = ifmap + m_s * Cg * R * S + m_s
     ok_s = glb <= a["glb_words"]
+    if not storage:
+        ok_s = jnp.ones_like(ok_a)
     return {"m_s": m_s, "c_s": c_s, "n": n, "e": e}, ok_a, ok_s
 
 
@@ -97,7 +93,9 @@ def parallelism(shape):
     return shape["Mg"] * shape["Cg"]
 
 
-NLR = base.Dataflow("nlr", grid, counts, parallelism, MAPPING_KEYS, DEFAULT_SEARCH, __doc__)
+NLR = base.Dataflow("nlr", grid, counts, parallelism, MAPPING_KEYS, radices, __doc__)
+DEFAULT_SEARCH = NLR.DEFAULT_SEARCH
+prepare_space = NLR.prepare_space
 FAMILIES = base.FAMILIES
 search_layer = NLR.search_layer
 validate_arch = NLR.validate_arch

@@ -16,8 +16,6 @@ Counting contract: docs/isca16_dataflows.md §OS.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import jax.numpy as jnp
 
 from eyejax.dataflow import isca16_base as base
@@ -32,14 +30,6 @@ def cols_glb(a, U, S):
 
 def _shape(s):
     return (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "W_used"))
-
-
-def _n_e_axes(shape, space, i_n, i_e, nax, dtype):
-    N, E = shape["N"], shape["E"]
-    one = jnp.ones((1,) * nax, dtype)
-    n = jnp.maximum(cdiv(N, base.axis(space.n_splits, i_n, nax, dtype)), 1) * one
-    e = base.balanced(E, fdiv(E, base.axis(space.e_splits, i_e, nax, dtype))) * one
-    return n, e
 
 
 def _common(shape, n, e, one):
@@ -68,36 +58,49 @@ def _common(shape, n, e, one):
 
 
 # ------------------------------------------------------------------------------------------- OS_A
-@dataclasses.dataclass(frozen=True)
-class OSASearchSpace:
-    """Grid [a_e split, a_f split, strip multiple j, n]: region a_e = about min(E, rows)/split rows
-    by a_f = about min(F, cols)/split columns (balanced); the GLB strip is j regions tall."""
-
-    ae_splits: tuple = (1, 2, 4)
-    af_splits: tuple = (1, 2, 4)
-    strip_regions: tuple = (1, 2, 4, 8, 1 << 20)
-    n_splits: tuple = (1, 2, 4, 16, 1 << 30)
-
-
 OSA_KEYS = ("a_e", "a_f", "n", "e")
 
 
-def osa_grid(shape, arch, space, dtype):
-    nax = 4
+def _n_closed(shape, a, e, other, storage):
+    """The most images per block the GLB holds next to `other` words, snapped to T(N), and the
+    cap before snapping (< 1: nothing fits)."""
+    N = shape["N"]
+    if not storage:
+        return jnp.ones_like(e), jnp.ones_like(e)
+    per_image = base.block_terms(shape, 1, e)["ifmap_block_words"]
+    cap = jnp.minimum(N, fdiv(a["glb_words"] - other, per_image))
+    return base.snap(N, cap), cap
+
+
+def osa_radices(shape, arch, storage=True):
+    """e in [1, E]; a_e, a_f and n in closed form (docs/isca16_dataflows.md §OS_A search)."""
+    return (shape["E"],) if storage else (jnp.ones_like(shape["E"]),)
+
+
+def osa_grid(shape, arch, space, dtype, storage=True):
     N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
     a = base.arch_ints(arch, dtype)
-    one = jnp.ones((1,) * nax, dtype)
-    a_e = base.balanced(E, base.split(jnp.minimum(E, a["pe_rows"]),
-                                      base.axis(space.ae_splits, 0, nax, dtype))) * one
-    a_f = base.balanced(F, base.split(jnp.minimum(F, a["pe_cols"]),
-                                      base.axis(space.af_splits, 1, nax, dtype))) * one
-    j = base.axis(space.strip_regions, 2, nax, dtype)
-    e = jnp.minimum(a_e * j, cdiv(E, a_e) * a_e)                 # a multiple of a_e
-    n = jnp.maximum(cdiv(N, base.axis(space.n_splits, 3, nax, dtype)), 1) * one
-    ok_a = (a_e <= a["pe_rows"]) & (a_f <= a["pe_cols"])
+    # a_e: the largest region height <= min(rows, E) that divides the strip (any, for e = E)
+    X = jnp.minimum(a["pe_rows"], E)
+    if storage:
+        e = base.digits(space.size, osa_radices(shape, a), dtype)[0] + 1
+        dv = jnp.arange(1, space.size + 1, dtype=dtype)
+        divides = (e[:, None] - fdiv(e[:, None], dv) * dv == 0) & (dv <= X)
+        a_e = jnp.where(e >= E, X, jnp.max(jnp.where(divides, dv, 1), axis=1))
+    else:                       # array only: the strip is the whole plane
+        e = E * jnp.ones((1,), dtype)
+        a_e = X * jnp.ones((1,), dtype)
+    # a_f: the widest segment <= min(cols, F) whose ifmap row segment fits the RF
+    rf = a["rf_ifmap_words"]
+    rf_cap = jnp.where(U < S, fdiv(rf - S, U) + 1, fdiv(rf, S)) if storage else jnp.inf
+    a_f = jnp.maximum(jnp.minimum(jnp.minimum(F, a["pe_cols"]), rf_cap), 1) * jnp.ones_like(e)
+    n, n_cap = _n_closed(shape, a, e, Cg * R * S, storage)
+    ok_a = (a_e >= 1) & (a_e <= a["pe_rows"]) & (a_f <= a["pe_cols"])
     glb = base.block_terms(shape, n, e)["ifmap_block_words"] + Cg * R * S
     ok_s = ((a["rf_ifmap_words"] >= cols_glb(a_f, U, S)) & (a["rf_psum_words"] >= 1)
-            & (glb <= a["glb_words"]))
+            & (n_cap >= 1) & (glb <= a["glb_words"]))
+    if not storage:
+        ok_s = jnp.ones_like(ok_a)
     return {"a_e": a_e, "a_f": a_f, "n": n, "e": e}, ok_a, ok_s
 
 
@@ -127,33 +130,42 @@ def osa_parallelism(shape):
 
 
 # ------------------------------------------------------------------------------------------- OS_B
-@dataclasses.dataclass(frozen=True)
-class OSBSearchSpace:
-    """Grid [a_f split, m split, n, e]: a_f = about min(F, cols)/split pixels per segment, m_s =
-    min(Mg, rows·floor(cols/a_f)) / m split filters."""
-
-    af_splits: tuple = (1, 2, 4, 8)
-    m_splits: tuple = (1, 2, 4, 8, 16, 32, 64, 256)
-    n_splits: tuple = (1, 2, 4, 16, 1 << 30)
-    e_splits: tuple = (1, 2, 4, 8, 16, 1 << 30)
-
-
 OSB_KEYS = ("m_s", "a_f", "n", "e")
 
 
-def osb_grid(shape, arch, space, dtype):
-    nax = 4
+def osb_radices(shape, arch, storage=True):
+    """e in [1, E] (T(E) under (F6)), a_f in T(F), n in T(N); m_s in closed form
+    (docs/isca16_dataflows.md §OS_B)."""
+    tf = base.tset_len(shape["F"])
+    return (base.e_radix(shape), tf, base.tset_len(shape["N"])) if storage else (tf,)
+
+
+def _m_closed(Mg, cap_array, room, per_filter):
+    """The most filters the array (cap_array) and the GLB room (per_filter words each) hold,
+    at most Mg, snapped to T(Mg), and the cap before snapping (< 1: nothing fits)."""
+    cap = jnp.minimum(jnp.minimum(Mg, cap_array), fdiv(room, per_filter))
+    return base.snap(Mg, cap), cap
+
+
+def osb_grid(shape, arch, space, dtype, storage=True):
     N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
     a = base.arch_ints(arch, dtype)
-    one = jnp.ones((1,) * nax, dtype)
-    a_f = base.balanced(F, base.split(jnp.minimum(F, a["pe_cols"]),
-                                      base.axis(space.af_splits, 0, nax, dtype))) * one
+    d = base.digits(space.size if storage else space.phys_size, osb_radices(shape, a, storage),
+                    dtype)
+    if storage:
+        e, a_f, n = base.e_value(shape, d[0]), base.tset(F, d[1]), base.tset(N, d[2])
+        ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
+        room = a["glb_words"] - ifmap
+    else:
+        a_f = base.tset(F, d[0])
+        e, n, ifmap, room = E * jnp.ones_like(a_f), jnp.ones_like(a_f), 0.0, jnp.inf
     cap = a["pe_rows"] * fdiv(a["pe_cols"], a_f)
-    m_s = base.balanced(Mg, base.split(jnp.minimum(Mg, cap), base.axis(space.m_splits, 1, nax, dtype)))
-    n, e = _n_e_axes(shape, space, 2, 3, nax, dtype)
-    ok_a = (a_f <= a["pe_cols"]) & (m_s <= cap)
-    glb = base.block_terms(shape, n, e)["ifmap_block_words"] + m_s * Cg * R * S
+    m_s, m_cap = _m_closed(Mg, cap, room, Cg * R * S)
+    ok_a = (a_f <= a["pe_cols"]) & (m_cap >= 1) & (m_s <= cap)
+    glb = ifmap + m_s * Cg * R * S
     ok_s = (a["rf_ifmap_words"] >= S) & (a["rf_psum_words"] >= 1) & (glb <= a["glb_words"])
+    if not storage:
+        ok_s = jnp.ones_like(ok_a)
     return {"m_s": m_s, "a_f": a_f, "n": n, "e": e}, ok_a, ok_s
 
 
@@ -182,30 +194,32 @@ def osb_parallelism(shape):
 
 
 # ------------------------------------------------------------------------------------------- OS_C
-@dataclasses.dataclass(frozen=True)
-class OSCSearchSpace:
-    """Grid [m split, n, e]: m_s = min(Mg, PEs) / m split filters (balanced)."""
-
-    m_splits: tuple = (1, 2, 4, 8, 16, 32, 64, 256)
-    n_splits: tuple = (1, 2, 4, 16, 1 << 30)
-    e_splits: tuple = (1, 2, 4, 8, 16, 1 << 30)
-
-
 OSC_KEYS = ("m_s", "n", "e")
 
 
-def osc_grid(shape, arch, space, dtype):
-    nax = 3
+def osc_radices(shape, arch, storage=True):
+    """e in [1, E] (T(E) under (F6)), n in T(N); m_s in closed form (docs/isca16_dataflows.md)."""
+    return ((base.e_radix(shape), base.tset_len(shape["N"])) if storage
+            else (jnp.ones_like(shape["E"]),))
+
+
+def osc_grid(shape, arch, space, dtype, storage=True):
     N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
     a = base.arch_ints(arch, dtype)
     pes = a["pe_rows"] * a["pe_cols"]
-    one = jnp.ones((1,) * nax, dtype)
-    m_s = base.balanced(Mg, base.split(jnp.minimum(Mg, pes),
-                                       base.axis(space.m_splits, 0, nax, dtype))) * one
-    n, e = _n_e_axes(shape, space, 1, 2, nax, dtype)
-    ok_a = m_s <= pes
-    glb = base.block_terms(shape, n, e)["ifmap_block_words"] + m_s * Cg * R * S
+    d = base.digits(space.size if storage else 1, osc_radices(shape, a, storage), dtype)
+    if storage:
+        e, n = base.e_value(shape, d[0]), base.tset(N, d[1])
+        ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
+        room = a["glb_words"] - ifmap
+    else:
+        e, n, ifmap, room = E + 0 * d[0], 1 + 0 * d[0], 0.0, jnp.inf
+    m_s, m_cap = _m_closed(Mg, pes, room, Cg * R * S)
+    ok_a = (m_cap >= 1) & (m_s <= pes)
+    glb = ifmap + m_s * Cg * R * S
     ok_s = (a["rf_psum_words"] >= 1) & (glb <= a["glb_words"])
+    if not storage:
+        ok_s = jnp.ones_like(ok_a)
     return {"m_s": m_s, "n": n, "e": e}, ok_a, ok_s
 
 
@@ -233,9 +247,9 @@ def osc_parallelism(shape):
     return shape["Mg"]
 
 
-OS_A = base.Dataflow("os_a", osa_grid, osa_counts, osa_parallelism, OSA_KEYS, OSASearchSpace(),
+OS_A = base.Dataflow("os_a", osa_grid, osa_counts, osa_parallelism, OSA_KEYS, osa_radices,
                      "OS_A (SOC-MOP): " + __doc__)
-OS_B = base.Dataflow("os_b", osb_grid, osb_counts, osb_parallelism, OSB_KEYS, OSBSearchSpace(),
+OS_B = base.Dataflow("os_b", osb_grid, osb_counts, osb_parallelism, OSB_KEYS, osb_radices,
                      "OS_B (MOC-MOP): " + __doc__)
-OS_C = base.Dataflow("os_c", osc_grid, osc_counts, osc_parallelism, OSC_KEYS, OSCSearchSpace(),
+OS_C = base.Dataflow("os_c", osc_grid, osc_counts, osc_parallelism, OSC_KEYS, osc_radices,
                      "OS_C (MOC-SOP): " + __doc__)

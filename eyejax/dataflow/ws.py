@@ -1,6 +1,6 @@
 """Weight stationary (WS, ISCA16 §IV-A / §VI-A) on an ISCA16Spatial architecture.
 
-Each PE holds one weight. An h×S plane of one filter's channel (h = min(R, pe_rows) filter rows) sits
+Each PE holds one weight. An h×S plane of one filter's channel (h ≤ min(R, pe_rows) filter rows) sits
 on an h×S region of PEs; the array holds floor(rows/h)·floor(cols/S) such regions, filled with m_s
 filters × c_s channels. Each ifmap value is read once from the GLB per pass and broadcast to the PEs
 that use it; psums flow PE to PE (a systolic chain over the c_t·h_k·S PEs of a filter) and then to
@@ -9,26 +9,12 @@ docs/isca16_dataflows.md §WS.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import jax.numpy as jnp
 
 from eyejax.dataflow import isca16_base as base
 from eyejax.dataflow.tiling import cdiv, fdiv, tile_sum
 
 
-@dataclasses.dataclass(frozen=True)
-class WSSearchSpace:
-    """Grid [mode, split, n, e]: mode 0 fills the regions with channels first (c_s = regions //
-    split, m_s the rest), mode 1 with filters first; n = ceil(N / n_split) images per block;
-    e = about E / e_split ofmap rows per strip (balanced)."""
-
-    splits: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-    n_splits: tuple = (1, 2, 4, 16, 1 << 30)
-    e_splits: tuple = (1, 2, 4, 8, 16, 1 << 30)
-
-
-DEFAULT_SEARCH = WSSearchSpace()
 MAPPING_KEYS = ("h", "m_s", "c_s", "n", "e")
 
 
@@ -36,30 +22,46 @@ def _shape(s):
     return (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "W_used"))
 
 
-def grid(shape, arch, space, dtype):
-    nax = 4
-    mode = base.axis((0, 1), 0, nax, dtype)
-    k = base.axis(space.splits, 1, nax, dtype)
-    nk = base.axis(space.n_splits, 2, nax, dtype)
-    ek = base.axis(space.e_splits, 3, nax, dtype)
+def radices(shape, arch, storage=True):
+    """Per-layer radices of the exact search (docs/isca16_dataflows.md §WS search): h in
+    [1, min(R, rows)], then (storage) e in [1, E] (T(E) under (F6)) and n in T(N), and the T of whichever
+    of Mg, Cg has fewer (the other in closed form). arch None: static bounds (h up to R)."""
+    N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
+    hr = R if arch is None else jnp.maximum(jnp.minimum(R, arch["pe_rows"]), 1)
+    tk = jnp.minimum(base.tset_len(Mg), base.tset_len(Cg))
+    return (hr, base.e_radix(shape), base.tset_len(N), tk) if storage else (hr, tk)
+
+
+def grid(shape, arch, space, dtype, storage=True):
     N, Cg, Mg, E, F, R, S, U, W_used = _shape(shape)
     a = base.arch_ints(arch, dtype)
-    one = jnp.ones((1,) * nax, dtype)
-    h = jnp.minimum(R, a["pe_rows"]) * one
+    rad = radices(shape, a, storage)
+    d = base.digits(space.size if storage else space.phys_size, rad, dtype)
+    h = d[0] + 1
+    if storage:
+        e, n, j = base.e_value(shape, d[1]), base.tset(N, d[2]), d[3]
+    else:                       # compute cycles do not depend on the block (n, e)
+        e, n, j = E * jnp.ones_like(h), jnp.ones_like(h), d[1]
     regions = fdiv(a["pe_rows"], h) * fdiv(a["pe_cols"], S)
-    reg = jnp.maximum(regions, 1)
-    c1 = jnp.minimum(Cg, base.split(reg, k))
-    m1 = jnp.maximum(jnp.minimum(Mg, fdiv(reg, c1)), 1)
-    m2 = jnp.minimum(Mg, base.split(reg, k))
-    c2 = jnp.maximum(jnp.minimum(Cg, fdiv(reg, m2)), 1)
-    c_s = jnp.where(mode == 0, c1, c2)
-    m_s = jnp.where(mode == 0, m1, m2)
-    n = jnp.maximum(cdiv(N, nk), 1) * one
-    e = base.balanced(E, fdiv(E, ek)) * one
-    ok_a = (regions >= 1) & (m_s * c_s <= regions)
-    glb = (base.block_terms(shape, n, e)["ifmap_block_words"] + n * m_s * e * F
-           + m_s * c_s * h * S)
+    ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
+    room = a["glb_words"] - ifmap if storage else jnp.inf
+    by_c = base.tset_len(Cg) < base.tset_len(Mg)   # enumerate T(Cg), filters in closed form
+    # enumerate c_s: m_s = the largest with m_s·c_s <= regions and GLB room (n·m_s·e·F psums and
+    # m_s·c_s·h·S staged weights), snapped to T(Mg)
+    c_e = base.tset(Cg, j)
+    m_cap = jnp.minimum(jnp.minimum(Mg, fdiv(regions, c_e)), fdiv(room, n * e * F + c_e * h * S))
+    # enumerate m_s: c_s = the largest likewise, snapped to T(Cg)
+    m_e = base.tset(Mg, j)
+    c_cap = jnp.minimum(jnp.minimum(Cg, fdiv(regions, m_e)),
+                        fdiv(room - n * m_e * e * F, m_e * h * S))
+    m_s = jnp.where(by_c, base.snap(Mg, m_cap), m_e)
+    c_s = jnp.where(by_c, c_e, base.snap(Cg, c_cap))
+    cap_ok = jnp.where(by_c, m_cap, c_cap) >= 1
+    ok_a = cap_ok & (regions >= 1) & (m_s * c_s <= regions)
+    glb = ifmap + n * m_s * e * F + m_s * c_s * h * S
     ok_s = (a["rf_filter_words"] >= 1) & (glb <= a["glb_words"])
+    if not storage:
+        ok_s = jnp.ones_like(ok_a)
     return {"h": h, "m_s": m_s, "c_s": c_s, "n": n, "e": e}, ok_a, ok_s
 
 
@@ -110,7 +112,9 @@ def parallelism(shape):
     return shape["Mg"] * shape["Cg"] * shape["R"] * shape["S"]
 
 
-WS = base.Dataflow("ws", grid, counts, parallelism, MAPPING_KEYS, DEFAULT_SEARCH, __doc__)
+WS = base.Dataflow("ws", grid, counts, parallelism, MAPPING_KEYS, radices, __doc__)
+DEFAULT_SEARCH = WS.DEFAULT_SEARCH
+prepare_space = WS.prepare_space
 FAMILIES = base.FAMILIES
 search_layer = WS.search_layer
 validate_arch = WS.validate_arch
