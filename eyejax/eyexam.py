@@ -67,10 +67,14 @@ _R = np.concatenate([np.arange(1, 65), 2 ** np.arange(7, 15)])
 def _rs_physical_min_compute(layer, arch):
     """Fewest compute cycles of RS on v1's rows×cols, storage ignored (float64).
 
-    Sets are h×e with h = min(R, rows); e = ceil(E/ns) for every strip count ns; r sets on
-    channels × t on filters with r·t <= floor(rows/h)·floor(cols/e). The busiest PE does
-    ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip and R fold.
+    Sets are h×e with h = min(R, rows); e = ceil(E/ns) for every strip count ns (a set wider than
+    the array split into segments on different rows, `rs.set_slots`); r sets on channels stacked
+    in one column of set slots × t on filters in the remaining slots (docs/rs_model.md "Array").
+    The busiest PE does ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip
+    and R fold.
     """
+    from eyejax.dataflow.rs import set_slots
+
     f = jnp.float64
     s = layer_shape(layer, f)
     rows, cols = jnp.asarray(arch.pe_rows, f), jnp.asarray(arch.pe_cols, f)
@@ -80,10 +84,10 @@ def _rs_physical_min_compute(layer, arch):
     ns = jnp.asarray(_NS, f)[:, None]
     e = cdiv(E, jnp.minimum(ns, E))
     strips = cdiv(E, e)
-    sets = fdiv(rows, h) * fdiv(cols, e)
+    _, set_rows, set_cols = set_slots(h, e, rows, cols)
     r = jnp.asarray(_R, f)[None, :]
-    t = jnp.minimum(fdiv(sets, r), Mg)
-    ok = (e <= cols) & (t >= 1)
+    t = jnp.minimum(fdiv(set_rows, r) * set_cols, Mg)
+    ok = (set_rows >= 1) & (r <= set_rows) & (t >= 1)
     T = G * N * F * S * strips * nf * cdiv(Cg, jnp.minimum(r, Cg)) * cdiv(Mg, jnp.maximum(t, 1))
     return jnp.min(jnp.where(ok, T, jnp.inf))
 

@@ -25,8 +25,11 @@ class RSSearchSpace:
 
     The candidates form a grid over five axes:
     e (ofmap rows per PE set): `min(E, pe_cols) // k` for k in `e_splits`, then balanced so the
-      strips are near-equal;
-    r (PE sets on different channels): each of `r_options`, capped by the channel count;
+      strips are near-equal; with `e_segmented`, one more: the widest set the array holds when a
+      set wider than the array is split into segments on different rows (JSSC17 §IV-A, CONV2's
+      5×27 as 5×14 + 5×13), `min(E, pe_cols · floor(pe_rows / h))`, balanced likewise;
+    r (PE sets on different channels): each of `r_options`, capped by the channel count and by the
+      set slots of one column (their psums chain vertically, docs/rs_model.md "Array");
     q (channels per PE): `floor(ifmap_spad / S) // k` for k in `q_splits`;
     p (filters per PE): the most the filter and psum scratchpads allow, divided by each `p_splits`;
     n (images per pass): ceil(N / k) for k in `n_splits`.
@@ -36,6 +39,7 @@ class RSSearchSpace:
     """
 
     e_splits: tuple = (1, 2, 3)
+    e_segmented: bool = True
     r_options: tuple = (1, 2, 4, 8, 16, 32)
     q_splits: tuple = (1, 2, 4)
     p_splits: tuple = (1, 2)
@@ -43,7 +47,9 @@ class RSSearchSpace:
 
     @property
     def axes(self) -> tuple:
-        return (self.e_splits, self.r_options, self.q_splits, self.p_splits, self.n_splits)
+        # 0 on the e axis stands for the segmented candidate
+        e_axis = tuple(self.e_splits) + ((0,) if self.e_segmented else ())
+        return (e_axis, self.r_options, self.q_splits, self.p_splits, self.n_splits)
 
     @property
     def size(self) -> int:
@@ -71,6 +77,19 @@ def layer_shape(layer, dtype):
 
 def rows_glb(es, U, R):
     return jnp.minimum((es - 1) * U + R, es * R)
+
+
+def set_slots(h, e, pe_rows, pe_cols):
+    """(segments, set_rows, set_cols) of h×e PE sets on the array (docs/rs_model.md "Array").
+
+    A set wider than the array is split into `segments = ceil(e / pe_cols)` segments of h rows,
+    placed on different rows (JSSC17 §IV-A: CONV2's 5×27 set runs as 5×14 + 5×13). Sets then take
+    slots of (segments·h) rows × min(e, pe_cols) columns: set_rows slots down, set_cols across.
+    """
+    seg = cdiv(e, pe_cols)
+    set_rows = fdiv(pe_rows, h * seg)
+    set_cols = fdiv(pe_cols, jnp.minimum(e, pe_cols))
+    return seg, set_rows, set_cols
 
 
 def counts(shape, arch, mp: RSMapping, dtype):
@@ -152,9 +171,12 @@ def feasible(shape, arch, mp: RSMapping, dtype):
         "glb_banks", "glb_bank_words", "glb_ifmap_banks")}
     ok = (p * q * S <= a["filter_spad_words"]) & (q * S <= a["ifmap_spad_words"])
     ok &= p <= a["psum_spad_words"]
-    ok &= (h >= 1) & (h <= a["pe_rows"]) & (e >= 1) & (e <= a["pe_cols"]) & (e <= E)
-    sets = (a["pe_rows"] // h) * (a["pe_cols"] // e)
-    ok &= (r >= 1) & (t >= 1) & (p >= 1) & (q >= 1) & (n >= 1) & (n <= N) & (r * t <= sets)
+    ok &= (h >= 1) & (h <= a["pe_rows"]) & (e >= 1) & (e <= E)
+    _, set_rows, set_cols = set_slots(h, jnp.maximum(e, 1), a["pe_rows"], a["pe_cols"])
+    ok &= (r >= 1) & (t >= 1) & (p >= 1) & (q >= 1) & (n >= 1) & (n <= N)
+    # channel sets stack in one column (psums chain down the local links); filter sets fill the
+    # remaining slots of that column, then the other columns
+    ok &= (set_rows >= 1) & (r <= set_rows) & (t <= fdiv(set_rows, r) * set_cols)
     ok &= (m >= p * t) & (m % (p * t) == 0)
     ok &= (h == jnp.minimum(R, a["pe_rows"]))
     ifmap_banks = cdiv(n * q * r * rows_glb(e, U, R) * W_used, a["glb_bank_words"])
@@ -189,20 +211,23 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
         return jnp.asarray(space.axes[i], dtype).reshape(shp)
 
     e_split, r_opt, q_split, p_split, n_split = (axis(i) for i in range(nax))
+    segmented = e_split == 0
     s = shape
     E, F, R, S, U, W_used, Cg, Mg, N = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg", "Mg", "N"))
     a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in _ARCH_INT_FIELDS}
     one = jnp.ones((1,) * nax, dtype)
     h = jnp.minimum(R, a["pe_rows"]) * one
-    e_base = jnp.maximum(fdiv(jnp.minimum(E, a["pe_cols"]), e_split), 1)
+    e_seg = jnp.minimum(E, a["pe_cols"] * jnp.maximum(fdiv(a["pe_rows"], h), 1))
+    e_base = jnp.where(segmented, e_seg,
+                       jnp.maximum(fdiv(jnp.minimum(E, a["pe_cols"]), jnp.maximum(e_split, 1)), 1))
     e = cdiv(E, cdiv(E, e_base))                                   # balanced strips  [e]
     q_max = fdiv(a["ifmap_spad_words"], S)
     q = jnp.maximum(fdiv(q_max, q_split), 1)                       # [q]
     p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["filter_spad_words"], q * S)), Mg)
     p = jnp.maximum(fdiv(p_max, p_split), 1)                       # [q, p]
-    sets = fdiv(a["pe_rows"], h) * fdiv(a["pe_cols"], e)           # [e]
-    r = jnp.maximum(jnp.minimum(r_opt, cdiv(Cg, q)), 1)            # [r, q]
-    t = jnp.maximum(jnp.minimum(fdiv(sets, r), cdiv(Mg, p)), 1)    # [e, r, q, p]
+    _, set_rows, set_cols = set_slots(h, e, a["pe_rows"], a["pe_cols"])   # [e]
+    r = jnp.maximum(jnp.minimum(jnp.minimum(r_opt, cdiv(Cg, q)), set_rows), 1)   # [e, r, q]
+    t = jnp.maximum(jnp.minimum(fdiv(set_rows, r) * set_cols, cdiv(Mg, p)), 1)  # [e, r, q, p]
     n = jnp.maximum(cdiv(N, n_split), 1)                           # [n]
     pt = p * t
     bank = a["glb_bank_words"]
@@ -211,7 +236,8 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     psum_banks = jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - ifmap_banks)
     m_fit = fdiv(psum_banks * bank, n * e * F)
     m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)       # full grid
-    ok = (m >= pt) & (p * q * S <= a["filter_spad_words"]) & (q_max >= 1) & (r * t <= sets)
+    ok = (m >= pt) & (p * q * S <= a["filter_spad_words"]) & (q_max >= 1) & (set_rows >= 1)
+    ok &= t <= fdiv(set_rows, r) * set_cols
     ok &= jnp.where(split, ifmap_banks <= a["glb_ifmap_banks"], True)
     ok &= (q <= Cg) | (q == 1)
     m = jnp.maximum(m, pt)  # keep the arithmetic finite where infeasible; the mask rules it out

@@ -95,12 +95,18 @@ class _Plan:
     psum_spad: int
 
     @property
+    def segments(self) -> int:
+        """Segments of one PE set: a set wider than the array is split into pieces of at most
+        pe_cols columns placed on different rows (JSSC17 §IV-A, CONV2's 5×27 as 5×14 + 5×13)."""
+        return _cdiv(self.e, self.pe_cols)
+
+    @property
     def set_rows(self) -> int:
-        return self.pe_rows // self.h
+        return self.pe_rows // (self.h * self.segments)
 
     @property
     def set_cols(self) -> int:
-        return self.pe_cols // self.e
+        return self.pe_cols // min(self.e, self.pe_cols)
 
 
 def _arch_int(arch, name: str) -> int:
@@ -144,9 +150,12 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
     pe_rows, pe_cols = A["pe_rows"], A["pe_cols"]
     if h != min(R, pe_rows):
         raise ValueError(f"mapping.h = {h} must equal min(R, pe_rows) = {min(R, pe_rows)}")
-    if e > min(E, pe_cols):
-        raise ValueError(f"mapping.e = {e} exceeds min(E, pe_cols) = {min(E, pe_cols)} "
-                         f"(PE array width)")
+    if e > E:
+        raise ValueError(f"mapping.e = {e} exceeds the ofmap height E = {E}")
+    seg = _cdiv(e, pe_cols)
+    if h * seg > pe_rows:
+        raise ValueError(f"PE array: a {h}x{e} set needs {seg} segments of {h} rows = {h * seg} "
+                         f"rows > pe_rows = {pe_rows}")
     if n > layer.N:
         raise ValueError(f"mapping.n = {n} exceeds the batch N = {layer.N}")
     if m % (p * t):
@@ -162,10 +171,15 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
                          f"{A['ifmap_spad_words']}")
     if p > A["psum_spad_words"]:
         raise ValueError(f"psum spad: p = {p} exceeds psum_spad_words = {A['psum_spad_words']}")
-    sets = (pe_rows // h) * (pe_cols // e)
-    if r * t > sets:
-        raise ValueError(f"PE array: r*t = {r * t} PE sets exceed "
-                         f"floor(pe_rows/h)*floor(pe_cols/e) = {sets}")
+    set_rows, set_cols = pe_rows // (h * seg), pe_cols // min(e, pe_cols)
+    if r > set_rows:
+        raise ValueError(f"PE array: r = {r} channel sets must stack in one column (psums chain "
+                         f"vertically), but only {set_rows} sets of {h * seg} rows fit in "
+                         f"pe_rows = {pe_rows}")
+    if t > (set_rows // r) * set_cols:
+        raise ValueError(f"PE array: t = {t} filter sets exceed floor(set_rows/r)*set_cols = "
+                         f"{(set_rows // r) * set_cols} slots (set_rows = {set_rows}, set_cols = "
+                         f"{set_cols}, r = {r})")
     bank = A["glb_bank_words"]
     ifmap_words = n * q * r * _distinct_rows(e, U, R) * W_used
     psum_words = n * m * e * F
@@ -231,11 +245,17 @@ def _configure_array(pl: _Plan, h_k: int, e_s: int, y: int, x: int) -> _Array:
     t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
     ft, cr, i, j = (a.ravel() for a in np.meshgrid(
         np.arange(t_eff), np.arange(r_eff), np.arange(h_k), np.arange(e_s), indexing="ij"))
-    # Set k = ft*r_eff + cr sits in set slot (k mod set_rows, k div set_rows): channel sets of one
-    # filter set are stacked vertically, so their psums chain down the same columns.
-    k = ft * r_eff + cr
-    row = (k % pl.set_rows) * pl.h + i
-    col = (k // pl.set_rows) * pl.e + j
+    # Channel sets of one filter set are stacked vertically in one column of set slots, so their
+    # psums chain down the local links; filter sets fill the column's remaining slots, then the
+    # next columns. A set wider than the array is cut into segments of pe_cols columns; segment
+    # `sg` of every set lies in its own band of set_rows slots, so each segment's channel sets are
+    # still adjacent. A pass with h_k < h rows per set packs its sets h_k rows apart.
+    fpc = pl.set_rows // pl.r                      # filter sets per column of set slots
+    slot_row = (ft % fpc) * pl.r + cr
+    slot_col = ft // fpc
+    sg = j // pl.pe_cols
+    row = (sg * pl.set_rows + slot_row) * h_k + i
+    col = slot_col * min(pl.e, pl.pe_cols) + j % pl.pe_cols
     if np.any(row >= pl.pe_rows) or np.any(col >= pl.pe_cols):
         raise AssertionError("PE sets do not fit the array")            # excluded by check_mapping
     if len(set(zip(row.tolist(), col.tolist()))) != row.size:
@@ -414,6 +434,9 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     ft_c, j_c = arr.ft[chain[:, 0]], arr.j[chain[:, 0]]
     if np.any(arr.ft[chain] != ft_c[:, None]) or np.any(arr.j[chain] != j_c[:, None]):
         raise AssertionError("a psum chain crosses sets")
+    # the local psum link joins vertically adjacent PEs only: every chain runs down one column
+    if np.any(arr.col[chain] != arr.col[chain[:, :1]]) or np.any(np.diff(arr.row[chain], axis=1) != 1):
+        raise AssertionError("a psum chain is not a run of vertically adjacent PEs")
     c["noc_psum"] += int((n_k * arr.nfilt[chain[:, 0]] * F).sum()) * (L - 1)   # PE-to-PE hops
     kk = ft_c[:, None] * pl.p + np.arange(pl.p)[None, :]                     # filter in the pass
     ok = np.broadcast_to((kk < x)[:, None, :], (chain.shape[0], n_k, pl.p))
