@@ -42,7 +42,8 @@ ARCH_KEYS = tuple(dict.fromkeys(
     ("family",) + sum((_fields(c) for c, _ in FAMILIES.values()), ()) + ("energy_table", "energy")))
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
 WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
-TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep", "dataflow")
+TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep", "dataflow",
+            "mapping")
 
 
 

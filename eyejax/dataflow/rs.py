@@ -300,10 +300,13 @@ def _cost(shape, arch, sp, first, mp, dtype):
 
 
 def search_layer(layer, arch, sp, first, objective: str = "energy",
-                 space: RSSearchSpace = DEFAULT_SEARCH):
+                 space: RSSearchSpace = DEFAULT_SEARCH, fixed=None):
     """Best RS mapping of one layer on one architecture and its exact cost (scalars).
 
     `layer` is one row of LayerArrays, `sp` one row of Sparsity. Returns a flat dict.
+    fixed: None, or (RSMapping row, use flag): where `use` is set the given mapping is costed
+    instead of the searched one (h = 0 stands for min(R, pe_rows)), and `feasible` says whether it
+    fits (eyejax.dataflow.mapping_file checks this before any work and names the broken limit).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -318,6 +321,14 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     pick = lambda v: jnp.round(at_best(v, best))
     mp = RSMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
     shape = layer_shape(layer, i64)
+    if fixed is not None:
+        fmp, use = fixed
+        fvals = {k: jnp.asarray(getattr(fmp, k)).astype(i64) for k in MAPPING_KEYS}
+        fvals["h"] = jnp.where(fvals["h"] > 0, fvals["h"],
+                               jnp.minimum(shape["R"], jnp.asarray(arch.pe_rows).astype(i64)))
+        fmp = RSMapping(**fvals)
+        mp = RSMapping(**{k: jnp.where(use, getattr(fmp, k), getattr(mp, k)) for k in MAPPING_KEYS})
+        any_ok = jnp.where(use, feasible(shape, arch, fmp, i64), any_ok)
     c, en, dcyc, cycles = _cost(shape, arch, sp, first, mp, i64)
     zero_i = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
     out = {k: zero_i(v) for k, v in c.items()}
