@@ -53,6 +53,9 @@ class NetworkResult:
         datapaths = pes * _bcast(getattr(a, "macs_per_pe", 1), B)
         out["mac_utilization"] = np.where(cycles > 0, r["macs"] / np.maximum(cycles, 1) / datapaths[:, None], 0.0)
         out["latency_ms"] = cycles / (clock[:, None] * 1e3)
+        if "processing_cycles" in r:   # RS on v1: DRAM-overlapped processing vs total (JSSC17 Table V)
+            out["processing_latency_ms"] = r["processing_cycles"] / (clock[:, None] * 1e3)
+            out["total_latency_ms"] = out["latency_ms"]
         total = 0.0
         for lv in LEVELS_E:
             lv_sum = 0.0
@@ -123,6 +126,8 @@ class NetworkResult:
                     "energy", "energy_dram", "energy_glb", "energy_noc", "energy_rf", "energy_alu",
                     "energy_ifmap", "energy_filter", "energy_psum", "dram_accesses", "glb_accesses",
                     "noc_accesses", "rf_accesses"]
+        sum_keys += [k for k in ("stall_cycles", "processing_cycles", "dram_wait_cycles",
+                                 "processing_latency_ms", "total_latency_ms") if k in arr]
         for k in sum_keys:
             t[k] = np.asarray(arr[k]).sum(axis=1)
         t["feasible"] = np.asarray(arr["feasible"]).all(axis=1)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
-from eyejax.dataflow.rs import layer_counts, mapping_is_feasible
+from eyejax.dataflow.rs import RS_EXTRA_KEYS, layer_counts, mapping_is_feasible
 from eyejax.sim import is_feasible, simulate_rs, simulate_rs_counts
 from eyejax.workload.layer import Layer, LayerArrays
 
@@ -106,11 +106,13 @@ CASES = NAMED + _random_cases(40, seed=2024)
 
 
 def _model(layer, arch, mp):
-    return {k: int(v) for k, v in layer_counts(layer, arch, mp).items() if k in COUNT_KEYS}
+    return {k: int(v) for k, v in layer_counts(layer, arch, mp).items()
+            if k in COUNT_KEYS + RS_EXTRA_KEYS}
 
 
 def _diff(sim, model):
-    return {k: (sim[k], model.get(k)) for k in COUNT_KEYS if sim[k] != model.get(k)}
+    return {k: (sim[k], model.get(k)) for k in COUNT_KEYS + RS_EXTRA_KEYS
+            if sim[k] != model.get(k)}
 
 
 def test_enough_cases():
@@ -137,7 +139,7 @@ def test_full_simulation_matches_model(layer, arch, mapping):
     ref = jax.lax.conv_general_dilated(x, w, (layer.stride,) * 2, [(layer.pad, layer.pad)] * 2,
                                        feature_group_count=layer.groups)
     np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))
-    sim = {k: int(c[k]) for k in COUNT_KEYS}
+    sim = {k: int(c[k]) for k in COUNT_KEYS + RS_EXTRA_KEYS}
     assert not _diff(sim, _model(layer, arch, mapping))
 
 
@@ -147,7 +149,8 @@ def test_layer_arrays_row():
     la = LayerArrays.from_layers(layers)
     for i, (layer, arch, mp) in enumerate(NAMED[:6]):
         row = jax.tree_util.tree_map(lambda a: a[i], la)
-        model = {k: int(v) for k, v in layer_counts(row, arch, mp).items() if k in COUNT_KEYS}
+        model = {k: int(v) for k, v in layer_counts(row, arch, mp).items()
+                 if k in COUNT_KEYS + RS_EXTRA_KEYS}
         assert not _diff(simulate_rs_counts(layer, mp, arch), model), layer.name
 
 

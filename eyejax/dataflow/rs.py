@@ -92,6 +92,59 @@ def set_slots(h, e, pe_rows, pe_cols):
     return seg, set_rows, set_cols
 
 
+RS_EXTRA_KEYS = ("stall_cycles",)   # RS counts beyond COUNT_KEYS (model and simulation agree)
+
+
+def pass_time_terms(nk, es, x, y, hk, s, a, mp, dtype):
+    """(fill + drain, streaming time, compute) cycles of one PASS(n_k, e_s, y, h_k, x)
+    (docs/rs_model.md "Time"). `a` holds the arch's bus widths and clocks in `dtype`.
+
+    fill: the pass's filters go from the filter buffer over the 64-b filter GIN into the spads, and
+      the first S columns of every ifmap row the pass reads (one image) over the 16-b ifmap GIN,
+      before the first MAC (JSSC17 §VI-A: each pass ramps up, data loaded before it runs);
+    stream: the pass runs at the pace of its slowest resource: the busiest PE (1 MAC/cycle), the
+      ifmap GIN (every GLB ifmap word of the pass, multicast by ID), the psum GIN/GON (psums in
+      from and out to the GLB, one word per chain end; reads never exceed writes, so the write side
+      bounds both), and the next pass's filters streamed from DRAM at the DRAM bandwidth;
+    drain: h_k cycles for the last psums to pass down the vertical chain.
+    """
+    S, F, U, W_used = s["S"], s["F"], s["U"], s["W_used"]
+    p, q = mp.p, mp.q
+    wb = a["word_bits"]
+    rows_pass = jnp.minimum((es - 1) * U + hk, es * hk)
+    f_words = x * y * hk * S
+    compute = nk * jnp.minimum(p, x) * jnp.minimum(q, y) * S * F
+    ifmap = cdiv(nk * y * rows_pass * W_used * wb, a["ifmap_bus_bits"])
+    psum = cdiv(nk * x * es * F * wb, a["psum_bus_bits"])
+    fdram = cdiv(f_words * wb * a["clock_mhz"], a["dram_bus_bits"] * a["dram_clock_mhz"])
+    stream = jnp.maximum(jnp.maximum(compute, ifmap), jnp.maximum(psum, fdram))
+    fill = cdiv(f_words * wb, a["filter_bus_bits"]) + cdiv(y * rows_pass * S * wb, a["ifmap_bus_bits"])
+    return fill + hk, stream, compute
+
+
+TIME_ARCH_FIELDS = ("word_bits", "ifmap_bus_bits", "filter_bus_bits", "psum_bus_bits", "clock_mhz",
+                    "dram_bus_bits", "dram_clock_mhz")
+
+
+def time_sums(shape, arch, mp: RSMapping, dtype):
+    """(Σ fill + drain, Σ stream) over every pass of one group, exactly: the pass time depends on
+    the five tile sizes (n_k, e_s, x, y, h_k), so the sum nests the five tile sums (32 terms)."""
+    s = shape
+    N, Cg, Mg, E, R = s["N"], s["Cg"], s["Mg"], s["E"], s["R"]
+    a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in TIME_ARCH_FIELDS}
+    h, e, r, t, p, q, n = (jnp.asarray(getattr(mp, k)).astype(dtype) for k in "hertpqn")
+    mpd = RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=h)
+
+    def f(nk, es, x, y, hk):
+        ramp, stream, _ = pass_time_terms(nk, es, x, y, hk, s, a, mpd, dtype)
+        return jnp.stack(jnp.broadcast_arrays(ramp, stream))
+
+    tot = tile_sum(N, n, lambda nk: tile_sum(E, e, lambda es: tile_sum(
+        Mg, p * t, lambda x: tile_sum(Cg, q * r, lambda y: tile_sum(
+            R, h, lambda hk: f(nk, es, x, y, hk))))))
+    return tot[0], tot[1]
+
+
 def counts(shape, arch, mp: RSMapping, dtype):
     """Every access count and cycle term of one layer under one mapping (docs/rs_model.md).
 
@@ -152,12 +205,21 @@ def counts(shape, arch, mp: RSMapping, dtype):
         "rf_psum_writes": macs,
         "passes": nb * ns * nf * nc * npt,
         "compute_cycles": S * F * N * ns * nf * sum_p_eff * sum_q_eff,
-        "ramp_cycles": nb * ns * (S * nf * sum_p_eff * sum_q_eff + R * nc * npt),
     }
+    keys = COUNT_KEYS + RS_EXTRA_KEYS
+    if arch is None:
+        # counts only, no time model (RS+ reuses these counts and times its passes itself):
+        # filter-spad fill + drain per pass, no stalls
+        c["ramp_cycles"] = nb * ns * (S * nf * sum_p_eff * sum_q_eff + R * nc * npt)
+        keys = COUNT_KEYS
+    else:
+        ramp, stream = time_sums(shape, arch, mp, dtype)
+        c["ramp_cycles"] = ramp * one
+        c["stall_cycles"] = stream - c["compute_cycles"]
     # Groups run one after another: every count scales with G; active PEs do not.
     c = {k: v * G for k, v in c.items()}
     c["active_pes"] = h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
-    return {k: c[k] for k in COUNT_KEYS}
+    return {k: c[k] for k in keys}
 
 
 def feasible(shape, arch, mp: RSMapping, dtype):
@@ -279,14 +341,11 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
     energy = G * (nm * per_m + per_en + per_erqp + per_rq + const)
     if objective == "energy":
         return energy, None
-    sum_p_eff = tile_sum(Mg, pt, lambda x: jnp.minimum(p, x))
-    sum_q_eff = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
-    pq = S * nf * sum_p_eff * sum_q_eff
-    compute = F * N * ns * pq
-    ramp = nb * ns * (pq + R * nc * npt)
-    dram_words = nm * N * Cg * real * if_ratio + nb * ns * filt + outputs * of_ratio
-    dram = dram_words * (arch.word_bits * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz))
-    return energy, G * (compute + ramp + dram)
+    ramp, stream = time_sums(shape, arch, mp, dtype)
+    # the array waits for the ifmap loads and the ofmap write-back (filters stream, "Time")
+    wait_words = nm * N * Cg * real * if_ratio + outputs * of_ratio
+    wait = wait_words * (arch.word_bits * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz))
+    return energy, G * (ramp + stream + wait)
 
 
 def _cost(shape, arch, sp, first, mp, dtype):
@@ -295,7 +354,9 @@ def _cost(shape, arch, sp, first, mp, dtype):
     c = counts(shape, arch, mp, dtype)
     en = cost.energy(c, arch, sp, first)
     dcyc = cost.dram_cycles(c, arch, sp, first)
-    cycles = c["compute_cycles"] + c["ramp_cycles"] + dcyc
+    c["processing_cycles"] = c["compute_cycles"] + c["ramp_cycles"] + c["stall_cycles"]
+    c["dram_wait_cycles"] = cost.dram_wait_cycles(c, arch, sp, first)
+    cycles = c["processing_cycles"] + c["dram_wait_cycles"]
     return c, en, dcyc, cycles
 
 

@@ -44,10 +44,11 @@ import numpy as np
 
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
+from eyejax.dataflow.rs import RS_EXTRA_KEYS
 from eyejax.workload.layer import Layer
 
 EXTRA_KEYS = ("macs_zero_ifmap",)
-SIM_KEYS = COUNT_KEYS + EXTRA_KEYS
+SIM_KEYS = COUNT_KEYS + RS_EXTRA_KEYS + EXTRA_KEYS
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -93,6 +94,14 @@ class _Plan:
     filter_spad: int
     ifmap_spad: int
     psum_spad: int
+    # buses and clocks (docs/rs_model.md "Time")
+    word_bits: int = 16
+    ifmap_bus: int = 16
+    filter_bus: int = 64
+    psum_bus: int = 64
+    clock_mhz: int = 200
+    dram_bus: int = 64
+    dram_clock_mhz: int = 60
 
     @property
     def segments(self) -> int:
@@ -194,10 +203,17 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
     elif ib + pb > A["glb_banks"]:
         raise ValueError(f"GLB: ifmap ({ib}) + psum ({pb}) banks exceed glb_banks = "
                          f"{A['glb_banks']}")
+    T = {k: _arch_int(arch, k) for k in ("word_bits", "ifmap_bus_bits", "filter_bus_bits",
+                                         "psum_bus_bits", "clock_mhz", "dram_bus_bits",
+                                         "dram_clock_mhz")}
     return _Plan(N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad,
                  E=E, F=F, W_used=W_used, h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m,
                  pe_rows=pe_rows, pe_cols=pe_cols, filter_spad=A["filter_spad_words"],
-                 ifmap_spad=A["ifmap_spad_words"], psum_spad=A["psum_spad_words"])
+                 ifmap_spad=A["ifmap_spad_words"], psum_spad=A["psum_spad_words"],
+                 word_bits=T["word_bits"], ifmap_bus=T["ifmap_bus_bits"],
+                 filter_bus=T["filter_bus_bits"], psum_bus=T["psum_bus_bits"],
+                 clock_mhz=T["clock_mhz"], dram_bus=T["dram_bus_bits"],
+                 dram_clock_mhz=T["dram_clock_mhz"])
 
 
 def is_feasible(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1()) -> bool:
@@ -305,7 +321,7 @@ def _schedule(pl: _Plan) -> _Schedule:
                                                 pl.H, pl.W, pl.E, pl.F, pl.W_used)
     C, M = G * Cg, G * Mg
     n, Y = pl.n, pl.q * pl.r
-    c = {k: 0 for k in COUNT_KEYS}
+    c = {k: 0 for k in COUNT_KEYS + RS_EXTRA_KEYS}
     # GLB psum buffer, addressed by ofmap row (image, filter, ofmap row): holds a partial sum?
     holds = np.zeros(N * M * E, dtype=bool)
     loads, passes, writeback = [], [], []
@@ -389,6 +405,7 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     M, Cg, R, S, E, F, Wu = pl.G * pl.Mg, pl.Cg, pl.R, pl.S, pl.E, pl.F, pl.W_used
     arr = _configure_array(pl, h_k, e_s, y, x)
     npe = arr.row.size
+    before = {k: c[k] for k in ("dram_filter_reads", "glb_ifmap_reads", "glb_psum_writes")}
     t_eff, r_eff = int(arr.ft.max()) + 1, int(arr.cr.max()) + 1
 
     # ---- filters: read from DRAM (bypassing the GLB), multicast on (filter set, channel set, row)
@@ -425,7 +442,6 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     zw = np.where(imsg >= 0, pairs.sum(axis=1)[:, None, :], 0)            # filters per ifmap slot
     busiest = int(np.argmax(macs_pe))
     c["compute_cycles"] += int(macs_pe[busiest])
-    c["ramp_cycles"] += int(fill[busiest]) + h_k
 
     # ---- psum chains: per (filter set, set column), down the (channel set, row) PEs
     order = np.lexsort((arr.i, arr.cr, arr.j, arr.ft))
@@ -449,6 +465,19 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     c["glb_psum_writes"] += int(ok.sum()) * F
     c["noc_psum"] += int(ok.sum()) * F                                     # chain end -> GLB
     holds[pos[ok]] = True
+
+    # ---- time of the pass (docs/rs_model.md "Time"), from what this pass moved
+    moved = {k: c[k] - v for k, v in before.items()}
+    wb = pl.word_bits
+    f_words = moved["dram_filter_reads"]                                   # filters of the pass
+    first_window = moved["glb_ifmap_reads"] // Wu // n_k * S             # one image, S columns
+    fill = _cdiv(f_words * wb, pl.filter_bus) + _cdiv(first_window * wb, pl.ifmap_bus)
+    stream = max(int(macs_pe[busiest]),                                    # busiest PE
+                 _cdiv(moved["glb_ifmap_reads"] * wb, pl.ifmap_bus),       # ifmap GIN
+                 _cdiv(moved["glb_psum_writes"] * wb, pl.psum_bus),        # psum GON (>= GIN)
+                 _cdiv(f_words * wb * pl.clock_mhz, pl.dram_bus * pl.dram_clock_mhz))  # DRAM
+    c["ramp_cycles"] += fill + h_k
+    c["stall_cycles"] += stream - int(macs_pe[busiest])
     return dict(npe=npe, fidx=fidx, iidx=iidx, zw=zw, chain=chain, pos=pos, held=held)
 
 
