@@ -78,6 +78,8 @@ def layer_table(df: pd.DataFrame) -> pd.DataFrame:
             "util": f"{float(r['utilization']):.2f}",
             "cycles": _fmt(r["cycles"]),
             "ms": _fmt(r["latency_ms"], ".3f"),
+            **({"proc ms": _fmt(r["processing_latency_ms"], ".3f")}
+               if "processing_latency_ms" in r else {}),
             "energy": _fmt(e, ".4g"),
             "dram%": share("dram"), "glb%": share("glb"), "noc%": share("noc"),
             "rf%": share("rf"), "alu%": share("alu"),

@@ -14,6 +14,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
@@ -31,7 +32,9 @@ class RSSearchSpace:
     r (PE sets on different channels): each of `r_options`, capped by the channel count and by the
       set slots of one column (their psums chain vertically, docs/rs_model.md "Array");
     q (channels per PE): `floor(ifmap_spad / S) // k` for k in `q_splits`;
-    p (filters per PE): the most the filter and psum scratchpads allow, divided by each `p_splits`;
+    p (filters per PE): the most the filter and psum scratchpads allow, divided by each `p_splits`,
+      then balanced so the ceil(Mg/(p·t)) filter chunks are near-equal (JSSC17's CONV1 runs
+      p = 16 with t = 2: 96 filters in three equal chunks of 32);
     n (images per pass): ceil(N / k) for k in `n_splits`.
     t (sets on different filters) takes the remaining PE sets, and m (psums kept in the GLB) is the
     largest multiple of p*t that fits: only the ifmap re-fetch count depends on m, so the largest
@@ -135,14 +138,27 @@ def time_sums(shape, arch, mp: RSMapping, dtype):
     h, e, r, t, p, q, n = (jnp.asarray(getattr(mp, k)).astype(dtype) for k in "hertpqn")
     mpd = RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=h)
 
-    def f(nk, es, x, y, hk):
-        ramp, stream, _ = pass_time_terms(nk, es, x, y, hk, s, a, mpd, dtype)
-        return jnp.stack(jnp.broadcast_arrays(ramp, stream))
+    # Each dimension's tiles as (size, multiplicity) pairs on its own leading axis of length 2
+    # (full tiles, then the remainder tile with multiplicity 0 when there is none), so one
+    # broadcast evaluation covers all 32 combinations (a small graph to compile).
+    bshape = jnp.broadcast_shapes(*(jnp.shape(v) for v in (N, Cg, Mg, E, R, h, e, r, t, p, q, n)))
 
-    tot = tile_sum(N, n, lambda nk: tile_sum(E, e, lambda es: tile_sum(
-        Mg, p * t, lambda x: tile_sum(Cg, q * r, lambda y: tile_sum(
-            R, h, lambda hk: f(nk, es, x, y, hk))))))
-    return tot[0], tot[1]
+    def tiles(D, T, axis):
+        full = fdiv(D, T)
+        rem = D - full * T
+        b = lambda v: jnp.broadcast_to(v, bshape)
+        size = jnp.stack([b(T), b(jnp.where(rem > 0, rem, T))])
+        mult = jnp.stack([b(full), b((rem > 0).astype(full.dtype))])
+        shape = [1] * 5
+        shape[axis] = 2
+        expand = lambda v: v.reshape(tuple(shape) + v.shape[1:])
+        return expand(size), expand(mult)
+
+    (nk, w1), (es, w2), (x, w3), (y, w4), (hk, w5) = (
+        tiles(N, n, 0), tiles(E, e, 1), tiles(Mg, p * t, 2), tiles(Cg, q * r, 3), tiles(R, h, 4))
+    ramp, stream, _ = pass_time_terms(nk, es, x, y, hk, s, a, mpd, dtype)
+    w = w1 * w2 * w3 * w4 * w5
+    return jnp.sum(w * ramp, axis=(0, 1, 2, 3, 4)), jnp.sum(w * stream, axis=(0, 1, 2, 3, 4))
 
 
 def counts(shape, arch, mp: RSMapping, dtype):
@@ -290,6 +306,9 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     _, set_rows, set_cols = set_slots(h, e, a["pe_rows"], a["pe_cols"])   # [e]
     r = jnp.maximum(jnp.minimum(jnp.minimum(r_opt, cdiv(Cg, q)), set_rows), 1)   # [e, r, q]
     t = jnp.maximum(jnp.minimum(fdiv(set_rows, r) * set_cols, cdiv(Mg, p)), 1)  # [e, r, q, p]
+    # balanced filter chunks: the fewest filters per PE that keeps the same number of p·t chunks,
+    # so the last chunk is not a ragged one that leaves sets idle (like the balanced strips of e)
+    p = cdiv(Mg, t * cdiv(Mg, t * p))                              # [e, r, q, p]
     n = jnp.maximum(cdiv(N, n_split), 1)                           # [n]
     pt = p * t
     bank = a["glb_bank_words"]
@@ -339,13 +358,21 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
     per_rq = outputs * (et.glb * 2 * nc * nf + et.noc * (sum_r_eff * R + nc * nf - 1))
     const = et.dram * outputs * of_ratio + et.rf * macs * (3 + g) + et.alu * macs * g
     energy = G * (nm * per_m + per_en + per_erqp + per_rq + const)
-    if objective == "energy":
+    chip = chip_params(arch)
+    chip = None if chip == MOVEMENT_ONLY else chip
+    if objective == "energy" and chip is None:
         return energy, None
     ramp, stream = time_sums(shape, arch, mp, dtype)
     # the array waits for the ifmap loads and the ofmap write-back (filters stream, "Time")
     wait_words = nm * N * Cg * real * if_ratio + outputs * of_ratio
     wait = wait_words * (arch.word_bits * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz))
-    return energy, G * (ramp + stream + wait)
+    cycles = G * (ramp + stream + wait)
+    if chip is not None:
+        # chip energy: clock, control and leakage over the layer's time (eyejax/chip_energy.py)
+        active = h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
+        over = overhead_energy(cycles, active, chip, g)
+        energy = energy + over["clock"] + over["leakage"]
+    return energy, cycles
 
 
 def _cost(shape, arch, sp, first, mp, dtype):
@@ -357,6 +384,8 @@ def _cost(shape, arch, sp, first, mp, dtype):
     c["processing_cycles"] = c["compute_cycles"] + c["ramp_cycles"] + c["stall_cycles"]
     c["dram_wait_cycles"] = cost.dram_wait_cycles(c, arch, sp, first)
     cycles = c["processing_cycles"] + c["dram_wait_cycles"]
+    # chip energy beyond movement: clock, control, leakage (eyejax/chip_energy.py)
+    en.update(overhead_energy(cycles, c["active_pes"], chip_params(arch), sp.mac_density))
     return c, en, dcyc, cycles
 
 
