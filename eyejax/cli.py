@@ -96,11 +96,13 @@ def layer_table(df: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "layer": r["layer"],
             "MACs": _fmt(r["macs"]),
-            "mapping": _mapping_str(r),
+            "mapping": _mapping_str(r) + (" (given)" if bool(r.get("mapping_fixed", False)) else ""),
             "PEs": _fmt(r["active_pes"]),
             "util": f"{float(r['utilization']):.2f}",
             "cycles": _fmt(r["cycles"]),
             "ms": _fmt(r["latency_ms"], ".3f"),
+            **({"proc ms": _fmt(r["processing_latency_ms"], ".3f")}
+               if "processing_latency_ms" in r else {}),
             "energy": _fmt(e, ".4g"),
             "dram%": share("dram"), "glb%": share("glb"), "noc%": share("noc"),
             "rf%": share("rf"), "alu%": share("alu"),
@@ -219,7 +221,9 @@ def run(cfg: DictConfig) -> int:
     unit = getattr(arch.energy, "unit", "normalized")
     log.info(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
              f"batch {network.layers[0].N}) on {_design(inputs, cfg)}; {_sparsity_words(cfg)}; "
-             f"objective {objective}; {plural(B, 'configuration')}"
+             f"objective {objective}"
+             + (f"; mapping {cfg.get('mapping')}" if cfg.get("mapping") is not None else "")
+             + f"; {plural(B, 'configuration')}"
              + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
                 if swept else ""))
 
@@ -231,10 +235,18 @@ def run(cfg: DictConfig) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=B, unit="config", file=sys.stderr, desc="evaluating")
+    mapping = cfg.get("mapping")
+    if mapping is not None:
+        mapping = str(mapping)
+        if os.path.exists(os.path.join(_original_cwd(), mapping)):
+            mapping = os.path.join(_original_cwd(), mapping)
     try:
         result = evaluate(arch, network, sparsity=inputs.sparsity, objective=objective,
                           dataflow=getattr(inputs, "dataflow", None),
-                          progress=bar.update if bar is not None else None)
+                          progress=bar.update if bar is not None else None, mapping=mapping)
+    except ValueError as exc:  # MappingError: a fixed mapping that is malformed or does not fit
+        print(f"eyejax: error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if bar is not None:
             bar.close()

@@ -43,7 +43,7 @@ ARCH_KEYS = tuple(dict.fromkeys(
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
 WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
 TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep", "dataflow",
-            "compile_cache")
+            "compile_cache", "mapping")
 
 
 

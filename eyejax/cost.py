@@ -66,3 +66,12 @@ def dram_cycles(c, arch, sp, first):
     words = d_if + d_f + d_ps
     bits = words * arch.word_bits
     return cdiv(bits * arch.clock_mhz, arch.dram_bus_bits * arch.dram_clock_mhz)
+
+
+def dram_wait_cycles(c, arch, sp, first):
+    """Core cycles the array waits for DRAM (JSSC17 §VI-A, total latency): the ifmap loads and the
+    ofmap write-back over the DRAM bus; filters stream from DRAM while passes run (their DRAM time
+    bounds each pass instead, docs/rs_model.md "Time")."""
+    d_if, _, d_ps = dram_traffic_words(c, sp, first)
+    bits = (d_if + d_ps) * arch.word_bits
+    return cdiv(bits * arch.clock_mhz, arch.dram_bus_bits * arch.dram_clock_mhz)

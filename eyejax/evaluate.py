@@ -54,21 +54,26 @@ def _sparsity_in_axes(sp):
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(dataflow, objective: str, space, arch_axes_key, sp_axes_key, treedefs):
+def _compiled(dataflow, objective: str, space, arch_axes_key, sp_axes_key, treedefs,
+              with_fixed: bool = False):
     arch_treedef, sp_treedef = treedefs
     arch_axes = jax.tree_util.tree_unflatten(arch_treedef, arch_axes_key)
     sp_axes = jax.tree_util.tree_unflatten(sp_treedef, sp_axes_key)
 
-    def per_layer(arch, layer, sp, first):
-        return dataflow.search_layer(layer, arch, sp, first, objective, space)
+    if with_fixed:   # a given mapping per layer (eyejax.dataflow.mapping_file), else searched
+        def per_layer(arch, layer, sp, first, fixed):
+            return dataflow.search_layer(layer, arch, sp, first, objective, space, fixed=fixed)
+    else:
+        def per_layer(arch, layer, sp, first, fixed):
+            return dataflow.search_layer(layer, arch, sp, first, objective, space)
 
-    over_layers = jax.vmap(per_layer, in_axes=(None, 0, 0, 0))
-    over_configs = jax.vmap(over_layers, in_axes=(arch_axes, None, sp_axes, None))
+    over_layers = jax.vmap(per_layer, in_axes=(None, 0, 0, 0, 0))
+    over_configs = jax.vmap(over_layers, in_axes=(arch_axes, None, sp_axes, None, None))
 
-    def run(arch, layers, sp, first, layer_index):
+    def run(arch, layers, sp, first, layer_index, fixed):
         # each network layer takes its distinct layer's results (inside the compiled call, so the
         # host receives final [configs, layers] arrays and copies nothing more)
-        res = over_configs(arch, layers, sp, first)
+        res = over_configs(arch, layers, sp, first, fixed)
         return jax.tree_util.tree_map(lambda x: jnp.take(x, layer_index, axis=1), res)
 
     return jax.jit(run)
@@ -92,14 +97,15 @@ def distinct_layers(layers, sparsity: Sparsity):
 
 def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=None,
                     chunk_size: int | None = None, progress=None, dataflow: str | None = None,
-                    devices=None, dedupe_layers: bool = True):
+                    devices=None, dedupe_layers: bool = True, fixed=None):
     """Core batched evaluation; returns a dict of numpy arrays shaped [B, L].
 
     devices: the local devices the configuration axis is sharded over (None: all local devices of
     the default backend; an int n: the first n; 1: no sharding). Each chunk is padded to a multiple
     of the device count. dedupe_layers: evaluate each distinct layer (shape, first flag, sparsity)
     once and copy its results to its repeats (identical results, less work). chunk_size: the
-    configurations per compiled call (None: default_chunk(devices)).
+    configurations per compiled call (None: default_chunk(devices)). fixed: None, or
+    (mapping with [L] leaves, use mask [L]) from eyejax.dataflow.mapping_file.mapping_arrays.
     """
     from eyejax import sharding
 
@@ -112,14 +118,17 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     arch_leaves_axes, arch_def = jax.tree_util.tree_flatten(arch_axes, is_leaf=lambda x: x is None)
     sp_leaves_axes, sp_def = jax.tree_util.tree_flatten(sp_axes, is_leaf=lambda x: x is None)
     fn = _compiled(df_module, objective, space, tuple(arch_leaves_axes), tuple(sp_leaves_axes),
-                   (arch_def, sp_def))
+                   (arch_def, sp_def), fixed is not None)
     layer_index = np.arange(layers.num_layers)
+    if fixed is None:
+        fixed = np.zeros(layers.num_layers, bool)       # placeholder, unused by the search
     if dedupe_layers:
-        keep, inv = distinct_layers(layers, sparsity)
+        keep, inv = distinct_layers(layers, (sparsity, fixed))
         if len(keep) < layers.num_layers:
             layer_index = inv
             layers = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], layers)
             sparsity = jax.tree_util.tree_map(lambda x: np.asarray(x)[..., keep], sparsity)
+            fixed = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], fixed)
     first = jnp.asarray(layers.first)
     layer_tree = layers  # LayerArrays, leaves [L]
     devs = sharding.local_devices(devices)
@@ -160,7 +169,7 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
             s = sharding.shard_batch(s, sp_axes, mesh)
         elif devices is not None:
             a, s = jax.device_put((a, s), devs[0])
-        pending.append((fn(a, layer_tree, s, first, layer_index), start, stop - start))
+        pending.append((fn(a, layer_tree, s, first, layer_index, fixed), start, stop - start))
         if len(pending) >= max_in_flight:
             collect(pending.pop(0))
     for item in pending:
@@ -170,11 +179,17 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
 
 def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "energy",
              space=None, chunk_size: int | None = None, progress=None,
-             dataflow: str | None = None):
+             dataflow: str | None = None, mapping=None):
     """Evaluate a batch of architectures on a network with a dataflow (default: the
     architecture's own, e.g. RS on Eyeriss v1); see NetworkResult.
 
-    Every input is checked before any work: bad fields raise errors naming the field and range.
+    mapping: evaluate given mappings instead of searching (RS only): a preset name (e.g.
+    "alexnet_jssc17"), a YAML path, a dict {layer name: {e, r, t, p, q, n, m[, h]}}, or an
+    RSMapping with one value per layer (eyejax.dataflow.mapping_file). Layers it does not name are
+    searched; the result's `mapping_fixed` column says which are which.
+
+    Every input is checked before any work: bad fields raise errors naming the field and range, and
+    a mapping that does not fit raises MappingError naming the layer and the limit it breaks.
     """
     from eyejax.results import NetworkResult
 
@@ -191,8 +206,20 @@ def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "
     if sparsity.num_layers != L:
         raise ValueError(f"sparsity has {sparsity.num_layers} layers, the network {L}")
     arch = _with_vector_leaves(arch)
+    fixed = None
+    if mapping is not None:
+        from eyejax.dataflow import mapping_file
+
+        if dataflow_for(arch, dataflow).MAPPING_KEYS != mapping_file.KEYS:
+            raise ValueError("mapping= (a fixed mapping) is supported for the RS dataflow on "
+                             "Eyeriss v1 only")
+        fixed_mp, use = mapping_file.mapping_arrays(network, mapping)
+        mapping_file.check_fits(network, arch, fixed_mp, use, batch_size(arch))
+        fixed = (fixed_mp, use)
     raw = evaluate_arrays(arch, layers, sparsity, objective, space, chunk_size, progress,
-                          dataflow)
+                          dataflow, fixed=fixed)
+    if fixed is not None:
+        raw["mapping_fixed"] = np.broadcast_to(fixed[1], raw["macs"].shape).copy()
     return NetworkResult(raw=raw, arch=arch, network=network, sparsity=sparsity,
                          objective=objective, batch=batch_size(arch),
                          mapping_keys=df_module.MAPPING_KEYS)

@@ -24,9 +24,10 @@ unit of MACs / D MACs of work):
 7. varying access patterns and imbalance: MACs / cycles, the model's throughput: cycles add the
    per-pass ramp (fill/drain) and the DRAM transfers that do not overlap compute.
 
-On v1 and the ISCA16 designs the NoC (GLB -> array bus) bandwidth bound is reported separately as
-`noc_bound`: their models' cycles do not stall on it, so it is not part of the chain (a v1 design
-can exceed it; see README). On Eyeriss v2, "MACs" are the MACs performed (non-zero pairs when
+On v1 the GIN bandwidths (ifmap 16 b, filter 64 b, psum GIN/GON 64 b per cycle) are in step 6:
+the RS model's passes stall on them (docs/rs_model.md "Time"), and step 6 uses the same words over
+the same widths, summed over the layer. On the ISCA16 designs the NoC bound is only reported, as
+`noc_bound`: their models' cycles do not stall on it. On Eyeriss v2, "MACs" are the MACs performed (non-zero pairs when
 its PEs skip zeros), and step 4 loses nothing (RS+ has no physical-array search here; the
 cluster's all-to-all network lets a set take any PEs of its cluster), so step 5 carries the loss.
 """
@@ -67,10 +68,14 @@ _R = np.concatenate([np.arange(1, 65), 2 ** np.arange(7, 15)])
 def _rs_physical_min_compute(layer, arch):
     """Fewest compute cycles of RS on v1's rows×cols, storage ignored (float64).
 
-    Sets are h×e with h = min(R, rows); e = ceil(E/ns) for every strip count ns; r sets on
-    channels × t on filters with r·t <= floor(rows/h)·floor(cols/e). The busiest PE does
-    ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip and R fold.
+    Sets are h×e with h = min(R, rows); e = ceil(E/ns) for every strip count ns (a set wider than
+    the array split into segments on different rows, `rs.set_slots`); r sets on channels stacked
+    in one column of set slots × t on filters in the remaining slots (docs/rs_model.md "Array").
+    The busiest PE does ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip
+    and R fold.
     """
+    from eyejax.dataflow.rs import set_slots
+
     f = jnp.float64
     s = layer_shape(layer, f)
     rows, cols = jnp.asarray(arch.pe_rows, f), jnp.asarray(arch.pe_cols, f)
@@ -80,10 +85,10 @@ def _rs_physical_min_compute(layer, arch):
     ns = jnp.asarray(_NS, f)[:, None]
     e = cdiv(E, jnp.minimum(ns, E))
     strips = cdiv(E, e)
-    sets = fdiv(rows, h) * fdiv(cols, e)
+    _, set_rows, set_cols = set_slots(h, e, rows, cols)
     r = jnp.asarray(_R, f)[None, :]
-    t = jnp.minimum(fdiv(sets, r), Mg)
-    ok = (e <= cols) & (t >= 1)
+    t = jnp.minimum(fdiv(set_rows, r) * set_cols, Mg)
+    ok = (set_rows >= 1) & (r <= set_rows) & (t >= 1)
     T = G * N * F * S * strips * nf * cdiv(Cg, jnp.minimum(r, Cg)) * cdiv(Mg, jnp.maximum(t, 1))
     return jnp.min(jnp.where(ok, T, jnp.inf))
 
@@ -121,7 +126,9 @@ def _noc_cycles(raw, arch, B):
     wb = bc(arch.word_bits)
     ifm = raw["glb_ifmap_reads"] * wb / bc(arch.ifmap_bus_bits)
     fil = (raw["dram_filter_reads"] + raw["glb_filter_reads"]) * wb / bc(arch.filter_bus_bits)
-    ps = (raw["glb_psum_reads"] + raw["glb_psum_writes"]) * wb / bc(arch.psum_bus_bits)
+    # psums come in over the psum GIN and leave over the GON, two networks of the same width
+    # (JSSC17), so the larger direction bounds them
+    ps = np.maximum(raw["glb_psum_reads"], raw["glb_psum_writes"]) * wb / bc(arch.psum_bus_bits)
     return np.maximum(np.maximum(ifm, fil), ps)
 
 
@@ -168,6 +175,11 @@ def bounds(result, dataflow: str | None = None) -> dict:
     noc_keys = [k for k in ("noc_cycles_ifmap", "noc_cycles_filter", "noc_cycles_psum") if k in raw]
     noc_in_model = np.max([raw[k].astype(np.float64) for k in noc_keys], axis=0) if noc_keys \
         else np.zeros_like(comp)
+    if "stall_cycles" in raw:
+        # RS on v1: its passes stall on the GIN widths (docs/rs_model.md "Time"), so the same NoC
+        # terms, summed over the layer, are the average-bandwidth bound of step 6
+        noc_keys = ["gin"]
+        noc_in_model = _noc_cycles(raw, arch, B)
     peak = peak_macs(arch, B)[:, None] * np.ones((1, L))
 
     shapes = layer_shape(layers, jnp.float64)

@@ -4,6 +4,7 @@
 
 Writes `<out>/README.md` (Markdown, figures embedded) and its PNGs and CSVs:
 
+0. Eyeriss v1 against the silicon per layer, JSSC17 Table V, and VGG-16 (experiments/v1_silicon.py);
 1. Eyeriss v1 against the published JSSC17 numbers (experiments/v1_published.py);
 2. Eyeriss v2 against the published JETCAS19 numbers and 3. the v1/v2 scaling study, from
    experiments/v2_published.py and experiments/v2_scaling.py when those experiments are in the
@@ -138,6 +139,8 @@ def eyexam_section(outdir: str, reduced: bool) -> str:
 
 
 SECTIONS = (
+    ("v1_silicon", lambda o, r: external_section(("v1_silicon",),
+                                                 "Eyeriss v1 against the silicon, layer by layer", o, r)),
     ("v1_published", lambda o, r: v1_section(o, r)),
     ("v2_published", lambda o, r: external_section(("v2_published",),
                                                    "Eyeriss v2 against the published numbers", o, r)),

@@ -53,6 +53,9 @@ class NetworkResult:
         datapaths = pes * _bcast(getattr(a, "macs_per_pe", 1), B)
         out["mac_utilization"] = np.where(cycles > 0, r["macs"] / np.maximum(cycles, 1) / datapaths[:, None], 0.0)
         out["latency_ms"] = cycles / (clock[:, None] * 1e3)
+        if "processing_cycles" in r:   # RS on v1: DRAM-overlapped processing vs total (JSSC17 Table V)
+            out["processing_latency_ms"] = r["processing_cycles"] / (clock[:, None] * 1e3)
+            out["total_latency_ms"] = out["latency_ms"]
         total = 0.0
         for lv in LEVELS_E:
             lv_sum = 0.0
@@ -63,13 +66,15 @@ class NetworkResult:
             out[f"energy_{lv}"] = lv_sum
             total = total + lv_sum
         out["energy_alu"] = r["energy_alu"]
-        out["energy"] = total + r["energy_alu"]
-        # chip energy beyond data movement and MACs (eyejax.chip_energy), where the dataflow reports
-        # it: the total becomes the chip's; energy_movement keeps the movement + MAC total
-        out["energy_movement"] = out["energy"]
-        for k in ("energy_clock", "energy_leakage"):
-            if k in r:
-                out["energy"] = out["energy"] + r[k]
+        # movement + MACs (the ISCA16 breakdown), then the chip's clock, control and leakage
+        # where the family reports them (eyejax/chip_energy.py); `energy` is the sum of both
+        out["energy_movement"] = total + r["energy_alu"]
+        out["energy"] = out["energy_movement"]
+        if "energy_clock" in r:
+            out["energy_clock"] = r["energy_clock"]
+            out["energy_leakage"] = r["energy_leakage"]
+            out["energy"] = out["energy"] + r["energy_clock"] + r["energy_leakage"]
+        out["chip_energy"] = out["energy"] - out["energy_dram"]
         for dt in DATA_TYPES:
             out[f"energy_{dt}"] = sum(r[f"energy_{lv}_{dt}"] for lv in LEVELS_E)
         out["dram_accesses_raw"] = sum(r[k] for k in COUNT_KEYS if k.startswith("dram_"))
@@ -87,8 +92,13 @@ class NetworkResult:
         for k, v in r.items():  # dataflow-specific extras (e.g. NoC modes) pass through
             out.setdefault(k, v)
         out["feasible"] = r["feasible"]
-        out["power_mw"] = self._power_mw(out["energy"], out["latency_ms"])
+        out["power_mw"] = self._power_mw(self._power_energy(out), out["latency_ms"])
         return out
+
+    def _power_energy(self, arr):
+        """The energy power_mw is computed from: the chip's (DRAM excluded, as JSSC17 measures
+        chip power) where the family reports chip energy, else everything, as before."""
+        return arr["chip_energy"] if "energy_clock" in self.raw else arr["energy"]
 
     def _power_mw(self, energy, latency_ms):
         if getattr(self.arch.energy, "unit", "normalized") != "pJ":
@@ -128,8 +138,10 @@ class NetworkResult:
         sum_keys = ["macs", "cycles", "compute_cycles", "ramp_cycles", "dram_cycles", "latency_ms",
                     "energy", "energy_dram", "energy_glb", "energy_noc", "energy_rf", "energy_alu",
                     "energy_ifmap", "energy_filter", "energy_psum", "dram_accesses", "glb_accesses",
-                    "noc_accesses", "rf_accesses"]
-        sum_keys += [k for k in ("energy_movement", "energy_clock", "energy_leakage") if k in arr]
+                    "noc_accesses", "rf_accesses", "energy_movement", "chip_energy"]
+        sum_keys += [k for k in ("energy_clock", "energy_leakage") if k in arr]
+        sum_keys += [k for k in ("stall_cycles", "processing_cycles", "dram_wait_cycles",
+                                 "processing_latency_ms", "total_latency_ms") if k in arr]
         for k in sum_keys:
             t[k] = np.asarray(arr[k]).sum(axis=1)
         t["feasible"] = np.asarray(arr["feasible"]).all(axis=1)
@@ -138,7 +150,7 @@ class NetworkResult:
         t["images"] = np.full(B, images)
         t["fps"] = np.where(t["latency_ms"] > 0, images / np.maximum(t["latency_ms"], 1e-30) * 1e3, 0.0)
         t["dram_accesses_per_mac"] = t["dram_accesses"] / np.maximum(t["macs"], 1)
-        t["power_mw"] = self._power_mw(t["energy"], t["latency_ms"])
+        t["power_mw"] = self._power_mw(self._power_energy(t), t["latency_ms"])
         t["energy_per_image"] = t["energy"] / images
         t["energy_unit"] = getattr(self.arch.energy, "unit", "normalized")
         df = pd.DataFrame(t)

@@ -9,7 +9,8 @@ def test_reduced_report(tmp_path):
     out = tmp_path / "report"
     path = report.build(str(out), reduced=True, verbose=False)
     text = open(path).read()
-    for title in ("Eyeriss v1 against the published numbers", "ISCA16: RS against the other dataflows",
+    for title in ("Eyeriss v1 against the silicon, layer by layer",
+                  "Eyeriss v1 against the published numbers", "ISCA16: RS against the other dataflows",
                   "Eyexam: where each layer's throughput goes"):
         assert f"## {title}" in text
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)

@@ -77,9 +77,11 @@ def test_factorized_scores_equal_counts(layer, objective):
     # every feasible candidate passes the model's own capacity check
     assert bool(jnp.all(jnp.where(ok, rs.feasible(shape, arch64, mpf, jnp.float64), True)))
     if cycles is not None:
-        words = c["dram_ifmap_reads"] * sp1.ifmap_rlc_ratio + c["dram_filter_reads"] + d_of
+        # total latency: processing (compute + ramp + NoC/DRAM-filter stalls) + the DRAM wait for
+        # ifmap loads and ofmap write-back (filters stream during the passes)
+        words = c["dram_ifmap_reads"] * sp1.ifmap_rlc_ratio + d_of
         dram = words * 16 * 200 / (64 * 60)
-        ref_c = c["compute_cycles"] + c["ramp_cycles"] + dram
+        ref_c = c["compute_cycles"] + c["ramp_cycles"] + c["stall_cycles"] + dram
         np.testing.assert_allclose(np.asarray(cycles)[np.asarray(ok)], np.asarray(ref_c)[np.asarray(ok)], rtol=1e-12)
 
 
@@ -106,7 +108,9 @@ def test_physical_invariants(name):
         assert row.glb_psum_writes >= l.N * l.M * l.E * l.F
         assert row.compute_cycles * row.active_pes >= l.macs            # no PE does >1 MAC/cycle
         assert 0 < row.utilization <= 1
-        assert row.cycles == row.compute_cycles + row.ramp_cycles + row.dram_cycles
+        assert row.processing_cycles == row.compute_cycles + row.ramp_cycles + row.stall_cycles
+        assert row.cycles == row.processing_cycles + row.dram_wait_cycles
+        assert row.stall_cycles >= 0 and row.dram_wait_cycles <= row.dram_cycles
 
 
 def test_counts_exact_past_2_to_the_32():

@@ -405,7 +405,10 @@ def test_depthwise_layers_fill_v2_but_not_v1(v2_nets):
     r1 = evaluate(EyerissV1(), net)
     u1 = np.asarray(r1.arrays()["utilization"][0])
     assert u2[dw].min() >= 0.99          # g groups side by side fill all 192 PEs
-    assert u1[dw].max() <= 0.3           # v1: one 3-row set per group, groups run one after another
+    # v1: one set per group, groups one after another; since issue 10 a set wider than the array is
+    # split into segments on different rows (JSSC17 CONV2), so a wide depthwise plane may take up to
+    # 12 rows (E = 64: 3x32 as 14+14+4 columns, 96 PEs), still far from filling the array
+    assert u1[dw].max() <= 0.6 and (u2[dw] > u1[dw]).all()
     # v1 results are unchanged by v2 support: utilization over pe_rows·pe_cols, no v2 columns
     a1 = r1.arrays()
     assert not any(k.startswith(("router_", "hops_", "noc_mode_")) for k in a1)

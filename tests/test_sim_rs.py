@@ -163,7 +163,12 @@ def test_hand_worked_single_pass():
                 glb_filter_writes=0, glb_psum_reads=4, glb_psum_writes=4, noc_ifmap=24,
                 noc_filter=18, noc_psum=12, rf_ifmap_reads=36, rf_ifmap_writes=24,
                 rf_filter_reads=36, rf_filter_writes=18, rf_psum_reads=36, rf_psum_writes=36,
-                passes=1, compute_cycles=6, ramp_cycles=6, active_pes=6, macs_zero_ifmap=1)
+                passes=1, compute_cycles=6, ramp_cycles=18, stall_cycles=10, active_pes=6,
+                macs_zero_ifmap=1)
+    # time (docs/rs_model.md "Time"): fill = 9 filter words over the 64-b filter GIN (3 cycles) +
+    # the first S=3 columns of the 4 ifmap rows over the 16-b ifmap GIN (12); drain = h = 3 -> 18.
+    # The pass streams 16 ifmap words at one per cycle (16 > 6 MACs; psums 4/4 = 1; the 9 filter
+    # words from DRAM at 1.2 per cycle: 8), so it stalls 16 - 6 = 10 cycles.
     assert {k: int(v) for k, v in c.items()} == want
 
 
@@ -177,7 +182,8 @@ def test_fold_and_channel_chunks_partial_sums():
     assert c["glb_psum_reads"] == 3 * 3 + 3               # 3 read-backs + the final write-back
     # hops: folds of 3 and 2 rows -> 2 and 1 hop per psum; + 4 to the GLB + 3 from the GLB
     assert c["noc_psum"] == 3 * (2 + 1 + 2 + 1) + 3 * 4 + 3 * 3
-    assert c["ramp_cycles"] == (1 + 3) * 2 + (1 + 2) * 2
+    # per pass: 1 cycle of filter fill + h_k first-window ifmap words (S = 1) + h_k drain
+    assert c["ramp_cycles"] == (1 + 3 + 3) * 2 + (1 + 2 + 2) * 2
 
 
 def test_jit_matches_eager():

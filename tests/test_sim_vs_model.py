@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
-from eyejax.dataflow.rs import layer_counts, mapping_is_feasible
+from eyejax.dataflow.rs import RS_EXTRA_KEYS, layer_counts, mapping_is_feasible
 from eyejax.sim import is_feasible, simulate_rs, simulate_rs_counts
 from eyejax.workload.layer import Layer, LayerArrays
 
@@ -61,8 +61,17 @@ NAMED = [
     (L("one_by_one", N=2, C=4, M=3, H=4, W=5, R=1, S=1), A2x2, M_(1, 2, t=2, q=2, m=2)),
     (L("tiny_pad", C=2, M=2, H=2, W=2, P=1), A3x4, M_(3, 2)),
     (L("full_array", C=4, M=8, H=8, W=8, P=1), A12x14, M_(3, 7, r=2, t=4, p=2, q=2, m=8)),
-    (L("glb_split", N=2, C=4, M=4, H=7, W=7, P=1), A4x6_split, M_(3, 3, r=2, p=2, q=2, n=2, m=2)),
+    # channel sets stack vertically (psums chain down the local links): r=2 needs two set rows
+    (L("glb_split", N=2, C=4, M=4, H=7, W=7, R=2, S=3, P=1), A4x6_split,
+     M_(2, 3, r=2, p=2, q=2, n=2, m=2)),
     (L("glb_split_s2", C=3, M=6, H=9, W=9, U=2), A4x6_split, M_(3, 3, t=2, p=3, m=6)),
+    # sets wider than the array, split into segments on different rows (JSSC17 CONV2: 5x27 as
+    # 5x14 + 5x13, 135 PEs)
+    (L("segmented_conv2", N=2, C=4, M=4, H=27, W=6, R=5, S=3, P=2), A12x14,
+     M_(5, 27, q=2, p=2, m=4)),
+    (L("segmented_3", C=2, M=3, H=9, W=5, R=2, S=2), A5x3, M_(2, 6, p=2, m=2)),
+    (L("segmented_rt", C=4, M=6, H=24, W=4, R=1, S=2), A12x14, M_(1, 20, r=2, t=3, q=2, m=3)),
+    (L("segmented_s2", N=2, C=2, M=3, H=20, W=6, R=2, S=2, U=2), A5x3, M_(2, 6, p=2, n=2, m=2)),
 ]
 
 
@@ -80,9 +89,9 @@ def _random_cases(count, seed):
         N = int(rng.integers(1, 4))
         layer = L(f"rand{len(out)}", N=N, C=G * Cg, M=G * Mg, H=H, W=W, R=R, S=S, U=U, P=P, G=G)
         pr, pc = int(arch.pe_rows), int(arch.pe_cols)
-        h, e = min(R, pr), int(rng.integers(1, min(layer.E, pc) + 1))
+        h, e = min(R, pr), int(rng.integers(1, min(layer.E, 2 * pc) + 1))
         p, q = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-        sets = (pr // h) * (pc // e)
+        sets = max(1, (pr // h) * (pc // e))
         r = int(rng.integers(1, sets + 1))
         t = int(rng.integers(1, sets // r + 1))
         n = int(rng.integers(1, N + 1))
@@ -97,11 +106,13 @@ CASES = NAMED + _random_cases(40, seed=2024)
 
 
 def _model(layer, arch, mp):
-    return {k: int(v) for k, v in layer_counts(layer, arch, mp).items() if k in COUNT_KEYS}
+    return {k: int(v) for k, v in layer_counts(layer, arch, mp).items()
+            if k in COUNT_KEYS + RS_EXTRA_KEYS}
 
 
 def _diff(sim, model):
-    return {k: (sim[k], model.get(k)) for k in COUNT_KEYS if sim[k] != model.get(k)}
+    return {k: (sim[k], model.get(k)) for k in COUNT_KEYS + RS_EXTRA_KEYS
+            if sim[k] != model.get(k)}
 
 
 def test_enough_cases():
@@ -128,7 +139,7 @@ def test_full_simulation_matches_model(layer, arch, mapping):
     ref = jax.lax.conv_general_dilated(x, w, (layer.stride,) * 2, [(layer.pad, layer.pad)] * 2,
                                        feature_group_count=layer.groups)
     np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))
-    sim = {k: int(c[k]) for k in COUNT_KEYS}
+    sim = {k: int(c[k]) for k in COUNT_KEYS + RS_EXTRA_KEYS}
     assert not _diff(sim, _model(layer, arch, mapping))
 
 
@@ -138,7 +149,8 @@ def test_layer_arrays_row():
     la = LayerArrays.from_layers(layers)
     for i, (layer, arch, mp) in enumerate(NAMED[:6]):
         row = jax.tree_util.tree_map(lambda a: a[i], la)
-        model = {k: int(v) for k, v in layer_counts(row, arch, mp).items() if k in COUNT_KEYS}
+        model = {k: int(v) for k, v in layer_counts(row, arch, mp).items()
+                 if k in COUNT_KEYS + RS_EXTRA_KEYS}
         assert not _diff(simulate_rs_counts(layer, mp, arch), model), layer.name
 
 
@@ -155,7 +167,7 @@ def test_feasibility_matches_model():
                   U=int(rng.integers(1, 3)))
         pr, pc = int(arch.pe_rows), int(arch.pe_cols)
         p, t = int(rng.integers(1, 30)), int(rng.integers(1, 5))
-        mp = RSMapping(h=min(layer.R, pr), e=int(rng.integers(1, min(layer.E, pc) + 1)),
+        mp = RSMapping(h=min(layer.R, pr), e=int(rng.integers(1, min(layer.E, 2 * pc) + 1)),
                        r=int(rng.integers(1, 6)), t=t, p=p, q=int(rng.integers(1, 6)),
                        n=int(rng.integers(1, layer.N + 1)),
                        m=p * t * int(rng.integers(1, -(-layer.M // (p * t)) + 1)))

@@ -126,6 +126,8 @@ def fix_mapping(arch, network, sparsity=None, objective: str = "energy") -> Fixe
         bad = [n for n, ok in zip(network.names, feasible) if not ok]
         raise ValueError(f"no feasible mapping for layer(s) {bad} on this architecture")
     counts = {k: np.asarray(raw[k][0], dtype=np.float64) for k in COUNT_KEYS}
+    if "stall_cycles" in raw:   # RS on v1: NoC/DRAM-filter stalls at the fixed mapping
+        counts["stall_cycles"] = np.asarray(raw["stall_cycles"][0], dtype=np.float64)
     mapping = {k: np.asarray(raw[f"map_{k}"][0]) for k in res.mapping_keys}
     layers = network.arrays()
     first = np.asarray(layers.first, dtype=bool)
@@ -220,9 +222,13 @@ def layer_costs(fixed: FixedMapping, terms: dict, params: dict) -> dict:
         "alu": params["alu"] * c["macs"] * g,
     }
     energy = e["dram"] + e["glb"] + e["noc"] + e["rf"] + e["alu"]
-    dram_cycles = dram_words * fixed.word_bits * params["clock_mhz"] / (
+    # the array waits for ifmap loads and ofmap write-back; filters stream during the passes, and
+    # the stalls (NoC, filter DRAM stream) are those of the fixed mapping (docs/rs_model.md "Time")
+    wait_words = (c["dram_ifmap_reads"] * terms["ifmap_ratio"]
+                  + (c["dram_psum_reads"] + c["dram_psum_writes"]) * terms["ofmap_ratio"])
+    dram_cycles = wait_words * fixed.word_bits * params["clock_mhz"] / (
         params["dram_bus_bits"] * params["dram_clock_mhz"])
-    cycles = c["compute_cycles"] + c["ramp_cycles"] + dram_cycles
+    cycles = c["compute_cycles"] + c["ramp_cycles"] + c.get("stall_cycles", 0.0) + dram_cycles
     out = {f"energy_{k}": v for k, v in e.items()}
     out.update(energy=energy, cycles=cycles, dram_words=dram_words,
                latency_ms=cycles / (params["clock_mhz"] * 1e3))

@@ -14,6 +14,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
@@ -25,10 +26,15 @@ class RSSearchSpace:
 
     The candidates form a grid over five axes:
     e (ofmap rows per PE set): `min(E, pe_cols) // k` for k in `e_splits`, then balanced so the
-      strips are near-equal;
-    r (PE sets on different channels): each of `r_options`, capped by the channel count;
+      strips are near-equal; with `e_segmented`, one more: the widest set the array holds when a
+      set wider than the array is split into segments on different rows (JSSC17 §IV-A, CONV2's
+      5×27 as 5×14 + 5×13), `min(E, pe_cols · floor(pe_rows / h))`, balanced likewise;
+    r (PE sets on different channels): each of `r_options`, capped by the channel count and by the
+      set slots of one column (their psums chain vertically, docs/rs_model.md "Array");
     q (channels per PE): `floor(ifmap_spad / S) // k` for k in `q_splits`;
-    p (filters per PE): the most the filter and psum scratchpads allow, divided by each `p_splits`;
+    p (filters per PE): the most the filter and psum scratchpads allow, divided by each `p_splits`,
+      then balanced so the ceil(Mg/(p·t)) filter chunks are near-equal (JSSC17's CONV1 runs
+      p = 16 with t = 2: 96 filters in three equal chunks of 32);
     n (images per pass): ceil(N / k) for k in `n_splits`.
     t (sets on different filters) takes the remaining PE sets, and m (psums kept in the GLB) is the
     largest multiple of p*t that fits: only the ifmap re-fetch count depends on m, so the largest
@@ -36,6 +42,7 @@ class RSSearchSpace:
     """
 
     e_splits: tuple = (1, 2, 3)
+    e_segmented: bool = True
     r_options: tuple = (1, 2, 4, 8, 16, 32)
     q_splits: tuple = (1, 2, 4)
     p_splits: tuple = (1, 2)
@@ -43,7 +50,9 @@ class RSSearchSpace:
 
     @property
     def axes(self) -> tuple:
-        return (self.e_splits, self.r_options, self.q_splits, self.p_splits, self.n_splits)
+        # 0 on the e axis stands for the segmented candidate
+        e_axis = tuple(self.e_splits) + ((0,) if self.e_segmented else ())
+        return (e_axis, self.r_options, self.q_splits, self.p_splits, self.n_splits)
 
     @property
     def size(self) -> int:
@@ -71,6 +80,85 @@ def layer_shape(layer, dtype):
 
 def rows_glb(es, U, R):
     return jnp.minimum((es - 1) * U + R, es * R)
+
+
+def set_slots(h, e, pe_rows, pe_cols):
+    """(segments, set_rows, set_cols) of h×e PE sets on the array (docs/rs_model.md "Array").
+
+    A set wider than the array is split into `segments = ceil(e / pe_cols)` segments of h rows,
+    placed on different rows (JSSC17 §IV-A: CONV2's 5×27 set runs as 5×14 + 5×13). Sets then take
+    slots of (segments·h) rows × min(e, pe_cols) columns: set_rows slots down, set_cols across.
+    """
+    seg = cdiv(e, pe_cols)
+    set_rows = fdiv(pe_rows, h * seg)
+    set_cols = fdiv(pe_cols, jnp.minimum(e, pe_cols))
+    return seg, set_rows, set_cols
+
+
+RS_EXTRA_KEYS = ("stall_cycles",)   # RS counts beyond COUNT_KEYS (model and simulation agree)
+
+
+def pass_time_terms(nk, es, x, y, hk, s, a, mp, dtype):
+    """(fill + drain, streaming time, compute) cycles of one PASS(n_k, e_s, y, h_k, x)
+    (docs/rs_model.md "Time"). `a` holds the arch's bus widths and clocks in `dtype`.
+
+    fill: the pass's filters go from the filter buffer over the 64-b filter GIN into the spads, and
+      the first S columns of every ifmap row the pass reads (one image) over the 16-b ifmap GIN,
+      before the first MAC (JSSC17 §VI-A: each pass ramps up, data loaded before it runs);
+    stream: the pass runs at the pace of its slowest resource: the busiest PE (1 MAC/cycle), the
+      ifmap GIN (every GLB ifmap word of the pass, multicast by ID), the psum GIN/GON (psums in
+      from and out to the GLB, one word per chain end; reads never exceed writes, so the write side
+      bounds both), and the next pass's filters streamed from DRAM at the DRAM bandwidth;
+    drain: h_k cycles for the last psums to pass down the vertical chain.
+    """
+    S, F, U, W_used = s["S"], s["F"], s["U"], s["W_used"]
+    p, q = mp.p, mp.q
+    wb = a["word_bits"]
+    rows_pass = jnp.minimum((es - 1) * U + hk, es * hk)
+    f_words = x * y * hk * S
+    compute = nk * jnp.minimum(p, x) * jnp.minimum(q, y) * S * F
+    ifmap = cdiv(nk * y * rows_pass * W_used * wb, a["ifmap_bus_bits"])
+    psum = cdiv(nk * x * es * F * wb, a["psum_bus_bits"])
+    fdram = cdiv(f_words * wb * a["clock_mhz"], a["dram_bus_bits"] * a["dram_clock_mhz"])
+    stream = jnp.maximum(jnp.maximum(compute, ifmap), jnp.maximum(psum, fdram))
+    fill = cdiv(f_words * wb, a["filter_bus_bits"]) + cdiv(y * rows_pass * S * wb, a["ifmap_bus_bits"])
+    return fill + hk, stream, compute
+
+
+TIME_ARCH_FIELDS = ("word_bits", "ifmap_bus_bits", "filter_bus_bits", "psum_bus_bits", "clock_mhz",
+                    "dram_bus_bits", "dram_clock_mhz")
+
+
+def time_sums(shape, arch, mp: RSMapping, dtype):
+    """(Σ fill + drain, Σ stream) over every pass of one group, exactly: the pass time depends on
+    the five tile sizes (n_k, e_s, x, y, h_k), so the sum nests the five tile sums (32 terms)."""
+    s = shape
+    N, Cg, Mg, E, R = s["N"], s["Cg"], s["Mg"], s["E"], s["R"]
+    a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in TIME_ARCH_FIELDS}
+    h, e, r, t, p, q, n = (jnp.asarray(getattr(mp, k)).astype(dtype) for k in "hertpqn")
+    mpd = RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=h)
+
+    # Each dimension's tiles as (size, multiplicity) pairs on its own leading axis of length 2
+    # (full tiles, then the remainder tile with multiplicity 0 when there is none), so one
+    # broadcast evaluation covers all 32 combinations (a small graph to compile).
+    bshape = jnp.broadcast_shapes(*(jnp.shape(v) for v in (N, Cg, Mg, E, R, h, e, r, t, p, q, n)))
+
+    def tiles(D, T, axis):
+        full = fdiv(D, T)
+        rem = D - full * T
+        b = lambda v: jnp.broadcast_to(v, bshape)
+        size = jnp.stack([b(T), b(jnp.where(rem > 0, rem, T))])
+        mult = jnp.stack([b(full), b((rem > 0).astype(full.dtype))])
+        shape = [1] * 5
+        shape[axis] = 2
+        expand = lambda v: v.reshape(tuple(shape) + v.shape[1:])
+        return expand(size), expand(mult)
+
+    (nk, w1), (es, w2), (x, w3), (y, w4), (hk, w5) = (
+        tiles(N, n, 0), tiles(E, e, 1), tiles(Mg, p * t, 2), tiles(Cg, q * r, 3), tiles(R, h, 4))
+    ramp, stream, _ = pass_time_terms(nk, es, x, y, hk, s, a, mpd, dtype)
+    w = w1 * w2 * w3 * w4 * w5
+    return jnp.sum(w * ramp, axis=(0, 1, 2, 3, 4)), jnp.sum(w * stream, axis=(0, 1, 2, 3, 4))
 
 
 def counts(shape, arch, mp: RSMapping, dtype):
@@ -133,12 +221,21 @@ def counts(shape, arch, mp: RSMapping, dtype):
         "rf_psum_writes": macs,
         "passes": nb * ns * nf * nc * npt,
         "compute_cycles": S * F * N * ns * nf * sum_p_eff * sum_q_eff,
-        "ramp_cycles": nb * ns * (S * nf * sum_p_eff * sum_q_eff + R * nc * npt),
     }
+    keys = COUNT_KEYS + RS_EXTRA_KEYS
+    if arch is None:
+        # counts only, no time model (RS+ reuses these counts and times its passes itself):
+        # filter-spad fill + drain per pass, no stalls
+        c["ramp_cycles"] = nb * ns * (S * nf * sum_p_eff * sum_q_eff + R * nc * npt)
+        keys = COUNT_KEYS
+    else:
+        ramp, stream = time_sums(shape, arch, mp, dtype)
+        c["ramp_cycles"] = ramp * one
+        c["stall_cycles"] = stream - c["compute_cycles"]
     # Groups run one after another: every count scales with G; active PEs do not.
     c = {k: v * G for k, v in c.items()}
     c["active_pes"] = h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
-    return {k: c[k] for k in COUNT_KEYS}
+    return {k: c[k] for k in keys}
 
 
 def feasible(shape, arch, mp: RSMapping, dtype):
@@ -152,9 +249,12 @@ def feasible(shape, arch, mp: RSMapping, dtype):
         "glb_banks", "glb_bank_words", "glb_ifmap_banks")}
     ok = (p * q * S <= a["filter_spad_words"]) & (q * S <= a["ifmap_spad_words"])
     ok &= p <= a["psum_spad_words"]
-    ok &= (h >= 1) & (h <= a["pe_rows"]) & (e >= 1) & (e <= a["pe_cols"]) & (e <= E)
-    sets = (a["pe_rows"] // h) * (a["pe_cols"] // e)
-    ok &= (r >= 1) & (t >= 1) & (p >= 1) & (q >= 1) & (n >= 1) & (n <= N) & (r * t <= sets)
+    ok &= (h >= 1) & (h <= a["pe_rows"]) & (e >= 1) & (e <= E)
+    _, set_rows, set_cols = set_slots(h, jnp.maximum(e, 1), a["pe_rows"], a["pe_cols"])
+    ok &= (r >= 1) & (t >= 1) & (p >= 1) & (q >= 1) & (n >= 1) & (n <= N)
+    # channel sets stack in one column (psums chain down the local links); filter sets fill the
+    # remaining slots of that column, then the other columns
+    ok &= (set_rows >= 1) & (r <= set_rows) & (t <= fdiv(set_rows, r) * set_cols)
     ok &= (m >= p * t) & (m % (p * t) == 0)
     ok &= (h == jnp.minimum(R, a["pe_rows"]))
     ifmap_banks = cdiv(n * q * r * rows_glb(e, U, R) * W_used, a["glb_bank_words"])
@@ -189,20 +289,26 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
         return jnp.asarray(space.axes[i], dtype).reshape(shp)
 
     e_split, r_opt, q_split, p_split, n_split = (axis(i) for i in range(nax))
+    segmented = e_split == 0
     s = shape
     E, F, R, S, U, W_used, Cg, Mg, N = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg", "Mg", "N"))
     a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in _ARCH_INT_FIELDS}
     one = jnp.ones((1,) * nax, dtype)
     h = jnp.minimum(R, a["pe_rows"]) * one
-    e_base = jnp.maximum(fdiv(jnp.minimum(E, a["pe_cols"]), e_split), 1)
+    e_seg = jnp.minimum(E, a["pe_cols"] * jnp.maximum(fdiv(a["pe_rows"], h), 1))
+    e_base = jnp.where(segmented, e_seg,
+                       jnp.maximum(fdiv(jnp.minimum(E, a["pe_cols"]), jnp.maximum(e_split, 1)), 1))
     e = cdiv(E, cdiv(E, e_base))                                   # balanced strips  [e]
     q_max = fdiv(a["ifmap_spad_words"], S)
     q = jnp.maximum(fdiv(q_max, q_split), 1)                       # [q]
     p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["filter_spad_words"], q * S)), Mg)
     p = jnp.maximum(fdiv(p_max, p_split), 1)                       # [q, p]
-    sets = fdiv(a["pe_rows"], h) * fdiv(a["pe_cols"], e)           # [e]
-    r = jnp.maximum(jnp.minimum(r_opt, cdiv(Cg, q)), 1)            # [r, q]
-    t = jnp.maximum(jnp.minimum(fdiv(sets, r), cdiv(Mg, p)), 1)    # [e, r, q, p]
+    _, set_rows, set_cols = set_slots(h, e, a["pe_rows"], a["pe_cols"])   # [e]
+    r = jnp.maximum(jnp.minimum(jnp.minimum(r_opt, cdiv(Cg, q)), set_rows), 1)   # [e, r, q]
+    t = jnp.maximum(jnp.minimum(fdiv(set_rows, r) * set_cols, cdiv(Mg, p)), 1)  # [e, r, q, p]
+    # balanced filter chunks: the fewest filters per PE that keeps the same number of p·t chunks,
+    # so the last chunk is not a ragged one that leaves sets idle (like the balanced strips of e)
+    p = cdiv(Mg, t * cdiv(Mg, t * p))                              # [e, r, q, p]
     n = jnp.maximum(cdiv(N, n_split), 1)                           # [n]
     pt = p * t
     bank = a["glb_bank_words"]
@@ -211,7 +317,8 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     psum_banks = jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - ifmap_banks)
     m_fit = fdiv(psum_banks * bank, n * e * F)
     m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)       # full grid
-    ok = (m >= pt) & (p * q * S <= a["filter_spad_words"]) & (q_max >= 1) & (r * t <= sets)
+    ok = (m >= pt) & (p * q * S <= a["filter_spad_words"]) & (q_max >= 1) & (set_rows >= 1)
+    ok &= t <= fdiv(set_rows, r) * set_cols
     ok &= jnp.where(split, ifmap_banks <= a["glb_ifmap_banks"], True)
     ok &= (q <= Cg) | (q == 1)
     m = jnp.maximum(m, pt)  # keep the arithmetic finite where infeasible; the mask rules it out
@@ -251,16 +358,21 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
     per_rq = outputs * (et.glb * 2 * nc * nf + et.noc * (sum_r_eff * R + nc * nf - 1))
     const = et.dram * outputs * of_ratio + et.rf * macs * (3 + g) + et.alu * macs * g
     energy = G * (nm * per_m + per_en + per_erqp + per_rq + const)
-    if objective == "energy":
+    chip = chip_params(arch)
+    chip = None if chip == MOVEMENT_ONLY else chip
+    if objective == "energy" and chip is None:
         return energy, None
-    sum_p_eff = tile_sum(Mg, pt, lambda x: jnp.minimum(p, x))
-    sum_q_eff = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
-    pq = S * nf * sum_p_eff * sum_q_eff
-    compute = F * N * ns * pq
-    ramp = nb * ns * (pq + R * nc * npt)
-    dram_words = nm * N * Cg * real * if_ratio + nb * ns * filt + outputs * of_ratio
-    dram = dram_words * (arch.word_bits * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz))
-    return energy, G * (compute + ramp + dram)
+    ramp, stream = time_sums(shape, arch, mp, dtype)
+    # the array waits for the ifmap loads and the ofmap write-back (filters stream, "Time")
+    wait_words = nm * N * Cg * real * if_ratio + outputs * of_ratio
+    wait = wait_words * (arch.word_bits * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz))
+    cycles = G * (ramp + stream + wait)
+    if chip is not None:
+        # chip energy: clock, control and leakage over the layer's time (eyejax/chip_energy.py)
+        active = h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
+        over = overhead_energy(cycles, active, chip, g)
+        energy = energy + over["clock"] + over["leakage"]
+    return energy, cycles
 
 
 def _cost(shape, arch, sp, first, mp, dtype):
@@ -269,15 +381,22 @@ def _cost(shape, arch, sp, first, mp, dtype):
     c = counts(shape, arch, mp, dtype)
     en = cost.energy(c, arch, sp, first)
     dcyc = cost.dram_cycles(c, arch, sp, first)
-    cycles = c["compute_cycles"] + c["ramp_cycles"] + dcyc
+    c["processing_cycles"] = c["compute_cycles"] + c["ramp_cycles"] + c["stall_cycles"]
+    c["dram_wait_cycles"] = cost.dram_wait_cycles(c, arch, sp, first)
+    cycles = c["processing_cycles"] + c["dram_wait_cycles"]
+    # chip energy beyond movement: clock, control, leakage (eyejax/chip_energy.py)
+    en.update(overhead_energy(cycles, c["active_pes"], chip_params(arch), sp.mac_density))
     return c, en, dcyc, cycles
 
 
 def search_layer(layer, arch, sp, first, objective: str = "energy",
-                 space: RSSearchSpace = DEFAULT_SEARCH):
+                 space: RSSearchSpace = DEFAULT_SEARCH, fixed=None):
     """Best RS mapping of one layer on one architecture and its exact cost (scalars).
 
     `layer` is one row of LayerArrays, `sp` one row of Sparsity. Returns a flat dict.
+    fixed: None, or (RSMapping row, use flag): where `use` is set the given mapping is costed
+    instead of the searched one (h = 0 stands for min(R, pe_rows)), and `feasible` says whether it
+    fits (eyejax.dataflow.mapping_file checks this before any work and names the broken limit).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -292,6 +411,14 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     pick = lambda v: jnp.round(at_best(v, best))
     mp = RSMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
     shape = layer_shape(layer, i64)
+    if fixed is not None:
+        fmp, use = fixed
+        fvals = {k: jnp.asarray(getattr(fmp, k)).astype(i64) for k in MAPPING_KEYS}
+        fvals["h"] = jnp.where(fvals["h"] > 0, fvals["h"],
+                               jnp.minimum(shape["R"], jnp.asarray(arch.pe_rows).astype(i64)))
+        fmp = RSMapping(**fvals)
+        mp = RSMapping(**{k: jnp.where(use, getattr(fmp, k), getattr(mp, k)) for k in MAPPING_KEYS})
+        any_ok = jnp.where(use, feasible(shape, arch, fmp, i64), any_ok)
     c, en, dcyc, cycles = _cost(shape, arch, sp, first, mp, i64)
     zero_i = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
     out = {k: zero_i(v) for k, v in c.items()}

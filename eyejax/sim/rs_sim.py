@@ -44,10 +44,11 @@ import numpy as np
 
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
+from eyejax.dataflow.rs import RS_EXTRA_KEYS
 from eyejax.workload.layer import Layer
 
 EXTRA_KEYS = ("macs_zero_ifmap",)
-SIM_KEYS = COUNT_KEYS + EXTRA_KEYS
+SIM_KEYS = COUNT_KEYS + RS_EXTRA_KEYS + EXTRA_KEYS
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -93,14 +94,28 @@ class _Plan:
     filter_spad: int
     ifmap_spad: int
     psum_spad: int
+    # buses and clocks (docs/rs_model.md "Time")
+    word_bits: int = 16
+    ifmap_bus: int = 16
+    filter_bus: int = 64
+    psum_bus: int = 64
+    clock_mhz: int = 200
+    dram_bus: int = 64
+    dram_clock_mhz: int = 60
+
+    @property
+    def segments(self) -> int:
+        """Segments of one PE set: a set wider than the array is split into pieces of at most
+        pe_cols columns placed on different rows (JSSC17 §IV-A, CONV2's 5×27 as 5×14 + 5×13)."""
+        return _cdiv(self.e, self.pe_cols)
 
     @property
     def set_rows(self) -> int:
-        return self.pe_rows // self.h
+        return self.pe_rows // (self.h * self.segments)
 
     @property
     def set_cols(self) -> int:
-        return self.pe_cols // self.e
+        return self.pe_cols // min(self.e, self.pe_cols)
 
 
 def _arch_int(arch, name: str) -> int:
@@ -144,9 +159,12 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
     pe_rows, pe_cols = A["pe_rows"], A["pe_cols"]
     if h != min(R, pe_rows):
         raise ValueError(f"mapping.h = {h} must equal min(R, pe_rows) = {min(R, pe_rows)}")
-    if e > min(E, pe_cols):
-        raise ValueError(f"mapping.e = {e} exceeds min(E, pe_cols) = {min(E, pe_cols)} "
-                         f"(PE array width)")
+    if e > E:
+        raise ValueError(f"mapping.e = {e} exceeds the ofmap height E = {E}")
+    seg = _cdiv(e, pe_cols)
+    if h * seg > pe_rows:
+        raise ValueError(f"PE array: a {h}x{e} set needs {seg} segments of {h} rows = {h * seg} "
+                         f"rows > pe_rows = {pe_rows}")
     if n > layer.N:
         raise ValueError(f"mapping.n = {n} exceeds the batch N = {layer.N}")
     if m % (p * t):
@@ -162,10 +180,15 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
                          f"{A['ifmap_spad_words']}")
     if p > A["psum_spad_words"]:
         raise ValueError(f"psum spad: p = {p} exceeds psum_spad_words = {A['psum_spad_words']}")
-    sets = (pe_rows // h) * (pe_cols // e)
-    if r * t > sets:
-        raise ValueError(f"PE array: r*t = {r * t} PE sets exceed "
-                         f"floor(pe_rows/h)*floor(pe_cols/e) = {sets}")
+    set_rows, set_cols = pe_rows // (h * seg), pe_cols // min(e, pe_cols)
+    if r > set_rows:
+        raise ValueError(f"PE array: r = {r} channel sets must stack in one column (psums chain "
+                         f"vertically), but only {set_rows} sets of {h * seg} rows fit in "
+                         f"pe_rows = {pe_rows}")
+    if t > (set_rows // r) * set_cols:
+        raise ValueError(f"PE array: t = {t} filter sets exceed floor(set_rows/r)*set_cols = "
+                         f"{(set_rows // r) * set_cols} slots (set_rows = {set_rows}, set_cols = "
+                         f"{set_cols}, r = {r})")
     bank = A["glb_bank_words"]
     ifmap_words = n * q * r * _distinct_rows(e, U, R) * W_used
     psum_words = n * m * e * F
@@ -180,10 +203,17 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
     elif ib + pb > A["glb_banks"]:
         raise ValueError(f"GLB: ifmap ({ib}) + psum ({pb}) banks exceed glb_banks = "
                          f"{A['glb_banks']}")
+    T = {k: _arch_int(arch, k) for k in ("word_bits", "ifmap_bus_bits", "filter_bus_bits",
+                                         "psum_bus_bits", "clock_mhz", "dram_bus_bits",
+                                         "dram_clock_mhz")}
     return _Plan(N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad,
                  E=E, F=F, W_used=W_used, h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m,
                  pe_rows=pe_rows, pe_cols=pe_cols, filter_spad=A["filter_spad_words"],
-                 ifmap_spad=A["ifmap_spad_words"], psum_spad=A["psum_spad_words"])
+                 ifmap_spad=A["ifmap_spad_words"], psum_spad=A["psum_spad_words"],
+                 word_bits=T["word_bits"], ifmap_bus=T["ifmap_bus_bits"],
+                 filter_bus=T["filter_bus_bits"], psum_bus=T["psum_bus_bits"],
+                 clock_mhz=T["clock_mhz"], dram_bus=T["dram_bus_bits"],
+                 dram_clock_mhz=T["dram_clock_mhz"])
 
 
 def is_feasible(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1()) -> bool:
@@ -231,11 +261,17 @@ def _configure_array(pl: _Plan, h_k: int, e_s: int, y: int, x: int) -> _Array:
     t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
     ft, cr, i, j = (a.ravel() for a in np.meshgrid(
         np.arange(t_eff), np.arange(r_eff), np.arange(h_k), np.arange(e_s), indexing="ij"))
-    # Set k = ft*r_eff + cr sits in set slot (k mod set_rows, k div set_rows): channel sets of one
-    # filter set are stacked vertically, so their psums chain down the same columns.
-    k = ft * r_eff + cr
-    row = (k % pl.set_rows) * pl.h + i
-    col = (k // pl.set_rows) * pl.e + j
+    # Channel sets of one filter set are stacked vertically in one column of set slots, so their
+    # psums chain down the local links; filter sets fill the column's remaining slots, then the
+    # next columns. A set wider than the array is cut into segments of pe_cols columns; segment
+    # `sg` of every set lies in its own band of set_rows slots, so each segment's channel sets are
+    # still adjacent. A pass with h_k < h rows per set packs its sets h_k rows apart.
+    fpc = pl.set_rows // pl.r                      # filter sets per column of set slots
+    slot_row = (ft % fpc) * pl.r + cr
+    slot_col = ft // fpc
+    sg = j // pl.pe_cols
+    row = (sg * pl.set_rows + slot_row) * h_k + i
+    col = slot_col * min(pl.e, pl.pe_cols) + j % pl.pe_cols
     if np.any(row >= pl.pe_rows) or np.any(col >= pl.pe_cols):
         raise AssertionError("PE sets do not fit the array")            # excluded by check_mapping
     if len(set(zip(row.tolist(), col.tolist()))) != row.size:
@@ -285,7 +321,7 @@ def _schedule(pl: _Plan) -> _Schedule:
                                                 pl.H, pl.W, pl.E, pl.F, pl.W_used)
     C, M = G * Cg, G * Mg
     n, Y = pl.n, pl.q * pl.r
-    c = {k: 0 for k in COUNT_KEYS}
+    c = {k: 0 for k in COUNT_KEYS + RS_EXTRA_KEYS}
     # GLB psum buffer, addressed by ofmap row (image, filter, ofmap row): holds a partial sum?
     holds = np.zeros(N * M * E, dtype=bool)
     loads, passes, writeback = [], [], []
@@ -369,6 +405,7 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     M, Cg, R, S, E, F, Wu = pl.G * pl.Mg, pl.Cg, pl.R, pl.S, pl.E, pl.F, pl.W_used
     arr = _configure_array(pl, h_k, e_s, y, x)
     npe = arr.row.size
+    before = {k: c[k] for k in ("dram_filter_reads", "glb_ifmap_reads", "glb_psum_writes")}
     t_eff, r_eff = int(arr.ft.max()) + 1, int(arr.cr.max()) + 1
 
     # ---- filters: read from DRAM (bypassing the GLB), multicast on (filter set, channel set, row)
@@ -405,7 +442,6 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     zw = np.where(imsg >= 0, pairs.sum(axis=1)[:, None, :], 0)            # filters per ifmap slot
     busiest = int(np.argmax(macs_pe))
     c["compute_cycles"] += int(macs_pe[busiest])
-    c["ramp_cycles"] += int(fill[busiest]) + h_k
 
     # ---- psum chains: per (filter set, set column), down the (channel set, row) PEs
     order = np.lexsort((arr.i, arr.cr, arr.j, arr.ft))
@@ -414,6 +450,9 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     ft_c, j_c = arr.ft[chain[:, 0]], arr.j[chain[:, 0]]
     if np.any(arr.ft[chain] != ft_c[:, None]) or np.any(arr.j[chain] != j_c[:, None]):
         raise AssertionError("a psum chain crosses sets")
+    # the local psum link joins vertically adjacent PEs only: every chain runs down one column
+    if np.any(arr.col[chain] != arr.col[chain[:, :1]]) or np.any(np.diff(arr.row[chain], axis=1) != 1):
+        raise AssertionError("a psum chain is not a run of vertically adjacent PEs")
     c["noc_psum"] += int((n_k * arr.nfilt[chain[:, 0]] * F).sum()) * (L - 1)   # PE-to-PE hops
     kk = ft_c[:, None] * pl.p + np.arange(pl.p)[None, :]                     # filter in the pass
     ok = np.broadcast_to((kk < x)[:, None, :], (chain.shape[0], n_k, pl.p))
@@ -426,6 +465,19 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     c["glb_psum_writes"] += int(ok.sum()) * F
     c["noc_psum"] += int(ok.sum()) * F                                     # chain end -> GLB
     holds[pos[ok]] = True
+
+    # ---- time of the pass (docs/rs_model.md "Time"), from what this pass moved
+    moved = {k: c[k] - v for k, v in before.items()}
+    wb = pl.word_bits
+    f_words = moved["dram_filter_reads"]                                   # filters of the pass
+    first_window = moved["glb_ifmap_reads"] // Wu // n_k * S             # one image, S columns
+    fill = _cdiv(f_words * wb, pl.filter_bus) + _cdiv(first_window * wb, pl.ifmap_bus)
+    stream = max(int(macs_pe[busiest]),                                    # busiest PE
+                 _cdiv(moved["glb_ifmap_reads"] * wb, pl.ifmap_bus),       # ifmap GIN
+                 _cdiv(moved["glb_psum_writes"] * wb, pl.psum_bus),        # psum GON (>= GIN)
+                 _cdiv(f_words * wb * pl.clock_mhz, pl.dram_bus * pl.dram_clock_mhz))  # DRAM
+    c["ramp_cycles"] += fill + h_k
+    c["stall_cycles"] += stream - int(macs_pe[busiest])
     return dict(npe=npe, fidx=fidx, iidx=iidx, zw=zw, chain=chain, pos=pos, held=held)
 
 
