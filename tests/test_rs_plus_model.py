@@ -380,11 +380,10 @@ def test_physical_invariants(v2_nets):
 def test_chip_energy_is_movement_plus_clock_and_leakage(v2_nets):
     """With a pJ table a layer's energy is the movement + MAC energy plus eyejax.chip_energy's clock
     and leakage terms on its cycles and active PEs; a normalized table stays movement-only."""
-    from eyejax.arch.eyeriss_v2 import chip_energy_params
-    from eyejax.chip_energy import MOVEMENT_ONLY
+    from eyejax.chip_energy import MOVEMENT_ONLY, chip_params
 
-    chip = chip_energy_params(PUB_ARCH)
-    assert chip.fixed > 0 and chip_energy_params(EyerissV2()) is MOVEMENT_ONLY
+    chip = chip_params(PUB_ARCH)
+    assert chip.fixed > 0 and chip_params(EyerissV2()) is MOVEMENT_ONLY
     for name, (net, res) in v2_nets.items():
         arr = res.arrays()
         cyc = np.asarray(arr["cycles"][0], np.float64)

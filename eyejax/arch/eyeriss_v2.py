@@ -6,7 +6,7 @@ import dataclasses
 from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
-from eyejax.chip_energy import MOVEMENT_ONLY, ChipEnergy
+from eyejax.chip_energy import CHIP_PARAMS, ChipEnergy
 
 
 @struct.dataclass
@@ -88,11 +88,7 @@ DRAM_PRESETS = {
 V2_CHIP_PJ = ChipEnergy(pe_clock=2.0, fixed=750.0, leakage=50.0)
 
 
-def chip_energy_params(arch) -> ChipEnergy:
-    """The v2 chip's clock/control/leakage parameters in the unit of `arch.energy` (static): the
-    pJ values above for a pJ table, zeros for a normalized one (the ISCA16 analysis is
-    movement-only)."""
-    return V2_CHIP_PJ if getattr(arch.energy, "unit", "normalized") == "pJ" else MOVEMENT_ONLY
+CHIP_PARAMS[("eyeriss_v2", "pJ")] = V2_CHIP_PJ   # one registry of chip parameters (chip_energy)
 
 
 V2_RANGES = {

@@ -70,8 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.arch.eyeriss_v2 import chip_energy_params
-from eyejax.chip_energy import MOVEMENT_ONLY, overhead_energy
+import eyejax.arch.eyeriss_v2  # noqa: F401  (registers the v2 chip parameters)
+from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping, RSPlusMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
@@ -814,7 +814,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = rs.layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, sp32, space, f32)
-    chip = chip_energy_params(arch)          # static: zeros unless the energy table is in pJ
+    chip = chip_params(arch)          # static: zeros unless the energy table is in pJ
     with_chip = chip is not MOVEMENT_ONLY and objective != "latency"
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k,
                                           "edp" if with_chip else objective, f32)
@@ -832,7 +832,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     res = {k: zero(v) for k, v in out.items()}
     res.update({f"energy_{k}": zero(v) for k, v in en.items()})
     # chip energy beyond data movement and MACs (eyejax.chip_energy; parameters in
-    # eyejax.arch.eyeriss_v2.chip_energy_params): kept apart from the movement breakdown
+    # eyejax.chip_energy.chip_params): kept apart from the movement breakdown
     ov = overhead_energy(out["cycles"].astype(jnp.float64), out["active_pes"].astype(jnp.float64),
                          cast(chip, jnp.float64))
     res.update({f"energy_{k}": zero(jnp.broadcast_to(v, ()).astype(jnp.float64)) for k, v in ov.items()})
