@@ -108,7 +108,7 @@ def test_cli_mapping_option(tmp_path):
     ok = subprocess.run(base + [f"hydra.run.dir={tmp_path / 'ok'}"], cwd=tmp_path, env=env,
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
-    assert "(given)" in ok.stdout and "mapping=alexnet_jssc17" in ok.stdout
+    assert "(given)" in ok.stdout and "mapping alexnet_jssc17" in ok.stdout
     df = pd.read_parquet(tmp_path / "ok" / "results.parquet")
     assert df["mapping_fixed"].all() and list(df["active_pes"]) == [154, 135, 156, 156, 156]
     bad = subprocess.run(base + ["arch.glb_banks=20", f"hydra.run.dir={tmp_path / 'bad'}"],
