@@ -199,7 +199,7 @@ def run(cfg: DictConfig) -> int:
     try:
         compile_cache.configure(cfg.get("compile_cache"))  # repeat runs reuse compiled code
     except ValueError as exc:
-        print(f"eyejax: error: {exc}", file=sys.stderr)
+        log.error(f"eyejax: error: {exc}")
         return 2
 
     if is_sweep(cfg):  # sweep=<name>: a grid in vectorized chunks, Parquet parts, report (eyejax.sweep)
@@ -245,7 +245,7 @@ def run(cfg: DictConfig) -> int:
                           dataflow=getattr(inputs, "dataflow", None),
                           progress=bar.update if bar is not None else None, mapping=mapping)
     except ValueError as exc:  # MappingError: a fixed mapping that is malformed or does not fit
-        print(f"eyejax: error: {exc}", file=sys.stderr)
+        log.error(f"eyejax: error: {exc}")
         return 2
     finally:
         if bar is not None:
