@@ -128,6 +128,18 @@ def prepare_space(radices, space, arch, layers=None, sparsity=None):
     return dataclasses.replace(space, size=size, chunk_hint=hint)
 
 
+def block_room(shape, glb_words, e_digit, n_digit, like, storage=True):
+    """(e, n, ifmap block words, GLB words left beside it) of a candidate's block: e and n from
+    their digits under the storage rules; without them (Eyexam's physical bound) one block of all
+    E rows and one image in an unbounded GLB. `like` gives the broadcast shape."""
+    if not storage:
+        one = jnp.ones_like(like)
+        return shape["E"] * one, one, 0.0, jnp.inf
+    e, n = e_value(shape, e_digit), tset(shape["N"], n_digit)
+    ifmap = block_terms(shape, n, e)["ifmap_block_words"]
+    return e, n, ifmap, glb_words - ifmap
+
+
 def block_terms(shape, n, e):
     """GLB-level (block) counts shared by every ISCA16 dataflow here (per group).
 

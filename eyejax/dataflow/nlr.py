@@ -33,13 +33,9 @@ def grid(shape, arch, space, dtype, storage=True):
     a = base.arch_ints(arch, dtype)
     pes = a["pe_rows"] * a["pe_cols"]
     d = base.digits(space.size if storage else space.phys_size, radices(shape, a, storage), dtype)
-    if storage:
-        e, n, c_s = base.e_value(shape, d[0]), base.tset(N, d[1]), base.tset(Cg, d[2])
-        ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
-        room = a["glb_words"] - ifmap
-    else:
-        c_s = base.tset(Cg, d[0])
-        e, n, ifmap, room = E * jnp.ones_like(c_s), jnp.ones_like(c_s), 0.0, jnp.inf
+    c_s = base.tset(Cg, d[2] if storage else d[0])
+    e, n, ifmap, room = base.block_room(shape, a["glb_words"], d[0], d[1 if storage else 0], c_s,
+                                        storage)
     # m_s: the most filters the array (m_s·c_s <= PEs) and the GLB (weights + psums) hold
     cap = jnp.minimum(jnp.minimum(Mg, fdiv(pes, c_s)), fdiv(room, Cg * R * S + 1))
     m_s = base.snap(Mg, cap)

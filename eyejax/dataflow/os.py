@@ -152,13 +152,9 @@ def osb_grid(shape, arch, space, dtype, storage=True):
     a = base.arch_ints(arch, dtype)
     d = base.digits(space.size if storage else space.phys_size, osb_radices(shape, a, storage),
                     dtype)
-    if storage:
-        e, a_f, n = base.e_value(shape, d[0]), base.tset(F, d[1]), base.tset(N, d[2])
-        ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
-        room = a["glb_words"] - ifmap
-    else:
-        a_f = base.tset(F, d[0])
-        e, n, ifmap, room = E * jnp.ones_like(a_f), jnp.ones_like(a_f), 0.0, jnp.inf
+    a_f = base.tset(F, d[1] if storage else d[0])
+    e, n, ifmap, room = base.block_room(shape, a["glb_words"], d[0], d[2 if storage else 0], a_f,
+                                        storage)
     cap = a["pe_rows"] * fdiv(a["pe_cols"], a_f)
     m_s, m_cap = _m_closed(Mg, cap, room, Cg * R * S)
     ok_a = (a_f <= a["pe_cols"]) & (m_cap >= 1) & (m_s <= cap)
@@ -208,12 +204,8 @@ def osc_grid(shape, arch, space, dtype, storage=True):
     a = base.arch_ints(arch, dtype)
     pes = a["pe_rows"] * a["pe_cols"]
     d = base.digits(space.size if storage else 1, osc_radices(shape, a, storage), dtype)
-    if storage:
-        e, n = base.e_value(shape, d[0]), base.tset(N, d[1])
-        ifmap = base.block_terms(shape, n, e)["ifmap_block_words"]
-        room = a["glb_words"] - ifmap
-    else:
-        e, n, ifmap, room = E + 0 * d[0], 1 + 0 * d[0], 0.0, jnp.inf
+    e, n, ifmap, room = base.block_room(shape, a["glb_words"], d[0], d[1 if storage else 0], d[0],
+                                        storage)
     m_s, m_cap = _m_closed(Mg, pes, room, Cg * R * S)
     ok_a = (m_cap >= 1) & (m_s <= pes)
     glb = ifmap + m_s * Cg * R * S
