@@ -63,7 +63,11 @@ def total_energy(e):
 def dram_cycles(c, arch, sp, first):
     """Core cycles to move the DRAM traffic over the DRAM bus (integer, rounded up)."""
     d_if, d_f, d_ps = dram_traffic_words(c, sp, first)
-    words = d_if + d_f + d_ps
+    return bus_cycles(d_if + d_f + d_ps, arch)
+
+
+def bus_cycles(words, arch):
+    """Core cycles to move `words` over the DRAM bus (integer, rounded up)."""
     bits = words * arch.word_bits
     return cdiv(bits * arch.clock_mhz, arch.dram_bus_bits * arch.dram_clock_mhz)
 
@@ -73,5 +77,4 @@ def dram_wait_cycles(c, arch, sp, first):
     ofmap write-back over the DRAM bus; filters stream from DRAM while passes run (their DRAM time
     bounds each pass instead, docs/rs_model.md "Time")."""
     d_if, _, d_ps = dram_traffic_words(c, sp, first)
-    bits = (d_if + d_ps) * arch.word_bits
-    return cdiv(bits * arch.clock_mhz, arch.dram_bus_bits * arch.dram_clock_mhz)
+    return bus_cycles(d_if + d_ps, arch)

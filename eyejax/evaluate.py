@@ -210,7 +210,7 @@ def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "
     if mapping is not None:
         from eyejax.dataflow import mapping_file
 
-        if dataflow_for(arch, dataflow).MAPPING_KEYS != mapping_file.KEYS:
+        if df_module.MAPPING_KEYS != mapping_file.KEYS:
             raise ValueError("mapping= (a fixed mapping) is supported for the RS dataflow on "
                              "Eyeriss v1 only")
         fixed_mp, use = mapping_file.mapping_arrays(network, mapping)
