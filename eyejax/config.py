@@ -24,8 +24,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.eyeriss_v1 import V1_RANGES, EyerissV1, validate_arch
 from eyejax.arch.eyeriss_v2 import V2_RANGES, EyerissV2
+from eyejax.metrics import check_objective
 
-OBJECTIVES = ("energy", "latency", "edp")
 WANDB_MODES = ("offline", "online", "disabled")
 
 def _fields(cls) -> tuple:
@@ -356,8 +356,7 @@ def check_run_config(cfg) -> None:
         if k not in TOP_KEYS:
             raise ConfigError(f"{k} is not a known top-level key; allowed: {', '.join(TOP_KEYS)}")
     obj = cfg.get("objective", "energy")
-    if obj not in OBJECTIVES:
-        raise ConfigError(f"objective = {obj!r} is unknown; allowed: {', '.join(OBJECTIVES)}")
+    check_objective(obj, ConfigError)
     wb = cfg.get("wandb") or {}
     mode = wb.get("mode", "offline")
     if mode not in WANDB_MODES:
@@ -504,7 +503,7 @@ def build_inputs(cfg, base_dir: str | Path | None = None) -> RunInputs:
 
 
 __all__ = [
-    "ConfigError", "OBJECTIVES", "WANDB_MODES", "ARCH_FIELDS", "ARCH_KEYS",
+    "ConfigError", "WANDB_MODES", "ARCH_FIELDS", "ARCH_KEYS",
     "arch_from_config", "grid", "network_from_config", "sparsity_from_config", "check_run_config",
     "build_inputs", "RunInputs", "num_configs", "swept_frame", "dataflow_from_config",
 ]

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.dataflow import OBJECTIVES, dataflow_for, prepare_search_space
+from eyejax.dataflow import dataflow_for, prepare_search_space
+from eyejax.metrics import check_objective
 from eyejax.sparsity import Sparsity
 
 DEFAULT_CHUNK = 1024        # configurations per compiled call on a CPU
@@ -198,8 +199,7 @@ def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "
     from eyejax.limits import check_counts
 
     check_counts(arch, network)  # int64 counts stay exact (eyejax/limits.py)
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    check_objective(objective)
     layers = network.arrays()
     L = layers.num_layers
     sparsity = Sparsity.dense(L) if sparsity is None else sparsity

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from eyejax.metrics import objective_of_totals
+
 TABLE_MAX_ROWS = 10_000  # tables larger than this are left to the parquet files
 
 SUMMARY_FILE = "eyejax-summary.json"  # written to the run's files/ directory
@@ -30,15 +32,7 @@ SUMMARY_METRICS = ("energy", "latency_ms", "fps", "power_mw", "dram_accesses_per
 
 def objective_metric(totals: pd.DataFrame, objective: str) -> pd.Series:
     """Per-config value of the objective (lower is better): energy, latency_ms, or energy x latency."""
-    if objective == "energy":
-        return totals["energy"].astype(float)
-    if objective == "latency":
-        return totals["latency_ms"].astype(float)
-    if objective == "edp":
-        if "edp" in totals:
-            return totals["edp"].astype(float)
-        return totals["energy"].astype(float) * totals["latency_ms"].astype(float)
-    raise ValueError(f"objective must be one of energy, latency, edp; got {objective!r}")
+    return objective_of_totals(totals, objective)
 
 
 def rank_configs(totals: pd.DataFrame, objective: str) -> pd.DataFrame:

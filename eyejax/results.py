@@ -8,6 +8,7 @@ import pandas as pd
 
 from eyejax.arch.energy import DATA_TYPES
 from eyejax.dataflow.mapping import COUNT_KEYS
+from eyejax.metrics import objective_of_totals
 
 LEVELS_E = ("dram", "glb", "noc", "rf")
 
@@ -162,7 +163,6 @@ class NetworkResult:
         """config_id of the best feasible configuration for the objective."""
         tot = self.network_totals()
         obj = objective or self.objective
-        key = {"energy": tot["energy"], "latency": tot["latency_ms"],
-               "edp": tot["energy"] * tot["latency_ms"]}[obj]
+        key = objective_of_totals(tot, obj)
         key = key.where(tot["feasible"], np.inf)
         return int(np.argmin(key.to_numpy()))

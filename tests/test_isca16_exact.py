@@ -19,6 +19,7 @@ from eyejax.dataflow import isca16_base as base
 from eyejax.dataflow.nlr import NLR
 from eyejax.dataflow.os import OS_A, OS_B, OS_C
 from eyejax.dataflow.rs import layer_shape
+from eyejax.metrics import OBJECTIVES
 from eyejax.dataflow.search import cast
 from eyejax.dataflow.ws import WS
 from eyejax.evaluate import evaluate_arrays, in_axes_of
@@ -149,7 +150,7 @@ def search_all(df, cases):
 
     def one(layer, a, s, first):
         out = {}
-        for obj in base.OBJECTIVES:
+        for obj in OBJECTIVES:
             r = df.search_layer(layer, a, s, first, obj, space)
             energy = sum(v for k, v in r.items() if k.startswith("energy_"))
             out[obj] = (energy, r["cycles"], r["feasible"])
@@ -167,7 +168,7 @@ def test_search_equals_brute_force_optimum(name, cases):
     got, space = search_all(df, cases)
     feasible = np.isfinite(want["energy"])
     assert 0.3 * len(cases) < feasible.sum() < len(cases), feasible.sum()   # both kinds tested
-    for obj in base.OBJECTIVES:
+    for obj in OBJECTIVES:
         energy, cycles, ok = got[obj]
         np.testing.assert_array_equal(ok, feasible, err_msg=f"{name} {obj} feasibility")
         score = {"energy": energy, "latency": cycles.astype(np.float64),

@@ -31,8 +31,9 @@ from typing import Callable
 import jax
 import numpy as np
 
+from eyejax.metrics import check_objective, objective_value
+
 MAC_BYTES = 256   # SRAM-byte equivalents per MAC datapath (assumption, see the module docstring)
-OBJECTIVES = ("energy", "latency", "edp")
 
 
 def area_proxy(arch, mac_bytes: float = MAC_BYTES) -> np.ndarray:
@@ -84,8 +85,7 @@ class Problem:
                  area_fn: Callable | None = None, area_budget: float | None = None,
                  sparsity=None, log_scale: tuple | None = None, chunk_size: int = 1024,
                  space=None):
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        check_objective(objective)
         if not bounds:
             raise ValueError("bounds must name at least one architecture field")
         fields = {f.name for f in dataclasses.fields(base_arch)}
@@ -180,7 +180,7 @@ class Problem:
         feasible = tot["feasible"].to_numpy()
         energy = np.where(feasible, tot["energy"].to_numpy(np.float64), np.inf) / images
         latency = np.where(feasible, tot["latency_ms"].to_numpy(np.float64), np.inf) / images
-        value = {"energy": energy, "latency": latency, "edp": energy * latency}[self.objective]
+        value = objective_value(self.objective, energy, latency)
         within = area <= self.area_budget * (1 + 1e-12)
         fitness = np.where(feasible & within, value, np.inf)
         return Evaluation(batch={k: np.asarray(v) for k, v in batch.items()}, fitness=fitness,

@@ -35,7 +35,6 @@ DEFAULT_DATAFLOW = {
     "eyeriss_v2": "rs_plus",
 }
 
-OBJECTIVES = ("energy", "latency", "edp")
 
 
 def dataflow_for(arch, name: str | None = None):

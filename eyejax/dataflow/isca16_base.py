@@ -29,8 +29,8 @@ from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.dataflow.rs import layer_shape, rows_glb
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
+from eyejax.metrics import check_objective
 
-OBJECTIVES = ("energy", "latency", "edp")
 FAMILIES = ("isca16",)
 ARCH_FIELDS = ("pe_rows", "pe_cols", "rf_ifmap_words", "rf_filter_words", "rf_psum_words",
                "glb_words")
@@ -190,8 +190,7 @@ def search(layer, arch, sp, first, objective, space, grid, counts, mapping_keys)
     which is exact for integers below 2**53, and the chosen candidate's counts are taken from the
     grid and cast to int64: one counting graph, no recount.
     """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    check_objective(objective)
     if not getattr(space, "size", 0):
         raise ValueError("the search space is not prepared for a workload: use "
                          "eyejax.dataflow.prepare_search_space(module, space, arch, layers)")

@@ -18,6 +18,7 @@ from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
+from eyejax.metrics import check_objective
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,7 +268,6 @@ def feasible(shape, arch, mp: RSMapping, dtype):
     return ok
 
 
-OBJECTIVES = ("energy", "latency", "edp")
 FAMILIES = ("eyeriss_v1",)
 MAPPING_KEYS = ("h", "e", "r", "t", "p", "q", "n", "m")
 _ARCH_INT_FIELDS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words",
@@ -398,8 +398,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     instead of the searched one (h = 0 stands for min(R, pe_rows)), and `feasible` says whether it
     fits (eyejax.dataflow.mapping_file checks this before any work and names the broken limit).
     """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    check_objective(objective)
     f32 = jnp.float32
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = layer_shape(layer, f32)

@@ -76,10 +76,10 @@ from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping, RSPlusMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
+from eyejax.metrics import check_objective
 
 FAMILIES = ("eyeriss_v2",)
 MAPPING_KEYS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m")
-OBJECTIVES = ("energy", "latency", "edp")
 DATA_TYPES = ("ifmap", "filter", "psum")
 NOC_MODES = ("unicast", "grouped_multicast", "interleaved_multicast", "broadcast")
 EXTRA_KEYS = (
@@ -801,8 +801,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     """Best RS+ mapping of one layer on one Eyeriss v2 architecture and its exact cost (scalars).
 
     `space.max_clusters` must be filled in (`prepare_space`; `evaluate` does it)."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    check_objective(objective)
     if space.max_slots <= 0 or space.max_clusters <= 0:
         try:
             space = prepare_space(space, arch)

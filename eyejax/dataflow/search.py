@@ -6,6 +6,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from eyejax.metrics import objective_value
+
 
 def cast(tree, dtype):
     """Every leaf of a pytree as a jnp array of `dtype`."""
@@ -14,11 +16,7 @@ def cast(tree, dtype):
 
 def objective_score(objective: str, energy, cycles):
     """The quantity the search minimizes: energy, latency (cycles) or their product (edp)."""
-    if objective == "energy":
-        return energy
-    if objective == "latency":
-        return cycles
-    return energy * cycles
+    return objective_value(objective, energy, cycles)
 
 
 def best_candidate(score, ok):

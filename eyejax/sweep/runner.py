@@ -32,6 +32,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from eyejax.metrics import edp
+
 from eyejax.sweep.grid import Grid, SweepError, grid_hash
 
 FORMAT = 1
@@ -440,7 +442,7 @@ def evaluate_indices(plan: SweepPlan, idx: np.ndarray, devices=None, per_layer: 
     totals["config_id"] = idx
     for key, v in area_columns(arch_n, n).items():
         totals[key] = v
-    totals["edp"] = totals["energy"] * totals["latency_ms"]
+    totals["edp"] = edp(totals["energy"], totals["latency_ms"])
     layers = None
     if per_layer:
         layers = res.to_dataframe(swept=cols)
