@@ -13,7 +13,6 @@ Bounds and their definitions: eyejax/eyexam.py.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 
 import numpy as np
@@ -22,16 +21,10 @@ import pandas as pd
 import eyejax  # noqa: F401
 from eyejax import eyexam
 from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.arch.eyeriss_v2 import EyerissV2
 from eyejax.arch.isca16 import ISCA16_DATAFLOWS, isca16_arch
 from eyejax.evaluate import evaluate
 from eyejax.workload import get_network
-
-
-def have_v2() -> bool:
-    from eyejax.dataflow import DEFAULT_DATAFLOW
-
-    return (importlib.util.find_spec("eyejax.dataflow.rs_plus") is not None
-            and DEFAULT_DATAFLOW.get("eyeriss_v2") == "rs_plus")
 
 
 def designs(reduced: bool = False):
@@ -41,11 +34,8 @@ def designs(reduced: bool = False):
     if not reduced:
         out.append(("v1_mobilenet", "Eyeriss v1, MobileNet v1 (1.0, 224), batch 1",
                     evaluate(EyerissV1(), get_network("mobilenet_v1", batch=1))))
-        if have_v2():
-            from eyejax.arch.eyeriss_v2 import EyerissV2
-
-            out.append(("v2_mobilenet", "Eyeriss v2 (RS+), MobileNet v1 (0.5, 128), batch 1",
-                        evaluate(EyerissV2(), get_network("mobilenet_v1_0.5_128", batch=1))))
+        out.append(("v2_mobilenet", "Eyeriss v2 (RS+), MobileNet v1 (0.5, 128), batch 1",
+                    evaluate(EyerissV2(), get_network("mobilenet_v1_0.5_128", batch=1))))
     return out
 
 
@@ -118,8 +108,6 @@ def run(outdir: str | None = None, reduced: bool = False, verbose: bool = True):
         print()
         print(summ.round(1).to_string(index=False))
     sections += ["### ISCA16 equal-area designs", "", isca16_markdown(summ), ""]
-    if not have_v2():
-        sections += ["(Eyeriss v2: the RS+ model is not in this checkout yet.)", ""]
     return {"markdown": "\n".join(sections), "figures": figs, "isca16": summ}
 
 

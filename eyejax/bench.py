@@ -9,8 +9,8 @@ device present.
 `cands` is the number of candidate mappings the search costs per layer. For each batch size it times the first call (compile + run) and the best of several steady calls,
 and reports compile time as their difference (0 when that shape was already compiled), and the
 process CPU time of the steady call (evals/cpu-s: a figure that holds on a shared, loaded machine).
-Architectures are random draws of the structural fields and the energy table (RANDOM_ARCHS: one function per
-family), so no work is shared between configurations. Evaluations count every configuration·layer
+Architectures are random draws of the structural fields and the energy table (each family's
+`Family.sample`, eyejax.arch), so no work is shared between configurations. Evaluations count every configuration·layer
 pair of the network; layers that repeat exactly (ResNet-50: 54 layers, 21 distinct) are evaluated
 once per configuration and copied (eyejax.evaluate.distinct_layers), as in any eyejax run.
 """
@@ -26,56 +26,24 @@ import jax
 import numpy as np
 
 import eyejax  # noqa: F401
-from eyejax.arch.energy import EnergyTable
-from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.arch import families
 from eyejax.dataflow import dataflow_for, prepare_search_space
 from eyejax.evaluate import default_chunk, distinct_layers, evaluate_arrays
 from eyejax.sparsity import Sparsity
 from eyejax.workload import get_network
 
 
-def random_archs(batch: int, seed: int = 0) -> EyerissV1:
-    rng = np.random.default_rng(seed)
-    u = lambda lo, hi: rng.integers(lo, hi + 1, batch)
-    f = lambda lo, hi: rng.uniform(lo, hi, batch)
-    return EyerissV1(
-        pe_rows=u(8, 16), pe_cols=u(8, 16), filter_spad_words=u(64, 512),
-        ifmap_spad_words=u(8, 24), psum_spad_words=u(8, 48), glb_banks=u(8, 64),
-        dram_bus_bits=rng.choice([32, 64, 128], batch),
-        energy=EnergyTable(alu=f(0.8, 1.2), rf=f(0.8, 1.5), noc=f(1.5, 3.0), glb=f(4.0, 10.0),
-                           dram=f(150.0, 250.0)))
-
-
-def random_v2_archs(batch: int, seed: int = 0):
-    """Random Eyeriss v2 variants: cluster grid and cluster shape, scratchpads, GLB banks, router
-    widths, DRAM bus and the energy table (hop included)."""
-    from eyejax.arch.eyeriss_v2 import EyerissV2
-
-    rng = np.random.default_rng(seed)
-    u = lambda lo, hi: rng.integers(lo, hi + 1, batch)
-    f = lambda lo, hi: rng.uniform(lo, hi, batch)
-    return EyerissV2(
-        cluster_rows=u(2, 8), cluster_cols=u(2, 4), cluster_pe_rows=u(2, 4),
-        cluster_pe_cols=u(3, 6), iact_spad_words=u(12, 24), weight_spad_words=u(96, 256),
-        psum_spad_words=u(16, 48), iact_glb_banks=u(2, 6), psum_glb_banks=u(2, 6),
-        iact_port_bits=rng.choice([16, 24, 48], batch), dram_bus_bits=rng.choice([32, 64, 128], batch),
-        energy=EnergyTable(alu=f(0.8, 1.2), rf=f(0.8, 1.5), noc=f(1.5, 3.0), glb=f(4.0, 10.0),
-                           dram=f(150.0, 250.0), hop=f(1.0, 3.0)))
-
-
-# architecture family -> function(batch, seed) returning a batch of random architectures.
-# Another family registers its own here (e.g. RANDOM_ARCHS["eyeriss_v2"] = random_v2_archs).
-RANDOM_ARCHS: dict[str, Callable] = {
-    "eyeriss_v1": random_archs,
-    "eyeriss_v2": random_v2_archs,
-}
+def samplers() -> dict[str, Callable]:
+    """family -> its random-architecture sampler (batch, seed) (eyejax.arch registry)."""
+    return {name: f.sample for name, f in families().items() if f.sample is not None}
 
 
 def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v1",
         devices=None, sparsity=None):
     """Benchmark one family on one workload over batch sizes; returns one dict per batch size."""
-    if arch not in RANDOM_ARCHS:
-        raise ValueError(f"unknown architecture family {arch!r}; known: {sorted(RANDOM_ARCHS)}")
+    sample = samplers().get(arch)
+    if sample is None:
+        raise ValueError(f"unknown architecture family {arch!r}; known: {sorted(samplers())}")
     net = get_network(workload)
     layers = net.arrays()
     L = layers.num_layers
@@ -83,7 +51,7 @@ def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v
     distinct = len(distinct_layers(layers, sp)[0])
     rows = []
     for B in batches:
-        archs = RANDOM_ARCHS[arch](B)
+        archs = sample(B)
         space = prepare_search_space(dataflow_for(archs), None, archs, layers, sp)
         call = lambda: evaluate_arrays(archs, layers, sp, chunk_size=chunk, devices=devices)
         t0 = time.perf_counter()
@@ -147,7 +115,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="eyejax bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="eyeriss_v1",
-                    help=f"comma-separated families ({', '.join(RANDOM_ARCHS)})")
+                    help=f"comma-separated families ({', '.join(samplers())})")
     ap.add_argument("--workload", default="alexnet", help="comma-separated built-in networks")
     ap.add_argument("--batches", default="1,100,10000", help="comma-separated batch sizes")
     ap.add_argument("--repeats", type=int, default=3)
@@ -159,8 +127,8 @@ def main(argv=None):
     batches = [int(b) for b in args.batches.split(",")]
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
     for a in archs:
-        if a not in RANDOM_ARCHS:
-            ap.error(f"--arch {a}: unknown family; known: {', '.join(RANDOM_ARCHS)}")
+        if a not in samplers():
+            ap.error(f"--arch {a}: unknown family; known: {', '.join(samplers())}")
     workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
     print(f"eyejax bench  jax {jax.__version__}  cpus: {os.cpu_count()}")
     for name, devs in device_groups(args.device):

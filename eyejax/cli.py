@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from eyejax.arch import family_of
 from eyejax.help import register_resolver as register_help_resolver
 from eyejax.logs import energy_unit_words, log, plural
 
@@ -164,8 +165,7 @@ def _design(inputs, cfg) -> str:
     pes = (cfg.get("dataflow") or {}).get("num_pes")
     if df is not None and pes is not None:
         return f"the ISCA16 equal-area design ({pes} PEs), dataflow {df.upper()}"
-    family = getattr(inputs.arch, "family", "eyeriss_v1")
-    return {"eyeriss_v1": "Eyeriss v1", "eyeriss_v2": "Eyeriss v2"}.get(family, family)
+    return family_of(inputs.arch).title
 
 
 def _sparsity_words(cfg) -> str:

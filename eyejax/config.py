@@ -22,8 +22,9 @@ import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
-from eyejax.arch.eyeriss_v1 import V1_RANGES, EyerissV1, validate_arch
-from eyejax.arch.eyeriss_v2 import V2_RANGES, EyerissV2
+from eyejax.arch import families, get_family
+from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.arch.validation import validate_arch
 from eyejax.metrics import check_objective
 
 WANDB_MODES = ("offline", "online", "disabled")
@@ -32,14 +33,14 @@ def _fields(cls) -> tuple:
     return tuple(f.name for f in dataclasses.fields(cls) if f.name != "energy")
 
 
-# arch.family -> (pytree class, allowed ranges). The family's defaults are the fabricated chip.
-FAMILIES = {"eyeriss_v1": (EyerissV1, V1_RANGES), "eyeriss_v2": (EyerissV2, V2_RANGES)}
+# arch.family -> its Family record (eyejax.arch registry); the family's defaults are the chip.
+FAMILIES = {name: f for name, f in families().items() if f.configurable}
 ARCH_FIELDS = _fields(EyerissV1)               # the default family's fields
 ENERGY_LEVELS = tuple(f.name for f in dataclasses.fields(EnergyTable)
                       if f.name != "unit")    # order of the energy overrides (sweep order)
 # Keys any family accepts (each family's own fields are checked in arch_from_config).
 ARCH_KEYS = tuple(dict.fromkeys(
-    ("family",) + sum((_fields(c) for c, _ in FAMILIES.values()), ()) + ("energy_table", "energy")))
+    ("family",) + sum((_fields(f.arch_class) for f in FAMILIES.values()), ()) + ("energy_table", "energy")))
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
 WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
 TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep", "dataflow",
@@ -132,7 +133,7 @@ def arch_from_config(cfg_arch) -> tuple[EyerissV1, dict[str, np.ndarray]]:
     family = d.get("family", "eyeriss_v1")
     if family not in FAMILIES:
         raise ConfigError(f"arch.family = {family!r} is unknown; allowed: {', '.join(FAMILIES)}")
-    cls, _ = FAMILIES[family]
+    cls = FAMILIES[family].arch_class
     _check_keys(d, ("family",) + _fields(cls) + ("energy_table", "energy"), "arch")
     energy_over = d.get("energy") or {}
     energy_over = _plain(energy_over, "arch.energy")
@@ -175,7 +176,8 @@ def _expand(base, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
             ) -> tuple[Any, dict[str, np.ndarray]]:
     table = base.energy
     cls = type(base)
-    ranges = next(r for c, r in FAMILIES.values() if c is cls)
+    family = get_family(base.family)
+    ranges = family.ranges
     # (key, field, values, swept) in sweep order
     axes: list[tuple[str, str, list, bool]] = []
     for f in _fields(cls):
@@ -198,12 +200,12 @@ def _expand(base, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
     for key, name, vals, _ in axes:
         if key.startswith("arch.energy."):
             tbl = dataclasses.replace(table, **{name: np.asarray(vals, dtype=float)})
-            validate_arch(probe_base.replace(energy=tbl), ranges={})
+            validate_arch(probe_base.replace(energy=tbl), {})
             continue
         probe = probe_base.replace(**{name: np.asarray(vals)})
         if name == "glb_ifmap_banks":  # its bound on glb_banks is checked on the expanded batch below
             probe = probe.replace(glb_banks=np.iinfo(np.int64).max)
-        validate_arch(probe, ranges={name: ranges[name]})
+        validate_arch(probe, {name: ranges[name]})
 
     swept_axes = [(k, n, v) for k, n, v, s in axes if s]
     swept: dict[str, np.ndarray] = {}
@@ -220,14 +222,10 @@ def _expand(base, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
         else:
             leaves[name] = swept[key] if s else int(vals[0])
     arch = cls(**leaves, energy=dataclasses.replace(table, **energy_leaves))
-    validate_arch(arch, ranges=ranges)
+    family.validate(arch)
     return arch, swept
 
 
-def _range(name):
-    from eyejax.arch.eyeriss_v1 import V1_RANGES
-
-    return V1_RANGES[name]
 
 
 def num_configs(swept: Mapping[str, np.ndarray]) -> int:

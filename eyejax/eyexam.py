@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from eyejax.arch import family_of
 from eyejax.dataflow.rs import layer_shape
 from eyejax.dataflow.tiling import cdiv, fdiv
 
@@ -111,11 +112,7 @@ def _parts(module):
 
 def peak_macs(arch, B: int) -> np.ndarray:
     """MAC units of each configuration (PEs × MACs per PE)."""
-    bc = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (B,))
-    if getattr(arch, "family", None) == "eyeriss_v2":
-        return (bc(arch.cluster_rows) * bc(arch.cluster_cols) * bc(arch.cluster_pe_rows)
-                * bc(arch.cluster_pe_cols) * bc(arch.macs_per_pe))
-    return bc(arch.pe_rows) * bc(arch.pe_cols)
+    return family_of(arch).mac_units(arch, B)
 
 
 def _noc_cycles(raw, arch, B):

@@ -27,7 +27,7 @@ integers). Every count a dataflow produces is at most ``ACCESS_FACTOR`` x W x T,
 So a layer is refused when 16 x W x T_layer >= 2**62 and a network when the sum over its layers of
 16 x W x T_total does. On the Eyeriss v1 chip (T_layer = 3201) a layer may have up to about
 9 x 10**13 words of work: VGG-16's largest layer at batch ~ 50,000. Energies are float64 and are not
-bounded here; ``eyejax.arch.eyeriss_v1.validate_arch`` range-checks the energy table.
+bounded here; ``eyejax.arch.validation`` range-checks the energy table.
 """
 from __future__ import annotations
 

@@ -6,23 +6,13 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from eyejax.arch import family_of
+from eyejax.arch.family import per_config
 from eyejax.arch.energy import DATA_TYPES
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.metrics import objective_of_totals
 
 LEVELS_E = ("dram", "glb", "noc", "rf")
-
-
-def _bcast(x, B):
-    x = np.asarray(x)
-    return np.broadcast_to(x, (B,)) if x.ndim == 0 else x
-
-
-def _num_pes(a, B):
-    if hasattr(a, "pe_rows"):  # Eyeriss v1: one PE array
-        return _bcast(a.pe_rows, B) * _bcast(a.pe_cols, B)
-    return (_bcast(a.cluster_rows, B) * _bcast(a.cluster_cols, B)      # Eyeriss v2: clusters of PEs
-            * _bcast(a.cluster_pe_rows, B) * _bcast(a.cluster_pe_cols, B))
 
 
 @dataclasses.dataclass
@@ -39,8 +29,9 @@ class NetworkResult:
     def arrays(self) -> dict:
         r, B = self.raw, self.batch
         a = self.arch
-        pes = _num_pes(a, B)
-        clock = _bcast(a.clock_mhz, B).astype(np.float64)
+        family = family_of(a)
+        pes = family.num_pes(a, B)
+        clock = per_config(a.clock_mhz, B).astype(np.float64)
         out = {}
         out["macs"] = r["macs"]
         out["active_pes"] = r["active_pes"]
@@ -51,7 +42,7 @@ class NetworkResult:
         out["ramp_cycles"] = r["ramp_cycles"]
         out["dram_cycles"] = r["dram_cycles"]
         # MAC datapaths used per cycle (Eyeriss v2 PEs have macs_per_pe datapaths; v1 PEs one)
-        datapaths = pes * _bcast(getattr(a, "macs_per_pe", 1), B)
+        datapaths = family.mac_units(a, B)
         out["mac_utilization"] = np.where(cycles > 0, r["macs"] / np.maximum(cycles, 1) / datapaths[:, None], 0.0)
         out["latency_ms"] = cycles / (clock[:, None] * 1e3)
         if "processing_cycles" in r:   # RS on v1: DRAM-overlapped processing vs total (JSSC17 Table V)
@@ -80,7 +71,7 @@ class NetworkResult:
             out[f"energy_{dt}"] = sum(r[f"energy_{lv}_{dt}"] for lv in LEVELS_E)
         out["dram_accesses_raw"] = sum(r[k] for k in COUNT_KEYS if k.startswith("dram_"))
         # DRAM traffic as moved (RLC-compressed fmaps), derived from the DRAM energy.
-        e_dram = np.broadcast_to(_bcast(a.energy.dram, B)[:, None], cycles.shape)
+        e_dram = np.broadcast_to(per_config(a.energy.dram, B)[:, None], cycles.shape)
         out["dram_accesses"] = np.where(e_dram > 0, np.rint(out["energy_dram"] / np.where(e_dram > 0, e_dram, 1)),
                                         out["dram_accesses_raw"]).astype(np.int64)
         for lv in ("glb", "noc", "rf"):
@@ -116,7 +107,7 @@ class NetworkResult:
         cols = {"config_id": np.repeat(np.arange(B), L), "layer": np.tile(names, B),
                 "layer_index": np.tile(np.arange(L), B)}
         for k, v in (swept or {}).items():
-            cols[k] = np.repeat(_bcast(v, B), L)
+            cols[k] = np.repeat(per_config(v, B), L)
         for k, v in arr.items():
             cols[k] = np.asarray(v).reshape(-1)
             if k.startswith("noc_mode_"):  # HM-NoC router modes, also by name
@@ -135,7 +126,7 @@ class NetworkResult:
         B = arr["macs"].shape[0]
         t = {"config_id": np.arange(B)}
         for k, v in (swept or {}).items():
-            t[k] = _bcast(v, B)
+            t[k] = per_config(v, B)
         sum_keys = ["macs", "cycles", "compute_cycles", "ramp_cycles", "dram_cycles", "latency_ms",
                     "energy", "energy_dram", "energy_glb", "energy_noc", "energy_rf", "energy_alu",
                     "energy_ifmap", "energy_filter", "energy_psum", "dram_accesses", "glb_accesses",

@@ -135,11 +135,7 @@ GETTING_STARTED = [
     moves 8-bit data, v1 16-bit; energies use the same normalized table (per 16 bits).
     """),
     code("""
-    from eyejax.dataflow import DEFAULT_DATAFLOW
-
-    V2 = "eyeriss_v2" in DEFAULT_DATAFLOW      # the v2 model is installed
-    if V2:
-        from eyejax.arch.eyeriss_v2 import EyerissV2
+    from eyejax.arch.eyeriss_v2 import EyerissV2
 
     def dense_and_sparse(net):
         # [2, L] sparsity: dense, then 50% zero activations (input image dense), 50% zero weights
@@ -152,9 +148,8 @@ GETTING_STARTED = [
     compare = {"MobileNet 0.5-128": nets["MobileNet 0.5-128"]}
     if not SMALL:
         compare["AlexNet CONV"] = get_network("alexnet", batch=1).conv_only()
-    chips = {"v1": EyerissV1(clock_mhz=np.array([200, 200]))}
-    if V2:
-        chips["v2"] = EyerissV2(clock_mhz=np.array([200, 200]))
+    chips = {"v1": EyerissV1(clock_mhz=np.array([200, 200])),
+             "v2": EyerissV2(clock_mhz=np.array([200, 200]))}
     rows = []
     for name, net in compare.items():
         sp2 = dense_and_sparse(net)
@@ -394,26 +389,20 @@ CODESIGN = [
     per image; candidates larger than the chip's area proxy (SRAM bytes + 256 per MAC datapath)
     are rejected. The evolution strategy starts from the chip itself, so it can only improve on
     it. The search varies Eyeriss v2's cluster grid, cluster size, scratchpads and GLB banks for
-    MobileNet 0.5-128 (Eyeriss v1's array and buffers if the v2 model is not installed).
+    MobileNet 0.5-128.
     """),
     code("""
     from eyejax.codesign.problem import Problem, area_proxy
     from eyejax.codesign.search import search
-    from eyejax.dataflow import DEFAULT_DATAFLOW
+    from eyejax.arch.eyeriss_v2 import EyerissV2
 
     mnet = get_network("mobilenet_v1_0.5_128", batch=1)
     if SMALL:
         mnet = Network(mnet.name, mnet.layers[:6])
-    if "eyeriss_v2" in DEFAULT_DATAFLOW:
-        from eyejax.arch.eyeriss_v2 import EyerissV2
-        base = EyerissV2()
-        bounds = {"cluster_rows": (2, 16), "cluster_cols": (1, 4), "cluster_pe_rows": (2, 4),
-                  "cluster_pe_cols": (2, 6), "iact_spad_words": (8, 32), "weight_spad_words": (64, 384),
-                  "psum_spad_words": (16, 64), "iact_glb_banks": (1, 6), "psum_glb_banks": (1, 8)}
-    else:
-        base = EyerissV1()
-        bounds = {"pe_rows": (4, 32), "pe_cols": (4, 32), "glb_banks": (4, 64),
-                  "filter_spad_words": (32, 512), "ifmap_spad_words": (4, 32), "psum_spad_words": (4, 64)}
+    base = EyerissV2()
+    bounds = {"cluster_rows": (2, 16), "cluster_cols": (1, 4), "cluster_pe_rows": (2, 4),
+              "cluster_pe_cols": (2, 6), "iact_spad_words": (8, 32), "weight_spad_words": (64, 384),
+              "psum_spad_words": (16, 64), "iact_glb_banks": (1, 6), "psum_glb_banks": (1, 8)}
     problem = Problem(mnet, base, bounds, objective="edp")
     print(f"{base.family}: area proxy of the chip {problem.area_budget:,.0f}")
     gens, pop = (2, 8) if SMALL else (15, 48)

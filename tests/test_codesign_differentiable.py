@@ -139,13 +139,6 @@ def test_rejects_batches_and_unknown_models():
         network_energy_fn(EyerissV1(), NET, energy_model="v7")
 
 
-def _has_v2():
-    from eyejax.dataflow import DEFAULT_DATAFLOW
-
-    return "eyeriss_v2" in DEFAULT_DATAFLOW
-
-
-@pytest.mark.skipif(not _has_v2(), reason="the Eyeriss v2 model is not installed")
 def test_v2_energy_matches_the_model_and_gradients_match_finite_differences():
     from eyejax.arch.eyeriss_v2 import EyerissV2
     from eyejax.codesign.differentiable import V2_ARCH_PARAMS

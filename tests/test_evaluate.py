@@ -4,6 +4,7 @@ import pytest
 
 import eyejax  # noqa: F401
 from eyejax import bench
+from eyejax.arch.eyeriss_v1 import random_archs
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.evaluate import evaluate
 from eyejax.workload import get_network
@@ -11,7 +12,7 @@ from eyejax.workload import get_network
 
 def test_chunked_equals_single_call():
     net = get_network("mobilenet_v1_0.5_128")
-    arch = bench.random_archs(7, seed=3)
+    arch = random_archs(7, seed=3)
     whole = evaluate(arch, net, chunk_size=1024).to_dataframe()
     parts = evaluate(arch, net, chunk_size=3).to_dataframe()   # 3 chunks, the last one padded
     assert len(whole) == 7 * len(net.layers)

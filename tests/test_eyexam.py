@@ -114,13 +114,9 @@ def test_table_and_figures(v1_result, tmp_path):
         assert (tmp_path / name).stat().st_size > 10_000
 
 
-def test_v2_when_available():
-    rs_plus = pytest.importorskip("eyejax.dataflow.rs_plus")
+def test_v2():
     from eyejax.arch.eyeriss_v2 import EyerissV2
-    from eyejax.dataflow import DEFAULT_DATAFLOW
-
-    if DEFAULT_DATAFLOW.get("eyeriss_v2") != "rs_plus":
-        pytest.skip("RS+ is not registered as Eyeriss v2's dataflow in this checkout")
+    from eyejax.dataflow import rs_plus
 
     net = Network("two", tuple(get_network("mobilenet_v1_0.5_128", batch=1).layers[:2]))
     res = evaluate(EyerissV2(), net)

@@ -173,7 +173,7 @@ def test_noc_closed_form_equals_brute_force_across_grids(arch_i, dtype):
 def test_float32_noc_is_proven_only_where_exact():
     """prepare_space picks float32 for the exact NoC counts only below the 2**24 bound; on the
     benchmark's random v2 batch on ResNet-50 it does, and float32 equals float64 there."""
-    from eyejax.bench import random_v2_archs
+    from eyejax.arch.eyeriss_v2 import random_archs as random_v2_archs
 
     net = get_network("resnet50")
     layers = net.arrays()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import eyejax  # noqa: F401
-from eyejax import bench
+from eyejax.arch.eyeriss_v1 import random_archs
 from eyejax.evaluate import distinct_layers, evaluate_arrays
 from eyejax.sparsity import Sparsity
 from eyejax.workload import get_network
@@ -22,7 +22,8 @@ NET = "mobilenet_v1_0.5_128"
 CHILD = textwrap.dedent("""
     import sys, numpy as np, jax
     import eyejax
-    from eyejax import bench, sharding
+    from eyejax import sharding
+    from eyejax.arch.eyeriss_v1 import random_archs
     from eyejax.evaluate import evaluate_arrays
     from eyejax.sparsity import Sparsity
     from eyejax.workload import get_network
@@ -32,7 +33,7 @@ CHILD = textwrap.dedent("""
     net = Network("tiny", tuple(net[n] for n in ["Conv2d_0", "Conv2d_7_dw", "Conv2d_7_pw", "Conv2d_8_dw", "Conv2d_8_pw"]))
     layers = net.arrays()
     sp = Sparsity.from_densities(layers.num_layers, iact=0.5)
-    arch = bench.random_archs(10, seed=5)
+    arch = random_archs(10, seed=5)
     # chunks of 3 -> padded to 4 (one configuration per device); 10 configs -> 3 chunks
     out = evaluate_arrays(arch, layers, sp, chunk_size=3)
     assert sharding.config_mesh(tuple(jax.local_devices())).devices.size == 4
@@ -53,7 +54,7 @@ def test_sharded_over_4_cpu_devices_equals_unsharded(tmp_path):
     net = _tiny(get_network(NET))
     layers = net.arrays()
     sp = Sparsity.from_densities(layers.num_layers, iact=0.5)
-    plain = evaluate_arrays(bench.random_archs(10, seed=5), layers, sp, chunk_size=3, devices=1)
+    plain = evaluate_arrays(random_archs(10, seed=5), layers, sp, chunk_size=3, devices=1)
     assert set(plain) == set(sharded)
     for k in plain:
         assert plain[k].shape == (10, layers.num_layers), k
@@ -72,7 +73,7 @@ def test_repeated_layers_evaluated_once_give_identical_results():
     sp = Sparsity.from_densities(layers.num_layers, iact=0.5)
     sp_swept = sp.__class__(**{**sp.__dict__, "mac_density": dens})
     assert len(distinct_layers(layers, sp_swept)[0]) == layers.num_layers
-    arch = bench.random_archs(B, seed=2)
+    arch = random_archs(B, seed=2)
     tiny = _tiny(net)
     tl = tiny.arrays()
     assert len(distinct_layers(tl, Sparsity.dense(5))[0]) == 3

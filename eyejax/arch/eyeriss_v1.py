@@ -8,6 +8,7 @@ from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.errors import ArchError
+from eyejax.arch.family import Family, per_config
 
 
 @struct.dataclass
@@ -49,38 +50,43 @@ V1_RANGES = {
     "dram_bus_bits": (1, 1 << 16), "dram_clock_mhz": (1, 100_000),
     "filter_bus_bits": (1, 1 << 16), "ifmap_bus_bits": (1, 1 << 16), "psum_bus_bits": (1, 1 << 16),
 }
-ENERGY_RANGE = (0.0, 1e12)
 
 
-def validate_arch(arch, ranges=None) -> None:
-    """Raise ArchError naming the field and its allowed range; works on scalars or batches."""
-    ranges = V1_RANGES if ranges is None else ranges
-    for name, (lo, hi) in ranges.items():
-        v = np.asarray(getattr(arch, name))
-        if v.size == 0:
-            raise ArchError(f"arch.{name} is empty")
-        if not np.issubdtype(v.dtype, np.number) or np.issubdtype(v.dtype, np.complexfloating):
-            raise ArchError(f"arch.{name} must be numeric, got {v.dtype}")
-        if np.any(v != np.round(v)):
-            raise ArchError(f"arch.{name} must be an integer in [{lo}, {hi}], got {v.ravel()[:4]}")
-        if np.any(v < lo) or np.any(v > hi):
-            bad = v[(v < lo) | (v > hi)].ravel()[0]
-            raise ArchError(f"arch.{name} = {bad} is outside the allowed range [{lo}, {hi}]")
-    if "glb_ifmap_banks" in ranges:
-        if np.any(np.asarray(arch.glb_ifmap_banks) >= np.asarray(arch.glb_banks)):
-            raise ArchError("arch.glb_ifmap_banks must be 0 (split per layer) or in [1, glb_banks-1]")
-    # every numeric field of the energy table (alu, rf, noc, glb, dram, hop, ...), in every family
-    for f in dataclasses.fields(arch.energy):
-        name = f.name
-        if name == "unit":
-            continue
-        try:
-            v = np.asarray(getattr(arch.energy, name), dtype=float)
-        except (TypeError, ValueError):
-            raise ArchError(f"arch.energy.{name} must be a number, got "
-                            f"{getattr(arch.energy, name)!r}") from None
-        lo, hi = ENERGY_RANGE
-        if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v < lo) or np.any(v > hi):
-            bad = v[~np.isfinite(v) | (v < lo) | (v > hi)].ravel()
-            raise ArchError(f"arch.energy.{name} must be finite and in [{lo}, {hi}]"
-                            + (f", got {bad[0]}" if bad.size else ""))
+def check_glb_split(arch) -> None:
+    """The ifmap banks leave at least one bank for psums (0 = split per layer, as on the chip)."""
+    if np.any(np.asarray(arch.glb_ifmap_banks) >= np.asarray(arch.glb_banks)):
+        raise ArchError("arch.glb_ifmap_banks must be 0 (split per layer) or in [1, glb_banks-1]")
+
+
+def pe_count(arch, n: int) -> np.ndarray:
+    return per_config(arch.pe_rows, n) * per_config(arch.pe_cols, n)
+
+
+def area(arch, n: int) -> dict[str, np.ndarray]:
+    """Area proxy: PEs = rows x cols; SRAM = GLB banks x bank words + PEs x (filter + ifmap + psum
+    spad words), at word_bits (the chip: 168 PEs, 100 kB GLB + 87.4 kB of spads = 187.4 kB)."""
+    pes = pe_count(arch, n)
+    spad = (per_config(arch.filter_spad_words, n) + per_config(arch.ifmap_spad_words, n)
+            + per_config(arch.psum_spad_words, n))
+    words = per_config(arch.glb_banks, n) * per_config(arch.glb_bank_words, n) + pes * spad
+    return {"pe_count": pes.astype(np.int64),
+            "sram_kb": words * per_config(arch.word_bits, n) / 8.0 / 1024.0}
+
+
+def random_archs(batch: int, seed: int = 0) -> EyerissV1:
+    """Random Eyeriss v1 variants for the benchmark: array shape, scratchpads, GLB banks, DRAM bus
+    and the energy table."""
+    rng = np.random.default_rng(seed)
+    u = lambda lo, hi: rng.integers(lo, hi + 1, batch)
+    f = lambda lo, hi: rng.uniform(lo, hi, batch)
+    return EyerissV1(
+        pe_rows=u(8, 16), pe_cols=u(8, 16), filter_spad_words=u(64, 512),
+        ifmap_spad_words=u(8, 24), psum_spad_words=u(8, 48), glb_banks=u(8, 64),
+        dram_bus_bits=rng.choice([32, 64, 128], batch),
+        energy=EnergyTable(alu=f(0.8, 1.2), rf=f(0.8, 1.5), noc=f(1.5, 3.0), glb=f(4.0, 10.0),
+                           dram=f(150.0, 250.0)))
+
+
+FAMILY = Family(name="eyeriss_v1", arch_class=EyerissV1, ranges=V1_RANGES, title="Eyeriss v1",
+                native_dataflow="rs", pe_count=pe_count, area=area, sample=random_archs,
+                check=check_glb_split)

@@ -3,10 +3,19 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
+from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.arch.family import Family, per_config
 from eyejax.chip_energy import CHIP_PARAMS, ChipEnergy
+
+
+# Address-scratchpad word widths, fixed by the chip (JETCAS19; eyeriss.md §3): iact address 9 × 4 b,
+# weight address 16 × 7 b.
+IACT_ADDR_BITS = 4
+WEIGHT_ADDR_BITS = 7
 
 
 @struct.dataclass
@@ -107,12 +116,6 @@ V2_RANGES = {
 }
 
 
-def validate_arch_v2(arch) -> None:
-    from eyejax.arch.eyeriss_v1 import validate_arch
-
-    validate_arch(arch, ranges=V2_RANGES)
-
-
 def scaled_v2(cluster_grid: int, cluster_pe: int = 4, **changes) -> EyerissV2:
     """The scaling study's v2 (seed 003): square grids of square clusters, e.g. 4×4-PE clusters
     in a 4×4, 8×8 or 32×32 grid (256, 1024, 16384 PEs)."""
@@ -122,6 +125,50 @@ def scaled_v2(cluster_grid: int, cluster_pe: int = 4, **changes) -> EyerissV2:
 
 def scaled_v1(side: int, **changes):
     """The scaling study's v1: a square side×side PE array."""
-    from eyejax.arch.eyeriss_v1 import EyerissV1
-
     return EyerissV1(pe_rows=side, pe_cols=side, **changes)
+
+
+def pe_count(arch, n: int) -> np.ndarray:
+    """Clusters × PEs per cluster."""
+    return (per_config(arch.cluster_rows, n) * per_config(arch.cluster_cols, n)
+            * per_config(arch.cluster_pe_rows, n) * per_config(arch.cluster_pe_cols, n))
+
+
+def macs_per_pe(arch, n: int) -> np.ndarray:
+    return per_config(arch.macs_per_pe, n)
+
+
+def area(arch, n: int) -> dict[str, np.ndarray]:
+    """Area proxy: PEs = clusters x cluster PEs; SRAM = iact + psum GLB banks + every PE's
+    scratchpads in their own widths (iact 12 b, iact address 4 b, weight 12 b, weight address 7 b,
+    psum 20 b: the chip's 192 kB GLB + 192 PEs x 0.42 kB = 246 kB, as published)."""
+    b = lambda x: per_config(x, n)
+    clusters = b(arch.cluster_rows) * b(arch.cluster_cols)
+    pes = pe_count(arch, n)
+    glb_bits = clusters * (b(arch.iact_glb_banks) * b(arch.iact_glb_bank_bits)
+                           + b(arch.psum_glb_banks) * b(arch.psum_glb_bank_bits))
+    csc = b(arch.data_bits) + b(arch.csc_count_bits)
+    spad_bits = (b(arch.iact_spad_words) * csc + b(arch.iact_addr_words) * IACT_ADDR_BITS
+                 + b(arch.weight_spad_words) * csc + b(arch.weight_addr_words) * WEIGHT_ADDR_BITS
+                 + b(arch.psum_spad_words) * b(arch.psum_bits))
+    return {"pe_count": pes.astype(np.int64), "sram_kb": (glb_bits + pes * spad_bits) / 8.0 / 1024.0}
+
+
+def random_archs(batch: int, seed: int = 0) -> EyerissV2:
+    """Random Eyeriss v2 variants for the benchmark: cluster grid and cluster shape, scratchpads,
+    GLB banks, router widths, DRAM bus and the energy table (hop included)."""
+    rng = np.random.default_rng(seed)
+    u = lambda lo, hi: rng.integers(lo, hi + 1, batch)
+    f = lambda lo, hi: rng.uniform(lo, hi, batch)
+    return EyerissV2(
+        cluster_rows=u(2, 8), cluster_cols=u(2, 4), cluster_pe_rows=u(2, 4),
+        cluster_pe_cols=u(3, 6), iact_spad_words=u(12, 24), weight_spad_words=u(96, 256),
+        psum_spad_words=u(16, 48), iact_glb_banks=u(2, 6), psum_glb_banks=u(2, 6),
+        iact_port_bits=rng.choice([16, 24, 48], batch), dram_bus_bits=rng.choice([32, 64, 128], batch),
+        energy=EnergyTable(alu=f(0.8, 1.2), rf=f(0.8, 1.5), noc=f(1.5, 3.0), glb=f(4.0, 10.0),
+                           dram=f(150.0, 250.0), hop=f(1.0, 3.0)))
+
+
+FAMILY = Family(name="eyeriss_v2", arch_class=EyerissV2, ranges=V2_RANGES, title="Eyeriss v2",
+                native_dataflow="rs_plus", pe_count=pe_count, macs_per_pe=macs_per_pe, area=area,
+                sample=random_archs)

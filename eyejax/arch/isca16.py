@@ -37,6 +37,7 @@ from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.errors import ArchError
+from eyejax.arch.family import Family, per_config
 
 ISCA16_DATAFLOWS = ("rs", "ws", "os_a", "os_b", "os_c", "nlr")
 BASELINE_RF_BYTES = 512          # ISCA16 §VI-B: 512 B RF per PE ...
@@ -102,13 +103,22 @@ ISCA16_RANGES = {
 }
 
 
-def validate_arch(arch) -> None:
-    from eyejax.arch.eyeriss_v1 import validate_arch as check
-
+def check_dataflow(arch) -> None:
+    """The design names one of the ISCA16 comparison dataflows (RS runs on an Eyeriss v1 pytree)."""
     if arch.dataflow not in ISCA16_DATAFLOWS[1:]:
         raise ArchError(f"ISCA16Spatial.dataflow must be one of {ISCA16_DATAFLOWS[1:]}, "
                         f"got {arch.dataflow!r}")
-    check(arch, ranges=ISCA16_RANGES)
+
+
+def pe_count(arch, n: int) -> np.ndarray:
+    return per_config(arch.pe_rows, n) * per_config(arch.pe_cols, n)
+
+
+# Not an `arch.family` of the Hydra config: the CLI builds these designs from `dataflow=<name>
+# dataflow.num_pes=<n>` (isca16_arch). No area proxy: the designs are equal-area by construction.
+FAMILY = Family(name="isca16", arch_class=ISCA16Spatial, ranges=ISCA16_RANGES,
+                title="the ISCA16 equal-area design", pe_count=pe_count, check=check_dataflow,
+                configurable=False)
 
 
 def array_shape(num_pes: int) -> tuple[int, int]:

@@ -31,6 +31,7 @@ from typing import Callable
 import jax
 import numpy as np
 
+from eyejax.arch import family_of
 from eyejax.metrics import check_objective, objective_value
 
 MAC_BYTES = 256   # SRAM-byte equivalents per MAC datapath (assumption, see the module docstring)
@@ -38,16 +39,15 @@ MAC_BYTES = 256   # SRAM-byte equivalents per MAC datapath (assumption, see the 
 
 def area_proxy(arch, mac_bytes: float = MAC_BYTES) -> np.ndarray:
     """Area in SRAM-byte equivalents: SRAM bytes + mac_bytes × MAC datapaths (broadcasts over a
-    batched architecture). The SRAM and PE counts are those of `eyejax.sweep.area` (every
-    scratchpad at its width plus the global buffer); MAC datapaths are PEs × macs_per_pe on v2."""
-    from eyejax.sweep.area import area_proxy as sram_and_pes
-
+    batched architecture). The SRAM and PE counts are the family's area proxy (`Family.area`:
+    every scratchpad at its width plus the global buffer); MAC datapaths are `Family.mac_units`."""
+    family = family_of(arch)
+    if family.area is None:
+        raise ValueError(f"no area proxy for architecture family {family.name!r}")
     sizes = [np.size(x) for x in jax.tree_util.tree_leaves(arch)]
     n = max(sizes) if sizes else 1
-    parts = sram_and_pes(arch, n)
-    if not parts:
-        raise ValueError(f"no area proxy for architecture family {getattr(arch, 'family', None)!r}")
-    macs = parts["pe_count"] * np.asarray(getattr(arch, "macs_per_pe", 1), np.float64)
+    parts = family.area(arch, n)
+    macs = family.mac_units(arch, n)
     out = parts["sram_kb"] * 1024.0 + mac_bytes * macs
     return out if np.ndim(out) and np.size(out) > 1 else np.float64(np.ravel(out)[0])
 

@@ -61,10 +61,8 @@ ENERGY_MODELS = ("v1", "v1_cvpr17", "v2")
 
 
 def available_energy_models() -> tuple:
-    """The energy models this installation can evaluate (v2 needs the Eyeriss v2 dataflow)."""
-    from eyejax.dataflow import DEFAULT_DATAFLOW
-
-    return ENERGY_MODELS if "eyeriss_v2" in DEFAULT_DATAFLOW else ENERGY_MODELS[:2]
+    """The energy models this installation can evaluate (every one: v2 runs on Eyeriss v2)."""
+    return ENERGY_MODELS
 log = logging.getLogger(__name__)
 
 

@@ -7,7 +7,8 @@ A dataflow module provides
   DEFAULT_SEARCH (a hashable, static search-space description) and MAPPING_KEYS,
 and declares the architecture families it runs on; optionally prepare_space(space, arch, layers,
 sparsity) -> space, which fills in static fields from the concrete batch before jit. `dataflow_for`
-picks one by name or by the architecture's default; `prepare_search_space` readies its space.
+picks one by name or by the architecture family's native one (eyejax.arch);
+`prepare_search_space` readies its space.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import dataclasses
 import importlib
 
 import numpy as np
+
+from eyejax.arch import family_of
 
 # name -> module path. Modules load lazily so a new dataflow costs nothing until it is used.
 DATAFLOWS = {
@@ -29,23 +32,13 @@ DATAFLOWS = {
     "nlr": "eyejax.dataflow.nlr:NLR",
 }
 
-# architecture family -> its native dataflow
-DEFAULT_DATAFLOW = {
-    "eyeriss_v1": "rs",
-    "eyeriss_v2": "rs_plus",
-}
-
-
 
 def dataflow_for(arch, name: str | None = None):
-    family = getattr(arch, "family", None)
-    if name is None and getattr(arch, "native_dataflow", None):
-        name = arch.native_dataflow     # an architecture built for one dataflow (ISCA16Spatial)
+    """The dataflow `name`, or the architecture family's native one (eyejax.arch registry)."""
+    fam = family_of(arch)
+    family = fam.name
     if name is None:
-        if family not in DEFAULT_DATAFLOW:
-            raise ValueError(f"no default dataflow for architecture family {family!r}; "
-                             f"known families: {sorted(DEFAULT_DATAFLOW)}")
-        name = DEFAULT_DATAFLOW[family]
+        name = fam.dataflow_of(arch)
     if name not in DATAFLOWS:
         raise ValueError(f"dataflow must be one of {sorted(DATAFLOWS)}, got {name!r}")
     path, _, attr = DATAFLOWS[name].partition(":")

@@ -25,6 +25,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.arch import isca16
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.dataflow.rs import layer_shape, rows_glb
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
@@ -264,9 +265,7 @@ class Dataflow:
 
     @staticmethod
     def validate_arch(arch) -> None:
-        from eyejax.arch.isca16 import validate_arch
-
-        validate_arch(arch)
+        isca16.FAMILY.validate(arch)
 
     def __repr__(self):
         return f"<dataflow {self.name}>"

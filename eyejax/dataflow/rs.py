@@ -14,6 +14,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.arch import eyeriss_v1
 from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
@@ -430,9 +431,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
 
 
 def validate_arch(arch) -> None:
-    from eyejax.arch.eyeriss_v1 import validate_arch as check
-
-    check(arch)
+    eyeriss_v1.FAMILY.validate(arch)
 
 
 def layer_counts(layer, arch, mapping: RSMapping) -> dict:

@@ -70,7 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import eyejax.arch.eyeriss_v2  # noqa: F401  (registers the v2 chip parameters)
+from eyejax.arch import eyeriss_v2
 from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping, RSPlusMapping
@@ -841,9 +841,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
 
 
 def validate_arch(arch) -> None:
-    from eyejax.arch.eyeriss_v2 import validate_arch_v2
-
-    validate_arch_v2(arch)
+    eyeriss_v2.FAMILY.validate(arch)
 
 
 _evaluate_mapping_jit = jax.jit(evaluate_mapping, static_argnums=(4, 5))
