@@ -13,8 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.dataflow import dataflow_for, prepare_search_space
+from eyejax import sharding
+from eyejax.dataflow import dataflow_for, mapping_file, prepare_search_space
+from eyejax.limits import check_counts
 from eyejax.metrics import check_objective
+from eyejax.results import NetworkResult
 from eyejax.sparsity import Sparsity
 
 DEFAULT_CHUNK = 1024        # configurations per compiled call on a CPU
@@ -27,8 +30,6 @@ ACCELERATOR_CHUNK = 32768
 def default_chunk(devices=None) -> int:
     """Configurations per compiled call for the devices a run uses (the default backend's when
     None): DEFAULT_CHUNK on CPUs, ACCELERATOR_CHUNK on GPUs and TPUs."""
-    from eyejax import sharding
-
     devs = sharding.local_devices(devices)
     return DEFAULT_CHUNK if devs[0].platform == "cpu" else ACCELERATOR_CHUNK
 
@@ -108,8 +109,6 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     configurations per compiled call (None: default_chunk(devices)). fixed: None, or
     (mapping with [L] leaves, use mask [L]) from eyejax.dataflow.mapping_file.mapping_arrays.
     """
-    from eyejax import sharding
-
     df_module = dataflow_for(arch, dataflow)
     # static fields taken from the concrete batch (e.g. RS+ cluster count), duplicate axes dropped
     space = prepare_search_space(df_module, space, arch, layers, sparsity)
@@ -192,12 +191,8 @@ def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "
     Every input is checked before any work: bad fields raise errors naming the field and range, and
     a mapping that does not fit raises MappingError naming the layer and the limit it breaks.
     """
-    from eyejax.results import NetworkResult
-
     df_module = dataflow_for(arch, dataflow)
     df_module.validate_arch(arch)
-    from eyejax.limits import check_counts
-
     check_counts(arch, network)  # int64 counts stay exact (eyejax/limits.py)
     check_objective(objective)
     layers = network.arrays()
@@ -208,8 +203,6 @@ def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "
     arch = _with_vector_leaves(arch)
     fixed = None
     if mapping is not None:
-        from eyejax.dataflow import mapping_file
-
         if df_module.MAPPING_KEYS != mapping_file.KEYS:
             raise ValueError("mapping= (a fixed mapping) is supported for the RS dataflow on "
                              "Eyeriss v1 only")

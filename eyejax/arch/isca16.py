@@ -37,6 +37,7 @@ from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.errors import ArchError
+from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.family import Family, per_config
 
 ISCA16_DATAFLOWS = ("rs", "ws", "os_a", "os_b", "os_c", "nlr")
@@ -163,8 +164,6 @@ def isca16_arch(dataflow: str, num_pes: int = 256, **changes):
     rows, cols = array_shape(int(num_pes))
     bus = 16 * rows * cols
     if dataflow == "rs":
-        from eyejax.arch.eyeriss_v1 import EyerissV1
-
         i, f, p = RF_SPLIT["rs"]
         bank_words = 2048
         banks = glb_bytes("rs", rows * cols) // (WORD_BYTES * bank_words)

@@ -32,6 +32,8 @@ import jax
 import numpy as np
 
 from eyejax.arch import family_of
+from eyejax.dataflow import dataflow_for, prepare_search_space
+from eyejax.evaluate import evaluate
 from eyejax.metrics import check_objective, objective_value
 
 MAC_BYTES = 256   # SRAM-byte equivalents per MAC datapath (assumption, see the module docstring)
@@ -117,8 +119,6 @@ class Problem:
         (e.g. Eyeriss v2's cluster count and NoC precision) taken at the upper corner of `bounds`,
         so every generation reuses one compiled function instead of recompiling when the batch's
         maximum changes."""
-        from eyejax.dataflow import dataflow_for, prepare_search_space
-
         module = dataflow_for(self.base_arch)
         corner = self.base_arch.replace(**{k: hi for k, (lo, hi) in self.bounds.items()})
         return prepare_search_space(module, space, corner, self.network.arrays(), self.sparsity)
@@ -167,8 +167,6 @@ class Problem:
 
     def eval(self, batch: dict) -> Evaluation:
         """Evaluate every candidate in one batched call; returns fitness (lower is better)."""
-        from eyejax.evaluate import evaluate
-
         n = len(np.asarray(batch[self.fields[0]]))
         arch = self.arch_of(batch)
         area = np.broadcast_to(np.asarray(self.area_fn(arch), np.float64), (n,)).copy()
