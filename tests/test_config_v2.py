@@ -79,7 +79,7 @@ def test_dram_presets_compose(overrides, want):
     from hydra import compose, initialize_config_dir
 
     from eyejax.arch.eyeriss_v2 import DRAM_PRESETS
-    from eyejax.cli import CONF_DIR
+    from eyejax.app.runtime import CONF_DIR
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose(config_name="config", overrides=overrides)

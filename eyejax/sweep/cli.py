@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from eyejax.logs import energy_unit_words, log, plural
+from eyejax.logs import log
+from eyejax.text import energy_unit_words, plural
 
 SWEEP_KEYS = ("name", "axes", "zip", "chunk_size", "eval_chunk", "per_layer", "dir", "resume",
               "top_k", "plots", "process_index", "process_count", "distributed",
@@ -108,11 +109,11 @@ def best_layers(plan, out_dir: Path, config_id: int):
 
 def run(cfg) -> int:
     """The sweep path of the ``eyejax`` command; returns the exit status."""
-    from eyejax.cli import _original_cwd
+    from eyejax.app.runtime import original_cwd
     from eyejax.sweep.distributed import barrier, process_slice
     from eyejax.sweep.grid import SweepError
 
-    base_dir = _original_cwd()
+    base_dir = original_cwd()
     # 1. This process' slice (jax.distributed must start before any JAX work), then every check.
     try:
         check_sweep_keys(cfg.sweep)
@@ -212,9 +213,11 @@ def report(cfg, plan, out_dir: Path) -> int:
 
     if cfg.wandb.mode != "disabled":
         from eyejax.logging_wandb import log_sweep
+        from eyejax.sweep.runner import read_results
 
         try:
-            run_dir = log_sweep(cfg, out_dir, a, files, plan)
+            run_dir = log_sweep(cfg, out_dir, a, files, plan,
+                                load_results=lambda: read_results(out_dir))
         except Exception as exc:  # noqa: BLE001 - the results are on disk; report and go on
             log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
                         f"are in {out_dir}. Use wandb.mode=offline or wandb.mode=disabled.")
