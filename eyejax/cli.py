@@ -9,12 +9,10 @@
     eyejax sweep=v1_array_glb workload=resnet50          # a sweep grid (conf/sweep/), see eyejax.sweep
     eyejax bench --workload alexnet,resnet50             # the benchmark (eyejax.bench)
 
-The configuration tree is the repository's top-level ``conf/`` when eyejax runs from a checkout (an
-editable install or PYTHONPATH); an installed wheel ships the same files as the package ``eyejax.conf``
-and Hydra reads them from there (``pkg://eyejax.conf``), whatever the current folder. Results go to the
-Hydra run directory (``outputs/<date>/<time>/`` unless ``hydra.run.dir=...``): ``results.parquet`` (one
-row per config_id x layer), ``totals.parquet`` (one row per config_id), and a W&B run under ``wandb/``
-(offline unless ``wandb.mode=online``).
+The configuration tree is found by eyejax.app.runtime (the checkout's ``conf/``, else the installed
+``eyejax.conf``). Results go to the Hydra run directory (``outputs/<date>/<time>/`` unless
+``hydra.run.dir=...``): ``results.parquet`` (one row per config_id x layer), ``totals.parquet`` (one
+row per config_id), and a W&B run under ``wandb/`` (offline unless ``wandb.mode=online``).
 """
 from __future__ import annotations
 
@@ -29,39 +27,12 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from eyejax.app.runtime import CONF_PATH, original_cwd
 from eyejax.arch import family_of
 from eyejax.help import register_resolver as register_help_resolver
-from eyejax.logs import energy_unit_words, log, plural
+from eyejax.logs import log
+from eyejax.text import energy_unit_words, plural
 
-
-def _checkout_conf() -> Path | None:
-    """<checkout>/conf when this eyejax package sits in a source checkout, else None."""
-    pkg = Path(__file__).resolve().parent
-    cand = pkg.parent / "conf"
-    if ((pkg.parent / "pyproject.toml").is_file() and (cand / "config.yaml").is_file()
-            and (cand / "arch" / "eyeriss_v1.yaml").is_file()):
-        return cand
-    return None
-
-
-def find_conf_dir() -> str:
-    """The configuration directory: <checkout>/conf, else the installed package data (eyejax/conf)."""
-    checkout = _checkout_conf()
-    if checkout is not None:
-        return str(checkout)
-    pkg = Path(__file__).resolve().parent
-    return str(pkg / "conf")  # a wheel install; if missing, Hydra says "config directory not found"
-
-
-def conf_search_path() -> str:
-    """Hydra's primary config path: the checkout's conf/ directory, else ``pkg://eyejax.conf``
-    (the configs installed with the package, found through the import system)."""
-    checkout = _checkout_conf()
-    return str(checkout) if checkout is not None else "pkg://eyejax.conf"
-
-
-CONF_DIR = find_conf_dir()
-CONF_PATH = conf_search_path()
 register_help_resolver()  # hydra.help.template (--help) lists every group's fields from conf/
 BEST_SHOWN = 5          # configurations listed for a sweep
 LAYER_ROWS_SHOWN = 200  # per-layer rows printed for a single configuration
@@ -143,22 +114,6 @@ def _totals_lines(row, unit: str) -> list[str]:
 # the app
 
 
-def _hydra_choice(group: str, default: str = "?") -> str:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return HydraConfig.get().runtime.choices.get(group, default)
-    except Exception:  # noqa: BLE001 - outside a Hydra run
-        return default
-
-
-def _original_cwd() -> str:
-    try:
-        return hydra.utils.get_original_cwd()
-    except ValueError:  # not running under Hydra
-        return os.getcwd()
-
-
 def _design(inputs, cfg) -> str:
     """The architecture and dataflow a run evaluates, in words."""
     df = getattr(inputs, "dataflow", None)
@@ -188,6 +143,12 @@ def _sparsity_words(cfg) -> str:
     return "dense" if dense else "densities " + ", ".join(parts)
 
 
+def _error(exc) -> int:
+    """Log a configuration or mapping error (it names the key) and return the usage exit status."""
+    log.error(f"eyejax: error: {exc}")
+    return 2
+
+
 def run(cfg: DictConfig) -> int:
     """Everything the command does; returns the exit status."""
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -199,62 +160,89 @@ def run(cfg: DictConfig) -> int:
     try:
         compile_cache.configure(cfg.get("compile_cache"))  # repeat runs reuse compiled code
     except ValueError as exc:
-        log.error(f"eyejax: error: {exc}")
-        return 2
+        return _error(exc)
 
     if is_sweep(cfg):  # sweep=<name>: a grid in vectorized chunks, Parquet parts, report (eyejax.sweep)
         from eyejax.sweep.cli import run as run_sweep
 
         return run_sweep(cfg)
-    from eyejax.config import build_inputs, num_configs, output_paths
-    from eyejax.logging_wandb import objective_metric, rank_configs
+    from eyejax.config import build_inputs, num_configs
 
     # 1. Check and build every input before any model work.
     try:
-        inputs = build_inputs(cfg, base_dir=_original_cwd())
+        inputs = build_inputs(cfg, base_dir=original_cwd())
     except ValueError as exc:  # ConfigError, ArchError, WorkloadError, SparsityError
-        log.error(f"eyejax: error: {exc}")
-        return 2
-    arch, swept, network = inputs.arch, inputs.swept, inputs.network
-    objective = cfg.objective
+        return _error(exc)
+    _log_header(cfg, inputs)
+    # 2. Evaluate.
+    try:
+        df, totals = _evaluate(cfg, inputs)
+    except ValueError as exc:  # MappingError: a fixed mapping that is malformed or does not fit
+        return _error(exc)
+    # 3. Write results (before printing/logging, so they exist whatever happens next).
+    written = _write_results(cfg.output, df, totals)
+    # 4. Print.
+    unit = getattr(inputs.arch.energy, "unit", "normalized")
+    B = num_configs(inputs.swept)
+    if B == 1:
+        _print_single(df, totals.iloc[0], unit, cfg.output)
+    else:
+        _print_sweep(totals, B, inputs.swept, cfg.objective, unit)
+    log.info("")
+    here = os.getcwd()
+    for w in written:
+        log.info(f"wrote {os.path.join(here, w)}")
+    # 5. Log to W&B (offline by default). A logging failure does not lose the results above.
+    _log_wandb(cfg, df, totals)
+    return 0
+
+
+def _log_header(cfg, inputs) -> None:
+    """One line: the network, the design, the densities, the objective and what is swept."""
+    from eyejax.config import num_configs
+
+    network, swept = inputs.network, inputs.swept
     B = num_configs(swept)
-    unit = getattr(arch.energy, "unit", "normalized")
     log.info(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
              f"batch {network.layers[0].N}) on {_design(inputs, cfg)}; {_sparsity_words(cfg)}; "
-             f"objective {objective}"
+             f"objective {cfg.objective}"
              + (f"; mapping {cfg.get('mapping')}" if cfg.get("mapping") is not None else "")
              + f"; {plural(B, 'configuration')}"
              + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
                 if swept else ""))
 
-    # 2. Evaluate.
+
+def _evaluate(cfg, inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-layer rows, per-configuration totals) of every configuration; a progress bar on stderr
+    for more than one chunk. A fixed mapping file is taken from the folder the app started in."""
+    from eyejax.config import num_configs
     from eyejax.evaluate import DEFAULT_CHUNK, evaluate
 
+    swept = inputs.swept
     bar = None
-    if B > DEFAULT_CHUNK:
+    if num_configs(swept) > DEFAULT_CHUNK:
         from tqdm import tqdm
 
-        bar = tqdm(total=B, unit="config", file=sys.stderr, desc="evaluating")
+        bar = tqdm(total=num_configs(swept), unit="config", file=sys.stderr, desc="evaluating")
     mapping = cfg.get("mapping")
     if mapping is not None:
         mapping = str(mapping)
-        if os.path.exists(os.path.join(_original_cwd(), mapping)):
-            mapping = os.path.join(_original_cwd(), mapping)
+        if os.path.exists(os.path.join(original_cwd(), mapping)):
+            mapping = os.path.join(original_cwd(), mapping)
     try:
-        result = evaluate(arch, network, sparsity=inputs.sparsity, objective=objective,
-                          dataflow=getattr(inputs, "dataflow", None),
+        result = evaluate(inputs.arch, inputs.network, sparsity=inputs.sparsity,
+                          objective=cfg.objective, dataflow=getattr(inputs, "dataflow", None),
                           progress=bar.update if bar is not None else None, mapping=mapping)
-    except ValueError as exc:  # MappingError: a fixed mapping that is malformed or does not fit
-        log.error(f"eyejax: error: {exc}")
-        return 2
     finally:
         if bar is not None:
             bar.close()
-    df = result.to_dataframe(swept=swept)
-    totals = result.network_totals(swept=swept)
+    return result.to_dataframe(swept=swept), result.network_totals(swept=swept)
 
-    # 3. Write results (before printing/logging, so they exist whatever happens next).
-    out = cfg.output
+
+def _write_results(out, df: pd.DataFrame, totals: pd.DataFrame) -> list[str]:
+    """Parquet (and CSV) files of the ``output`` group; returns the paths written."""
+    from eyejax.config import output_paths
+
     written = []
     for p in output_paths(out).values():   # a missing directory is created (README "Using it")
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -270,66 +258,70 @@ def run(cfg: DictConfig) -> int:
             p = str(Path(name).with_suffix(".csv"))
             table.to_csv(p, index=False)
             written.append(p)
+    return written
 
-    # 4. Print.
+
+def _print_single(df: pd.DataFrame, row, unit: str, out) -> None:
+    """One configuration: the per-layer table, then the network totals."""
+    log.info("")
+    lt = layer_table(df)
+    if len(lt) > LAYER_ROWS_SHOWN:
+        log.info(f"(first {LAYER_ROWS_SHOWN} of {len(lt)} layers; all are in {out.get('parquet')})")
+        lt = lt.head(LAYER_ROWS_SHOWN)
+    log.info(f"per layer ({energy_unit_words(unit)}; dram%..alu% = its split by level):")
+    _print_table(lt)
+    log.info("")
+    if bool(row["feasible"]):
+        log.info("network totals:")
+        log.info("\n".join(_totals_lines(row, unit)))
+    else:
+        bad = df.loc[~df["feasible"].astype(bool), "layer"].tolist()
+        log.info(f"network totals: INFEASIBLE - no mapping fits for {plural(len(bad), 'layer')}: "
+                 f"{', '.join(map(str, bad))}")
+
+
+def _print_sweep(totals: pd.DataFrame, B: int, swept: dict, objective: str, unit: str) -> None:
+    """Several configurations: the best ones by the objective, then the best one's totals."""
+    from eyejax.logging_wandb import objective_metric, rank_configs
+
     n_bad = int((~totals["feasible"].astype(bool)).sum())
     ranked = rank_configs(totals, objective)
-    if B == 1:
-        log.info("")
-        lt = layer_table(df)
-        if len(lt) > LAYER_ROWS_SHOWN:
-            log.info(f"(first {LAYER_ROWS_SHOWN} of {len(lt)} layers; all are in {out.get('parquet')})")
-            lt = lt.head(LAYER_ROWS_SHOWN)
-        log.info(f"per layer ({energy_unit_words(unit)}; dram%..alu% = its split by level):")
-        _print_table(lt)
-        log.info("")
-        row = totals.iloc[0]
-        if bool(row["feasible"]):
-            log.info("network totals:")
-            log.info("\n".join(_totals_lines(row, unit)))
-        else:
-            bad = df.loc[~df["feasible"].astype(bool), "layer"].tolist()
-            log.info(f"network totals: INFEASIBLE - no mapping fits for {plural(len(bad), 'layer')}: "
-                     f"{', '.join(map(str, bad))}")
-    else:
-        log.info("")
-        log.info(f"{plural(B, 'configuration')}, {n_bad:,} infeasible (no mapping fits some layer)")
-        if len(ranked):
-            show = ranked.head(BEST_SHOWN)
-            cols = ["config_id", *swept.keys(), "energy", "latency_ms", "fps"]
-            if show["power_mw"].notna().any():
-                cols.append("power_mw")
-            cols.append("dram_accesses_per_mac")
-            t = show[cols].copy()
-            if objective == "edp":
-                t["edp"] = objective_metric(show, "edp").to_numpy()
-            t = t.rename(columns={"energy": f"energy [{unit}]"})
-            log.info(f"best {len(show)} by {objective}:")
-            log.info(t.to_string(index=False, float_format=lambda v: format(v, ".5g")))
-            log.info("")
-            log.info(f"best configuration (config_id {int(show.iloc[0]['config_id'])}):")
-            log.info("\n".join(_totals_lines(show.iloc[0], unit)))
-        else:
-            log.info("no feasible configuration")
     log.info("")
-    here = os.getcwd()
-    for w in written:
-        log.info(f"wrote {os.path.join(here, w)}")
+    log.info(f"{plural(B, 'configuration')}, {n_bad:,} infeasible (no mapping fits some layer)")
+    if not len(ranked):
+        log.info("no feasible configuration")
+        return
+    show = ranked.head(BEST_SHOWN)
+    cols = ["config_id", *swept.keys(), "energy", "latency_ms", "fps"]
+    if show["power_mw"].notna().any():
+        cols.append("power_mw")
+    cols.append("dram_accesses_per_mac")
+    t = show[cols].copy()
+    if objective == "edp":
+        t["edp"] = objective_metric(show, "edp").to_numpy()
+    t = t.rename(columns={"energy": f"energy [{unit}]"})
+    log.info(f"best {len(show)} by {objective}:")
+    log.info(t.to_string(index=False, float_format=lambda v: format(v, ".5g")))
+    log.info("")
+    log.info(f"best configuration (config_id {int(show.iloc[0]['config_id'])}):")
+    log.info("\n".join(_totals_lines(show.iloc[0], unit)))
 
-    # 5. Log to W&B (offline by default). A logging failure does not lose the results above.
-    if cfg.wandb.mode != "disabled":
-        from eyejax.logging_wandb import log_run
 
-        try:
-            run_dir = log_run(cfg, df, totals)
-        except Exception as exc:  # noqa: BLE001 - report and keep the results
-            log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
-                        f"are in {here}. Use wandb.mode=offline or wandb.mode=disabled.")
-        else:
-            if run_dir is not None:
-                sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
-                log.info(f"wandb run: {run_dir}{sync}")
-    return 0
+def _log_wandb(cfg, df: pd.DataFrame, totals: pd.DataFrame) -> None:
+    """The W&B run (offline by default); a failure is a warning, the results are already written."""
+    if cfg.wandb.mode == "disabled":
+        return
+    from eyejax.logging_wandb import log_run
+
+    try:
+        run_dir = log_run(cfg, df, totals)
+    except Exception as exc:  # noqa: BLE001 - report and keep the results
+        log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
+                    f"are in {os.getcwd()}. Use wandb.mode=offline or wandb.mode=disabled.")
+    else:
+        if run_dir is not None:
+            sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
+            log.info(f"wandb run: {run_dir}{sync}")
 
 
 def precheck_overrides(argv: list[str]) -> str | None:

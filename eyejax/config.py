@@ -2,10 +2,12 @@
 
 Sweeps: any architecture field given as a list (``arch.pe_rows=[12,16]``, ``arch.energy.dram=[100,200]``)
 is a swept axis. The configurations are the cartesian product of all list-valued fields, numbered
-(``config_id``) row-major in field order: the order of the fields of :class:`EyerissV1`, then
-``energy.alu, rf, noc, glb, dram``; the last list-valued field varies fastest. Scalar fields are the same
-for every configuration. ``arch_from_config`` returns the architecture with every swept leaf a 1-D array
-of length B (the number of configurations) and the dict ``{"arch.<field>": values}`` of those arrays.
+(``config_id``) row-major in field order: the order of the family's fields (:class:`EyerissV1`,
+:class:`EyerissV2`), then its energy levels (``energy.alu, rf, noc, glb, dram, hop``); the last list-valued field varies fastest. Scalar fields are the same
+for every configuration. The product is an :class:`eyejax.sweep.grid.Grid` (the sweep grid of every
+family, as ``sweep=<name>`` runs use), decoded for all B configurations: ``arch_from_config`` returns
+the architecture with every swept leaf a 1-D array of length B and the dict
+``{"arch.<field>": values}`` of those arrays.
 
 Errors are raised as :class:`ConfigError` (a ``ValueError``) or the model's own ``ArchError`` /
 ``WorkloadError``; every message names the offending key. Nothing here prints.
@@ -21,26 +23,23 @@ from typing import Any, Mapping
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch import families, get_family
+from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.validation import validate_arch
 from eyejax.metrics import check_objective
+from eyejax.sweep.grid import Axis, Grid
 
 WANDB_MODES = ("offline", "online", "disabled")
 
-def _fields(cls) -> tuple:
-    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "energy")
-
-
 # arch.family -> its Family record (eyejax.arch registry); the family's defaults are the chip.
 FAMILIES = {name: f for name, f in families().items() if f.configurable}
-ARCH_FIELDS = _fields(EyerissV1)               # the default family's fields
+ARCH_FIELDS = get_family("eyeriss_v1").fields()    # the default family's fields
 ENERGY_LEVELS = tuple(f.name for f in dataclasses.fields(EnergyTable)
                       if f.name != "unit")    # order of the energy overrides (sweep order)
 # Keys any family accepts (each family's own fields are checked in arch_from_config).
 ARCH_KEYS = tuple(dict.fromkeys(
-    ("family",) + sum((_fields(f.arch_class) for f in FAMILIES.values()), ()) + ("energy_table", "energy")))
+    ("family",) + sum((f.fields() for f in FAMILIES.values()), ()) + ("energy_table", "energy")))
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
 WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
 TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep", "dataflow",
@@ -134,24 +133,27 @@ def arch_from_config(cfg_arch) -> tuple[EyerissV1, dict[str, np.ndarray]]:
     if family not in FAMILIES:
         raise ConfigError(f"arch.family = {family!r} is unknown; allowed: {', '.join(FAMILIES)}")
     cls = FAMILIES[family].arch_class
-    _check_keys(d, ("family",) + _fields(cls) + ("energy_table", "energy"), "arch")
+    own = FAMILIES[family].fields()
+    _check_keys(d, ("family",) + own + ("energy_table", "energy"), "arch")
     energy_over = d.get("energy") or {}
     energy_over = _plain(energy_over, "arch.energy")
     _check_keys(energy_over, ENERGY_LEVELS, "arch.energy")
     table = _energy_table(d.get("energy_table", "isca16_normalized"))
-    fields = {f: d[f] for f in _fields(cls) if f in d}
+    fields = {f: d[f] for f in own if f in d}
     return _expand(cls(energy=table), fields, energy_over)
 
 
 def grid(base: EyerissV1 | None = None, **axes) -> tuple[EyerissV1, dict[str, np.ndarray]]:
     """Python form of a sweep: ``grid(pe_rows=[12, 16], glb_banks=[25, 50], energy_dram=[100, 200])``.
 
-    Fields not named keep ``base``'s (scalar) values (default: the Eyeriss v1 chip). A list (or 1-D
+    Fields not named keep ``base``'s (scalar) values (default: the Eyeriss v1 chip; any family's
+    architecture, e.g. ``grid(EyerissV2(), cluster_rows=[4, 8])``). A list (or 1-D
     array) is a swept axis, a scalar a fixed value; energy levels are ``energy_<level>``. Returns
     ``(arch, swept)`` exactly as :func:`arch_from_config`: the cartesian product, row-major in field
     order, already validated.
     """
     base = EyerissV1() if base is None else base
+    own = get_family(base.family).fields()
     fields, energy = {}, {}
     for k, v in axes.items():
         v = v.tolist() if isinstance(v, np.ndarray) else v
@@ -161,12 +163,12 @@ def grid(base: EyerissV1 | None = None, **axes) -> tuple[EyerissV1, dict[str, np
                 raise ConfigError(f"arch.energy.{lvl} is not a known field; allowed fields of "
                                   f"arch.energy: {', '.join(ENERGY_LEVELS)}")
             energy[lvl] = v
-        elif k in ARCH_FIELDS:
+        elif k in own:
             fields[k] = v
         else:
             raise ConfigError(f"arch.{k} is not a known field; allowed fields of arch: "
-                              f"{', '.join(ARCH_FIELDS)}, energy_<{'|'.join(ENERGY_LEVELS)}>")
-    for f in ARCH_FIELDS:
+                              f"{', '.join(own)}, energy_<{'|'.join(ENERGY_LEVELS)}>")
+    for f in own:
         if np.ndim(getattr(base, f)) or any(np.ndim(getattr(base.energy, l)) for l in ENERGY_LEVELS):
             raise ConfigError("grid() needs a base architecture with scalar fields")
     return _expand(base, fields, energy)
@@ -180,7 +182,7 @@ def _expand(base, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
     ranges = family.ranges
     # (key, field, values, swept) in sweep order
     axes: list[tuple[str, str, list, bool]] = []
-    for f in _fields(cls):
+    for f in family.fields():
         if f in fields:
             vals, swept = _axis_values(fields[f], f"arch.{f}")
         else:
@@ -207,25 +209,21 @@ def _expand(base, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
             probe = probe.replace(glb_banks=np.iinfo(np.int64).max)
         validate_arch(probe, {name: ranges[name]})
 
-    swept_axes = [(k, n, v) for k, n, v, s in axes if s]
-    swept: dict[str, np.ndarray] = {}
-    if swept_axes:
-        grids = np.meshgrid(*[np.asarray(v) for _, _, v in swept_axes], indexing="ij")
-        for (key, name, _), g in zip(swept_axes, grids):
-            swept[key] = g.reshape(-1).astype(
-                np.float64 if key.startswith("arch.energy.") else np.int64)
-    leaves: dict[str, Any] = {}
-    energy_leaves: dict[str, Any] = {}
-    for key, name, vals, s in axes:
-        if key.startswith("arch.energy."):
-            energy_leaves[name] = swept[key] if s else float(vals[0])
-        else:
-            leaves[name] = swept[key] if s else int(vals[0])
-    arch = cls(**leaves, energy=dataclasses.replace(table, **energy_leaves))
+    # The product is a sweep grid (eyejax.sweep.grid.Grid, the one sweep mechanism of every family),
+    # decoded here for all of its configurations at once.
+    base = cls(**{name: int(vals[0]) for key, name, vals, _ in axes if not key.startswith("arch.energy.")},
+               energy=dataclasses.replace(table, **{name: float(vals[0]) for key, name, vals, _ in axes
+                                                    if key.startswith("arch.energy.")}))
+    grid = Grid([Axis((key,), (np.asarray(vals).astype(
+        np.float64 if key.startswith("arch.energy.") else np.int64),))
+        for key, _, vals, s in axes if s], base, base_sparsity=None, num_layers=0)
+    if not grid.axes:
+        family.validate(base)
+        return base, {}
+    idx = np.arange(grid.size)
+    arch = grid.arch(idx)
     family.validate(arch)
-    return arch, swept
-
-
+    return arch, grid.columns(idx)
 
 
 def num_configs(swept: Mapping[str, np.ndarray]) -> int:
@@ -427,7 +425,7 @@ def dataflow_from_config(cfg_dataflow, cfg_arch=None):
     ISCA16 equal-area design of that dataflow (eyejax/arch/isca16.py) and ignores the arch group's
     fields except ``energy_table``; ``rs`` without ``num_pes`` runs RS on the arch group's v1.
     """
-    from eyejax.arch.isca16 import ISCA16_DATAFLOWS, isca16_arch
+    from eyejax.arch.isca16 import ISCA16_DATAFLOWS
 
     d = _plain(cfg_dataflow, "dataflow") or {}
     _check_keys(d, DATAFLOW_KEYS, "dataflow")

@@ -108,7 +108,7 @@ def register_resolver() -> None:
     from omegaconf import OmegaConf
 
     def _resolve(*items):
-        from eyejax.cli import CONF_DIR
+        from eyejax.app.runtime import CONF_DIR
 
         # Hydra fills its help template with string.Template: a literal "$" (e.g. "$HOME" in a
         # field's documentation) must be written "$$"

@@ -150,15 +150,13 @@ def _save_readable(run, summary: dict, config: dict) -> Path:
     return files.parent
 
 
-def log_sweep(cfg, out_dir, analysis, files: dict, plan=None):
-    """Log a finished sweep (eyejax.sweep): its config, the results table (every configuration when
-    there are fewer than TABLE_MAX_ROWS, else the best ones), the Pareto fronts, summary metrics and
-    the report's figures. The run lives in ``<out_dir>/wandb/``. Returns its directory, or None when
-    ``wandb.mode=disabled``."""
+def log_sweep(cfg, out_dir, analysis, files: dict, plan=None, load_results=None):
+    """Log a finished sweep (eyejax.sweep): its config, the results table (every configuration,
+    ``load_results()``, when there are fewer than TABLE_MAX_ROWS, else the best ones), the Pareto
+    fronts, summary metrics and the report's figures. The run lives in ``<out_dir>/wandb/``.
+    Returns its directory, or None when ``wandb.mode=disabled``."""
     if (cfg.get("wandb") or {}).get("mode", "offline") == "disabled":
         return None
-    from eyejax.sweep.runner import read_results
-
     out_dir = Path(out_dir)
     name = f"sweep-{(cfg.get('sweep') or {}).get('name') or 'custom'}-" \
            f"{(cfg.get('workload') or {}).get('name', 'network')}"
@@ -171,8 +169,8 @@ def log_sweep(cfg, out_dir, analysis, files: dict, plan=None):
                             "num_chunks": plan.num_chunks, "per_layer": plan.per_layer})
         run.summary.update({k: _plain(v) for k, v in summary.items()})
         tables = {}
-        if analysis.num_configs < TABLE_MAX_ROWS:
-            tables["results"] = _table(wandb, read_results(out_dir))
+        if analysis.num_configs < TABLE_MAX_ROWS and load_results is not None:
+            tables["results"] = _table(wandb, load_results())
         else:
             tables["results_best"] = _table(wandb, analysis.best)
         for (x, y), f in analysis.fronts.items():

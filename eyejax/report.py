@@ -15,12 +15,13 @@ Writes `<out>/README.md` (Markdown, figures embedded) and its PNGs and CSVs:
 
 `--reduced` runs a small version of each (AlexNet only, 256 PEs, batch 16, three ISCA16 dataflows)
 so a test can run the whole pipeline quickly. Experiments are loaded from the checkout's
-`experiments/` folder (next to the `eyejax` package; an editable install keeps it there).
+`experiments/` package (next to the `eyejax` package; an editable install keeps it there), imported
+as `experiments.<name>`.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 import sys
 import time
@@ -28,18 +29,23 @@ import time
 import numpy as np
 from pathlib import Path
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+CHECKOUT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = CHECKOUT / "experiments"
 
 
 def load_experiment(name: str):
-    """experiments/<name>.py as a module, or None when it is not in this checkout."""
-    path = EXPERIMENTS / f"{name}.py"
-    if not path.is_file():
+    """The checkout's ``experiments.<name>`` module, or None when it is not in this checkout.
+
+    The report runs from a source checkout (an editable install or PYTHONPATH); the checkout's root
+    is put on ``sys.path`` when it is not there, so ``experiments`` (a package) imports from it."""
+    if not (EXPERIMENTS / "__init__.py").is_file() or not (EXPERIMENTS / f"{name}.py").is_file():
         return None
-    spec = importlib.util.spec_from_file_location(f"eyejax_experiment_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
+    if not any(Path(p or os.curdir).resolve() == CHECKOUT for p in sys.path):
+        sys.path.insert(0, str(CHECKOUT))
+    mod = importlib.import_module(f"experiments.{name}")
+    if Path(mod.__file__).resolve().parent != EXPERIMENTS:
+        raise ImportError(f"experiments.{name} was imported from {mod.__file__}, not from this "
+                          f"checkout's {EXPERIMENTS}")
     return mod
 
 

@@ -363,7 +363,8 @@ CODESIGN = [
     """),
     code("""
     from IPython.display import Image, display
-    from eyejax.codesign.pruning import PruneConfig, plot_report, run_pruning
+    from eyejax.app.prune import plot_report
+    from eyejax.codesign.pruning import PruneConfig, run_pruning
 
     small = dict(steps=1, epochs=3, finetune_epochs=1, sparsity_images=16,
                  energy_model="v1_cvpr17", energy_models=("v1", "v1_cvpr17"))

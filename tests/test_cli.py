@@ -14,7 +14,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from eyejax.arch.errors import ArchError
-from eyejax.cli import CONF_DIR, find_conf_dir, precheck_overrides
+from eyejax.app.runtime import CONF_DIR, find_conf_dir
+from eyejax.cli import precheck_overrides
 from eyejax.config import (ARCH_FIELDS, ConfigError, arch_from_config, build_inputs, grid,
                            network_from_config, sparsity_from_config)
 

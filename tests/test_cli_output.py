@@ -68,7 +68,7 @@ def test_dense_header_says_dense(tmp_path):
 
 
 def test_plural():
-    from eyejax.logs import plural
+    from eyejax.text import plural
 
     assert plural(1, "configuration") == "1 configuration"
     assert plural(0, "configuration") == "0 configurations"
@@ -91,7 +91,7 @@ def test_help_explains_groups_fields_and_units(tmp_path):
 
 
 def test_prune_help_lists_only_its_groups(tmp_path):
-    rc, out, err = _run(["--help"], cwd=tmp_path, module="eyejax.codesign.pruning", timeout=120)
+    rc, out, err = _run(["--help"], cwd=tmp_path, module="eyejax.app.prune", timeout=120)
     assert rc == 0, err
     assert "== arch (" in out and "== arch_v2 (" in out and "prune.max_acc_drop = 0.01" in out
     for group in ("workload", "sweep", "dataflow", "sparsity"):

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 import eyejax  # noqa: F401
-from eyejax.codesign import pruning
+from eyejax.app import prune as prune_app
+from eyejax.codesign import energy, pruning
 from eyejax.codesign.data import load_digits
 from eyejax.codesign.models import LAYERS, DigitsCNN, hardware_network, layer_tensors
 
@@ -54,7 +55,7 @@ def test_nonzero_pair_fraction_brute_force():
                     win = xp[n, :, e:e + 3, f:f + 3]
                     both += np.sum((win != 0) & (w[m] != 0))
                     total += win.size
-    got = pruning.nonzero_pair_fraction(x, w, stride=1, pad=1)
+    got = energy.nonzero_pair_fraction(x, w, stride=1, pad=1)
     assert got == pytest.approx(both / total, rel=1e-12)
 
 
@@ -82,7 +83,7 @@ def cli_run(tmp_path_factory):
     """`eyejax-prune` at reduced size, composed with Hydra and run in-process (offline W&B)."""
     from hydra import compose, initialize_config_dir
 
-    from eyejax.cli import CONF_DIR
+    from eyejax.app.runtime import CONF_DIR
 
     out = tmp_path_factory.mktemp("prune")
     old = os.getcwd()
@@ -95,7 +96,7 @@ def cli_run(tmp_path_factory):
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
             cfg = compose(config_name="prune", overrides=QUICK)
-        assert pruning.run_app(cfg) == 0
+        assert prune_app.run_app(cfg) == 0
     finally:
         os.chdir(old)
         logger.removeHandler(handler)
@@ -165,9 +166,9 @@ def test_energy_estimate_matches_the_evaluator_and_predicts_savings():
     m = DigitsCNN()
     params = m.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))["params"]
     x = load_digits().val.x[:8]
-    est = pruning.EnergyEstimator(m, params, EyerissV1(), x, hw_batch=2,
+    est = energy.EnergyEstimator(m, params, EyerissV1(), x, hw_batch=2,
                                   models=("v1", "v1_cvpr17"))(params)
-    sp, _ = pruning.measure_sparsity(m, params, x, hardware_network(m, params, batch=8))
+    sp, _ = energy.measure_sparsity(m, params, x, hardware_network(m, params, batch=8))
     ref = evaluate(EyerissV1(), hardware_network(m, params, batch=2), sp).arrays()["energy"][0]
     np.testing.assert_allclose(est.table.energy_v1.to_numpy(), ref)
     assert (est.table.energy_v1_cvpr17 <= est.table.energy_v1 + 1e-9).all()
@@ -176,17 +177,12 @@ def test_energy_estimate_matches_the_evaluator_and_predicts_savings():
         assert est.predicted_saving("v1_cvpr17", i, 0.5) > 0
 
 
-def test_energy_models_follow_the_installation():
-    assert pruning.available_energy_models()[:2] == ("v1", "v1_cvpr17")
+def test_energy_models():
+    assert energy.ENERGY_MODELS[:2] == ("v1", "v1_cvpr17")
     with pytest.raises(ValueError, match="energy_model must be one of"):
         pruning.PruneConfig(energy_models=("v1",), energy_model="v1_cvpr17")
-    if "v2" not in pruning.available_energy_models():
-        with pytest.raises(ValueError, match="energy_models"):
-            pruning.PruneConfig()
 
 
-@pytest.mark.skipif("v2" not in pruning.available_energy_models(),
-                    reason="the Eyeriss v2 model is not installed")
 def test_v2_energy_uses_weight_sparsity():
     """v2 (CSC) energies come from eyejax's v2 evaluate on the measured sparsity; pruning a layer is
     predicted to save energy on v2 (what-if evaluation), unlike on the v1 chip."""
@@ -196,7 +192,7 @@ def test_v2_energy_uses_weight_sparsity():
     m = DigitsCNN()
     params = m.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))["params"]
     x = load_digits().val.x[:8]
-    estimator = pruning.EnergyEstimator(m, params, EyerissV1(), x, hw_batch=2,
+    estimator = energy.EnergyEstimator(m, params, EyerissV1(), x, hw_batch=2,
                                         models=("v1", "v1_cvpr17", "v2"))
     est = estimator(params)
     ref = evaluate(estimator.arch_v2, estimator.net_hw, est.sparsity).arrays()["energy"][0]
@@ -208,17 +204,17 @@ def test_v2_energy_uses_weight_sparsity():
 def test_cli_checks_its_configuration_before_any_work(capsys):
     from hydra import compose, initialize_config_dir
 
-    from eyejax.cli import CONF_DIR
+    from eyejax.app.runtime import CONF_DIR
 
     bad = [["arch=eyeriss_v2"], ["arch.pe_rows=[8,12]"], ["prune.energy_model=v9"],
            ["+prune.colour=red"], ["arch_v2.cluster_rows=[2,4]"]]
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         ok = compose(config_name="prune", overrides=["arch_v2.cluster_rows=4"])
-        pcfg, arch, arch_v2 = pruning.config_from_omegaconf(ok)
+        pcfg, arch, arch_v2 = prune_app.config_from_omegaconf(ok)
         assert arch.family == "eyeriss_v1" and int(arch_v2.cluster_rows) == 4
-        assert pcfg.energy_model == "v2" or "v2" not in pruning.available_energy_models()
+        assert pcfg.energy_model == "v2"
         for overrides in bad:
             cfg = compose(config_name="prune", overrides=overrides + ["wandb.mode=disabled"])
-            assert pruning.run_app(cfg) == 2, overrides
+            assert prune_app.run_app(cfg) == 2, overrides
     err = capsys.readouterr().err
     assert err.count("eyejax-prune: error:") == len(bad)

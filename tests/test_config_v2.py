@@ -79,7 +79,7 @@ def test_dram_presets_compose(overrides, want):
     from hydra import compose, initialize_config_dir
 
     from eyejax.arch.eyeriss_v2 import DRAM_PRESETS
-    from eyejax.cli import CONF_DIR
+    from eyejax.app.runtime import CONF_DIR
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose(config_name="config", overrides=overrides)
@@ -90,3 +90,28 @@ def test_dram_presets_compose(overrides, want):
     for name, preset in DRAM_PRESETS.items():     # the Hydra presets are the Python ones
         with open(os.path.join(CONF_DIR, "arch", "dram", f"{name}.yaml")) as f:
             assert OmegaConf.to_container(OmegaConf.create(f.read())) == preset
+
+
+@pytest.mark.parametrize("arch_cfg, axes", [
+    ({"family": "eyeriss_v1", "pe_rows": [8, 12], "glb_banks": [25, 50, 60],
+      "energy": {"dram": [100, 200]}},
+     {"arch": {"pe_rows": [8, 12], "glb_banks": [25, 50, 60], "energy": {"dram": [100, 200]}}}),
+    ({"family": "eyeriss_v2", "cluster_rows": [4, 8], "energy": {"hop": [1.0, 3.0]}},
+     {"arch": {"cluster_rows": [4, 8], "energy": {"hop": [1.0, 3.0]}}}),
+])
+def test_list_valued_fields_sweep_like_a_sweep_grid(arch_cfg, axes):
+    """`eyejax arch.<field>=[...]` and `eyejax sweep.axes...` decode the same configurations."""
+    from eyejax.sparsity import Sparsity
+    from eyejax.sweep.grid import build_grid
+
+    arch, swept = arch_from_config(OmegaConf.create(arch_cfg))
+    base, _ = arch_from_config(OmegaConf.create({"family": arch_cfg["family"]}))
+    g = build_grid(axes, None, base, Sparsity.from_densities(1), 1)
+    idx = np.arange(g.size)
+    assert list(swept) == g.names and len(next(iter(swept.values()))) == g.size
+    for k, v in g.columns(idx).items():
+        np.testing.assert_array_equal(swept[k], v)
+    import jax
+
+    for a, b in zip(jax.tree_util.tree_leaves(arch), jax.tree_util.tree_leaves(g.arch(idx))):
+        np.testing.assert_array_equal(a, b)

@@ -316,7 +316,7 @@ def test_too_small_buffer_is_infeasible_not_nan(alexnet16):
 def test_dataflow_config_group():
     from hydra import compose, initialize_config_dir
 
-    from eyejax.cli import CONF_DIR
+    from eyejax.app.runtime import CONF_DIR
     from eyejax.config import ConfigError, build_inputs
 
     def inputs(*overrides):

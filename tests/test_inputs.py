@@ -166,7 +166,7 @@ def test_prune_settings_are_range_checked(field, value, key):
 
 
 def test_prune_command_exits_2_naming_the_field(tmp_path):
-    _refused(_cli(tmp_path, "train.epochs=2.5", module="eyejax.codesign.pruning"),
+    _refused(_cli(tmp_path, "train.epochs=2.5", module="eyejax.app.prune"),
              "eyejax-prune: error: train.epochs")
 
 

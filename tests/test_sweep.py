@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 
 import eyejax  # noqa: F401
 from eyejax.arch.eyeriss_v1 import EyerissV1
-from eyejax.cli import CONF_DIR
+from eyejax.app.runtime import CONF_DIR
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
 from eyejax.sweep import SweepError, build_grid, make_plan, read_results, run_sweep

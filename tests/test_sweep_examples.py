@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from eyejax.cli import CONF_DIR
+from eyejax.app.runtime import CONF_DIR
 from eyejax.sweep.cli import build_plan
 
 SWEEPS = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml") if p.stem != "none")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eyejax.logs import energy_unit_words, plural
+from eyejax.text import energy_unit_words, plural
 from eyejax.plots import markdown_table, pareto_mask, plot_breakdown, plot_pareto
 from eyejax.sweep.area import AREA_COLUMNS
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from eyejax.logs import energy_unit_words, log, plural
+from eyejax.logs import log
+from eyejax.text import energy_unit_words, plural
 
 SWEEP_KEYS = ("name", "axes", "zip", "chunk_size", "eval_chunk", "per_layer", "dir", "resume",
               "top_k", "plots", "process_index", "process_count", "distributed",
@@ -108,11 +109,12 @@ def best_layers(plan, out_dir: Path, config_id: int):
 
 def run(cfg) -> int:
     """The sweep path of the ``eyejax`` command; returns the exit status."""
-    from eyejax.cli import _original_cwd
+    from eyejax.app.runtime import original_cwd
     from eyejax.sweep.distributed import barrier, process_slice
     from eyejax.sweep.grid import SweepError
+    from eyejax.sweep.runner import SweepDirError, missing_chunks, wait_for_all
 
-    base_dir = _original_cwd()
+    base_dir = original_cwd()
     # 1. This process' slice (jax.distributed must start before any JAX work), then every check.
     try:
         check_sweep_keys(cfg.sweep)
@@ -123,45 +125,13 @@ def run(cfg) -> int:
     except ValueError as exc:  # SweepError, ConfigError, ArchError, WorkloadError, SparsityError
         return _err(str(exc))
     out_dir = sweep_dir(cfg, plan, base_dir)
-    grid = plan.grid
-    family = getattr(grid.base_arch, "family", type(grid.base_arch).__name__)
-    log.info(f"eyejax sweep {plan.name}: {plural(grid.size, 'configuration')} = {grid.describe()}")
-    log.info(f"  on {plan.network.name} ({plan.num_layers} layers, batch {plan.network.layers[0].N}), "
-             f"{family}, objective={plan.objective}; {plan.num_chunks} chunk(s) of {plan.part_size:,} "
-             f"({plan.eval_chunk} per compiled call); "
-             f"{'per-layer rows + totals' if plan.per_layer else 'per-config totals'}")
-    log.info(f"  results: {out_dir}" + (f"  (process {p_idx} of {p_cnt})" if p_cnt > 1 else ""))
+    _log_plan(plan, out_dir, p_idx, p_cnt)
 
     # 2. Evaluate this process' chunks (resuming finished ones).
-    from tqdm import tqdm
-
-    from eyejax.sweep.runner import SweepDirError, missing_chunks, run_sweep, wait_for_all
-
-    bar = {}
-
-    def on_start(total, done):
-        if done:
-            log.info(f"  resuming: {done:,} of {plural(total, 'configuration')} already done")
-        bar["b"] = tqdm(total=total, initial=done, unit="config", unit_scale=total >= 10_000, file=sys.stderr,
-                        desc="sweep", mininterval=1.0, smoothing=0.05, dynamic_ncols=True)
-
     try:
-        sweep_run = run_sweep(
-            plan, out_dir, process_index=p_idx, process_count=p_cnt,
-            resume=bool(cfg.sweep.get("resume", True)),
-            progress=lambda n: bar["b"].update(n), on_start=on_start,
-            config=OmegaConf.to_container(cfg, resolve=True),
-            config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+        _evaluate_chunks(cfg, plan, out_dir, p_idx, p_cnt)
     except SweepDirError as exc:
         return _err(str(exc))
-    finally:
-        if "b" in bar:
-            bar["b"].close()
-    n_new = sum(plan.chunk_range(k)[1] - plan.chunk_range(k)[0] for k in sweep_run.computed)
-    if sweep_run.computed:
-        log.info(f"  evaluated {plural(n_new, 'configuration')} in {sweep_run.seconds:.1f} s "
-                 f"({n_new * plan.num_layers / max(sweep_run.seconds, 1e-9):,.0f} config x layer/s, "
-                 f"compile included); {len(sweep_run.computed)} part(s) written")
 
     # 3. Process 0 waits for everyone's parts, then analyzes.
     wait_s = float(cfg.sweep.get("wait_s") or 86400)
@@ -178,6 +148,50 @@ def run(cfg) -> int:
     if missing:
         return _err(f"{len(missing)} chunk(s) missing in {out_dir} (e.g. {missing[:5]})")
     return report(cfg, plan, out_dir)
+
+
+def _log_plan(plan, out_dir: Path, p_idx: int, p_cnt: int) -> None:
+    """What the sweep evaluates, how, and where its results go."""
+    grid = plan.grid
+    family = getattr(grid.base_arch, "family", type(grid.base_arch).__name__)
+    log.info(f"eyejax sweep {plan.name}: {plural(grid.size, 'configuration')} = {grid.describe()}")
+    log.info(f"  on {plan.network.name} ({plan.num_layers} layers, batch {plan.network.layers[0].N}), "
+             f"{family}, objective={plan.objective}; {plan.num_chunks} chunk(s) of {plan.part_size:,} "
+             f"({plan.eval_chunk} per compiled call); "
+             f"{'per-layer rows + totals' if plan.per_layer else 'per-config totals'}")
+    log.info(f"  results: {out_dir}" + (f"  (process {p_idx} of {p_cnt})" if p_cnt > 1 else ""))
+
+
+def _evaluate_chunks(cfg, plan, out_dir: Path, p_idx: int, p_cnt: int) -> None:
+    """Evaluate this process' chunks (resuming finished ones) with a progress bar (rate, ETA);
+    raises SweepDirError when out_dir holds another sweep."""
+    from tqdm import tqdm
+
+    from eyejax.sweep.runner import run_sweep
+
+    bar = {}
+
+    def on_start(total, done):
+        if done:
+            log.info(f"  resuming: {done:,} of {plural(total, 'configuration')} already done")
+        bar["b"] = tqdm(total=total, initial=done, unit="config", unit_scale=total >= 10_000, file=sys.stderr,
+                        desc="sweep", mininterval=1.0, smoothing=0.05, dynamic_ncols=True)
+
+    try:
+        sweep_run = run_sweep(
+            plan, out_dir, process_index=p_idx, process_count=p_cnt,
+            resume=bool(cfg.sweep.get("resume", True)),
+            progress=lambda n: bar["b"].update(n), on_start=on_start,
+            config=OmegaConf.to_container(cfg, resolve=True),
+            config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+    finally:
+        if "b" in bar:
+            bar["b"].close()
+    n_new = sum(plan.chunk_range(k)[1] - plan.chunk_range(k)[0] for k in sweep_run.computed)
+    if sweep_run.computed:
+        log.info(f"  evaluated {plural(n_new, 'configuration')} in {sweep_run.seconds:.1f} s "
+                 f"({n_new * plan.num_layers / max(sweep_run.seconds, 1e-9):,.0f} config x layer/s, "
+                 f"compile included); {len(sweep_run.computed)} part(s) written")
 
 
 def report(cfg, plan, out_dir: Path) -> int:
@@ -212,9 +226,11 @@ def report(cfg, plan, out_dir: Path) -> int:
 
     if cfg.wandb.mode != "disabled":
         from eyejax.logging_wandb import log_sweep
+        from eyejax.sweep.runner import read_results
 
         try:
-            run_dir = log_sweep(cfg, out_dir, a, files, plan)
+            run_dir = log_sweep(cfg, out_dir, a, files, plan,
+                                load_results=lambda: read_results(out_dir))
         except Exception as exc:  # noqa: BLE001 - the results are on disk; report and go on
             log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
                         f"are in {out_dir}. Use wandb.mode=offline or wandb.mode=disabled.")

@@ -231,7 +231,10 @@ def _flatten_axes(tree, prefix: str, out: list) -> None:
 
 
 class Grid:
-    """A sweep grid over a base architecture and base sparsity; see the module docstring."""
+    """A sweep grid over a base architecture and base sparsity; see the module docstring.
+
+    ``base_sparsity`` may be None for a grid of architecture fields only (eyejax.config's
+    list-valued fields)."""
 
     def __init__(self, axes: list[Axis], base_arch, base_sparsity, num_layers: int):
         self.axes = list(axes)
@@ -319,6 +322,8 @@ class Grid:
         other densities at their base (Sparsity.from_densities)."""
         from eyejax.sparsity import Sparsity
 
+        if not any(n.startswith("sparsity.") for n in self.names):
+            return {}
         base = self.base_sparsity
         L = self.num_layers
         base_d = {f: np.asarray(getattr(base, f), dtype=np.float64) for f in SPARSITY_FIELDS}
@@ -362,8 +367,9 @@ class Grid:
             "family": _family(self.base_arch),
             "arch_treedef": str(self._treedef),
             "base_arch": leaves,
-            "base_sparsity": {f.name: np.asarray(getattr(self.base_sparsity, f.name)).tolist()
-                              for f in dataclasses.fields(self.base_sparsity)},
+            "base_sparsity": None if self.base_sparsity is None else {
+                f.name: np.asarray(getattr(self.base_sparsity, f.name)).tolist()
+                for f in dataclasses.fields(self.base_sparsity)},
             "axes": [{"names": list(a.names), "values": [np.asarray(v).tolist() for v in a.values]}
                      for a in self.axes],
             "size": self.size,

@@ -1,0 +1,5 @@
+"""The eyejax app layer: command lines, Hydra configuration, W&B logging, benchmark, reports.
+
+Modules here may import the library (everything else under ``eyejax/``); the library never imports
+them (tests/test_layers.py checks it).
+"""
