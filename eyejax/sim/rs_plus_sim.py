@@ -63,8 +63,8 @@ import numpy as np
 
 from eyejax.arch.eyeriss_v2 import EyerissV2
 from eyejax.dataflow.mapping import COUNT_KEYS, RSPlusMapping
-from eyejax.sim.common import (arch_int, arrivals, cdiv, distinct_rows, mapping_ints, multicast,
-                               tiles)
+from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distinct_rows,
+                               ifmap_block, mapping_ints, multicast, strip_rows, tiles)
 from eyejax.workload.layer import Layer
 
 MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m")
@@ -336,9 +336,8 @@ class _ScheduleV2:
 
 
 def _schedule(pl: _PlanV2) -> _ScheduleV2:
-    N, G, Mg, Cg, R, U, P, H, W, E, F, Wu = (pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.P, pl.H,
-                                             pl.W, pl.E, pl.F, pl.W_used)
-    C, M = G * Cg, G * Mg
+    N, G, Mg, Cg, R, U, E, F, Wu = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F, pl.W_used
+    M = G * Mg
     c = {k: 0 for k in COUNT_KEYS + NOC_KEYS}
     per_cluster = {d: np.zeros(pl.clusters, np.int64) for d in DTYPES}
     holds = np.zeros(N * M * E, dtype=bool)          # GLB psum row holds a partial sum
@@ -353,17 +352,11 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
                     for c0, y in tiles(Cg, pl.q * pl.r):
                         # ---- iact GLB load of every group of the tile: padded rows of the strip,
                         # W_used columns, pads written as zeros by the GLB controller
-                        rows = np.array(sorted({base + jj * U + ii for jj in range(e_s)
-                                                for ii in range(R)}), dtype=np.int64)
-                        rr, cc = rows - P, np.arange(Wu) - P
-                        real = ((rr >= 0) & (rr < H))[:, None] & ((cc >= 0) & (cc < W))[None, :]
+                        rows = strip_rows(base, e_s, U, R)
                         msg_parts = []
                         for gi in range(g_k):
-                            img = (n0 + np.arange(z))[:, None, None, None]
-                            ch = ((gt0 + gi) * Cg + c0 + np.arange(y))[None, :, None, None]
-                            addr = (((img * C + ch) * H + rr[None, None, :, None]) * W
-                                    + cc[None, None, None])
-                            addr = np.where(real[None, None], addr, -1)
+                            addr = ifmap_block(pl, rows, n0 + np.arange(z),
+                                               (gt0 + gi) * Cg + c0 + np.arange(y))
                             c["dram_ifmap_reads"] += int((addr >= 0).sum())
                             c["glb_ifmap_writes"] += int(addr.size)
                             loads.append(addr.reshape(-1, Wu))
@@ -396,32 +389,7 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
     counts = dict(c)
     counts.update({f"router_cluster_{d}": per_cluster[d] for d in DTYPES})
 
-    # ---- pad every pass to common shapes (empty slots point at zero rows / sink rows)
-    load_idx = np.concatenate(loads + [np.full((1, Wu), -1, dtype=np.int64)])
-    load_idx = np.where(load_idx >= 0, load_idx, N * C * H * W)
-    zi, zf, NME = load_idx.shape[0] - 1, M * Cg * R, N * M * E
-    NP = max(ps["npe"] for ps in passes)
-    NC, L = (max(ps["chain"].shape[k] for ps in passes) for k in (0, 1))
-
-    def stack(key, shape, fill):
-        out = np.full((len(passes),) + shape, fill, dtype=np.int64)
-        for pi, ps in enumerate(passes):
-            v = ps[key]
-            out[(pi,) + tuple(slice(0, d) for d in v.shape)] = v
-        return out
-
-    fidx, iidx = stack("fidx", (NP, pl.p, pl.q), -1), stack("iidx", (NP, pl.n, pl.q), -1)
-    pos, held = stack("pos", (NC, pl.n, pl.p), -1), stack("held", (NC, pl.n, pl.p), 0).astype(bool)
-    arrays = dict(
-        load_idx=load_idx,
-        fidx=np.where(fidx >= 0, fidx, zf),
-        iidx=np.where(iidx >= 0, iidx, zi),
-        chain=stack("chain", (NC, L), NP),
-        rd=np.where(held, pos, NME),
-        wr=np.where(pos >= 0, pos, NME + 1),
-        writeback=np.concatenate(writeback),
-        win=np.arange(F)[:, None] * U + np.arange(pl.S)[None, :],
-    )
+    arrays = datapath_arrays(pl, passes, loads, writeback)
     return _ScheduleV2(counts=counts, arrays=arrays)
 
 

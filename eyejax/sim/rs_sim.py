@@ -45,7 +45,8 @@ import numpy as np
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.rs import RS_EXTRA_KEYS
-from eyejax.sim.common import (arch_int, arrivals, cdiv, distinct_rows, mapping_ints, multicast,
+from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distinct_rows,
+                               ifmap_block, mapping_ints, multicast, stack_passes, strip_rows,
                                tiles)
 from eyejax.workload.layer import Layer
 
@@ -261,9 +262,8 @@ class _Schedule:
 
 
 def _schedule(pl: _Plan) -> _Schedule:
-    N, G, Mg, Cg, R, S, U, P, H, W, E, F, Wu = (pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.S, pl.U, pl.P,
-                                                pl.H, pl.W, pl.E, pl.F, pl.W_used)
-    C, M = G * Cg, G * Mg
+    N, G, Mg, Cg, R, U, E, F, Wu = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F, pl.W_used
+    M = G * Mg
     n, Y = pl.n, pl.q * pl.r
     c = {k: 0 for k in COUNT_KEYS + RS_EXTRA_KEYS}
     # GLB psum buffer, addressed by ofmap row (image, filter, ofmap row): holds a partial sum?
@@ -278,15 +278,9 @@ def _schedule(pl: _Plan) -> _Schedule:
                     for c0, y in tiles(Cg, Y):
                         # ---- ifmap block DRAM -> GLB: padded rows of the strip, W_used columns;
                         # the GLB controller writes the pads as zeros
-                        rows = np.array(sorted({base + jj * U + ii for jj in range(e_s)
-                                                for ii in range(R)}), dtype=np.int64)
-                        rr, cc = rows - P, np.arange(Wu) - P
-                        real = ((rr >= 0) & (rr < H))[:, None] & ((cc >= 0) & (cc < W))[None, :]
-                        img = (n0 + np.arange(n_k))[:, None, None, None]
-                        ch = (g * Cg + c0 + np.arange(y))[None, :, None, None]
-                        addr = (((img * C + ch) * H + rr[None, None, :, None]) * W
-                                + cc[None, None, None])
-                        addr = np.where(real[None, None], addr, -1)        # -1: a pad
+                        rows = strip_rows(base, e_s, U, R)
+                        addr = ifmap_block(pl, rows, n0 + np.arange(n_k),
+                                           g * Cg + c0 + np.arange(y))     # -1: a pad
                         c["dram_ifmap_reads"] += int((addr >= 0).sum())
                         c["glb_ifmap_writes"] += int(addr.size)
                         loads.append(addr.reshape(-1, Wu))
@@ -310,35 +304,9 @@ def _schedule(pl: _Plan) -> _Schedule:
     c["passes"] = len(passes)
     c["active_pes"] = max(ps["npe"] for ps in passes)
 
-    # Pad every pass to common shapes so that one scan step runs any pass. Empty slots point at
-    # zero rows: ifmap row `zi`, filter row `zf`, PE psum `NP`, GLB psum row `NME` (reads) and a
-    # sink row `NME + 1` (writes).
-    load_idx = np.concatenate(loads + [np.full((1, Wu), -1, dtype=np.int64)])
-    load_idx = np.where(load_idx >= 0, load_idx, N * C * H * W)      # -> the appended zero
-    zi, zf, NME = load_idx.shape[0] - 1, M * Cg * R, N * M * E
-    NP = max(ps["npe"] for ps in passes)
-    NC, L = (max(ps["chain"].shape[k] for ps in passes) for k in (0, 1))
-
-    def stack(key, shape, fill):
-        out = np.full((len(passes),) + shape, fill, dtype=np.int64)
-        for pi, ps in enumerate(passes):
-            v = ps[key]
-            out[(pi,) + tuple(slice(0, d) for d in v.shape)] = v
-        return out
-
-    fidx, iidx = stack("fidx", (NP, pl.p, pl.q), -1), stack("iidx", (NP, n, pl.q), -1)
-    pos, held = stack("pos", (NC, n, pl.p), -1), stack("held", (NC, n, pl.p), 0).astype(bool)
-    arrays = dict(
-        load_idx=load_idx,                                  # GLB ifmap rows <- DRAM ifmap words
-        fidx=np.where(fidx >= 0, fidx, zf),                 # PE filter spad <- DRAM filter rows
-        iidx=np.where(iidx >= 0, iidx, zi),                 # PE ifmap rows <- GLB ifmap rows
-        zw=stack("zw", (NP, n, pl.q), 0),                   # filters using each ifmap row slot
-        chain=stack("chain", (NC, L), NP),                  # PEs of each psum chain
-        rd=np.where(held, pos, NME),                        # GLB psum rows read at chain tops
-        wr=np.where(pos >= 0, pos, NME + 1),                # GLB psum rows written at chain ends
-        writeback=np.concatenate(writeback),                # GLB psum rows -> DRAM ofmap
-        win=np.arange(F)[:, None] * U + np.arange(S)[None, :],   # sliding window columns
-    )
+    arrays = datapath_arrays(pl, passes, loads, writeback)
+    # filters using each ifmap row slot (zero gating)
+    arrays["zw"] = stack_passes(passes, "zw", arrays["fidx"].shape[1:2] + (pl.n, pl.q), 0)
     return _Schedule(counts=c, arrays=arrays)
 
 
@@ -346,48 +314,70 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
                    msgs):
     """PASS(n_k, e_s, y, h_k, x) with filters k_abs0.. (absolute) and the group's channels c0..:
     configure the array, multicast filters and ifmaps, run the kernels, chain psums; count."""
-    M, Cg, R, S, E, F, Wu = pl.G * pl.Mg, pl.Cg, pl.R, pl.S, pl.E, pl.F, pl.W_used
     arr = _configure_array(pl, h_k, e_s, y, x)
     npe = arr.row.size
     before = {k: c[k] for k in ("dram_filter_reads", "glb_ifmap_reads", "glb_psum_writes")}
-    t_eff, r_eff = int(arr.ft.max()) + 1, int(arr.cr.max()) + 1
-
-    # ---- filters: read from DRAM (bypassing the GLB), multicast on (filter set, channel set, row)
-    f_k, f_c, f_r = (a.ravel() for a in np.meshgrid(np.arange(x), np.arange(y), np.arange(h_k),
-                                                     indexing="ij"))
-    f_addr = ((k_abs0 + f_k) * Cg + c0 + f_c) * R + fr0 + f_r              # DRAM filter row address
-    c["dram_filter_reads"] += f_addr.size * S
-    f_match = multicast(np.stack([f_k // pl.p, f_c // pl.q, f_r], axis=1),
-                         np.stack([arr.ft, arr.cr, arr.i], axis=1))
-    c["noc_filter"] += int(f_match.sum()) * S
-    c["rf_filter_writes"] += int(f_match.sum()) * S
-    fmsg = arrivals(f_match, arr.nfilt, arr.nchan, (pl.p, pl.q))          # [npe, p, q]
-    fidx = np.where(fmsg >= 0, f_addr[np.maximum(fmsg, 0)], -1)
-    fill = (fmsg >= 0).sum(axis=(1, 2)) * S                                # filter spad words
-    if np.any(fill > pl.filter_spad):
-        raise AssertionError("filter spad overflow")
-
-    # ---- ifmaps: GLB reads multicast on (channel set, diagonal i + U*j)
-    m_ch, m_row, m_glb = msgs
-    i_match = multicast(np.stack([m_ch // pl.q, m_row - base - fr0], axis=1),
-                         np.stack([arr.cr, arr.i + pl.U * arr.j], axis=1))
-    c["glb_ifmap_reads"] += int(i_match.any(axis=1).sum()) * Wu            # rows the pass reads
-    c["noc_ifmap"] += int(i_match.sum()) * Wu
-    c["rf_ifmap_writes"] += int(i_match.sum()) * Wu
-    imsg = arrivals(i_match, np.full(npe, n_k), arr.nchan, (n_k, pl.q))   # [npe, n_k, q]
-    iidx = np.where(imsg >= 0, m_glb[np.maximum(imsg, 0)], -1)
+    fidx, fmsg = _deliver_filters(pl, c, arr, k_abs0, y, c0, fr0, h_k, x)
+    iidx, imsg = _deliver_ifmaps(pl, c, arr, msgs, n_k, base, fr0)
 
     # ---- the PE kernels: every (image, filter, channel) of a PE runs F*S MACs
     pairs = fmsg >= 0
-    macs_pe = pairs.sum(axis=(1, 2)) * n_k * F * S
+    macs_pe = pairs.sum(axis=(1, 2)) * n_k * pl.F * pl.S
     macs = int(macs_pe.sum())
     for k in ("macs", "rf_ifmap_reads", "rf_filter_reads", "rf_psum_reads", "rf_psum_writes"):
         c[k] += macs
     zw = np.where(imsg >= 0, pairs.sum(axis=1)[:, None, :], 0)            # filters per ifmap slot
-    busiest = int(np.argmax(macs_pe))
-    c["compute_cycles"] += int(macs_pe[busiest])
+    busiest = int(macs_pe[int(np.argmax(macs_pe))])
+    c["compute_cycles"] += busiest
 
-    # ---- psum chains: per (filter set, set column), down the (channel set, row) PEs
+    chain, pos, held = _chain_psums(pl, c, holds, arr, n0, n_k, o0, e_s, k_abs0, h_k, x)
+    _pass_time(pl, c, {k: c[k] - v for k, v in before.items()}, busiest, n_k, h_k)
+    return dict(npe=npe, fidx=fidx, iidx=iidx, zw=zw, chain=chain, pos=pos, held=held)
+
+
+def _deliver_filters(pl: _Plan, c: dict, arr: _Array, k_abs0, y, c0, fr0, h_k, x):
+    """Filters of a pass: rows read from DRAM (bypassing the GLB), multicast on (filter set,
+    channel set, filter row). Counts them; returns (DRAM filter row per spad slot [PE, p, q] or
+    -1, message index per slot)."""
+    S = pl.S
+    f_k, f_c, f_r = (a.ravel() for a in np.meshgrid(np.arange(x), np.arange(y), np.arange(h_k),
+                                                     indexing="ij"))
+    f_addr = ((k_abs0 + f_k) * pl.Cg + c0 + f_c) * pl.R + fr0 + f_r      # DRAM filter row address
+    c["dram_filter_reads"] += f_addr.size * S
+    f_match = multicast(np.stack([f_k // pl.p, f_c // pl.q, f_r], axis=1),
+                        np.stack([arr.ft, arr.cr, arr.i], axis=1))
+    c["noc_filter"] += int(f_match.sum()) * S
+    c["rf_filter_writes"] += int(f_match.sum()) * S
+    fmsg = arrivals(f_match, arr.nfilt, arr.nchan, (pl.p, pl.q))           # [npe, p, q]
+    fidx = np.where(fmsg >= 0, f_addr[np.maximum(fmsg, 0)], -1)
+    fill = (fmsg >= 0).sum(axis=(1, 2)) * S                                # filter spad words
+    if np.any(fill > pl.filter_spad):
+        raise AssertionError("filter spad overflow")
+    return fidx, fmsg
+
+
+def _deliver_ifmaps(pl: _Plan, c: dict, arr: _Array, msgs, n_k, base, fr0):
+    """Ifmaps of a pass: GLB rows multicast on (channel set, diagonal i + U*j). Counts them;
+    returns (GLB ifmap row per spad slot [PE, n_k, q] or -1, message index per slot)."""
+    Wu = pl.W_used
+    m_ch, m_row, m_glb = msgs
+    i_match = multicast(np.stack([m_ch // pl.q, m_row - base - fr0], axis=1),
+                        np.stack([arr.cr, arr.i + pl.U * arr.j], axis=1))
+    c["glb_ifmap_reads"] += int(i_match.any(axis=1).sum()) * Wu            # rows the pass reads
+    c["noc_ifmap"] += int(i_match.sum()) * Wu
+    c["rf_ifmap_writes"] += int(i_match.sum()) * Wu
+    imsg = arrivals(i_match, np.full(arr.row.size, n_k), arr.nchan, (n_k, pl.q))   # [npe, n_k, q]
+    iidx = np.where(imsg >= 0, m_glb[np.maximum(imsg, 0)], -1)
+    return iidx, imsg
+
+
+def _chain_psums(pl: _Plan, c: dict, holds, arr: _Array, n0, n_k, o0, e_s, k_abs0, h_k, x):
+    """Psum chains of a pass: per (filter set, set column), down the (channel set, row) PEs of one
+    column, starting from the GLB's partial sum where `holds` says there is one; the chain end
+    goes to the GLB psum buffer. Counts them; returns (chain [chains, L] of PEs, GLB psum row per
+    (chain, image, filter) or -1, whether that row is read back first)."""
+    M, E, F = pl.G * pl.Mg, pl.E, pl.F
+    t_eff, r_eff = int(arr.ft.max()) + 1, int(arr.cr.max()) + 1
     order = np.lexsort((arr.i, arr.cr, arr.j, arr.ft))
     L = r_eff * h_k
     chain = order.reshape(t_eff * e_s, L)
@@ -409,20 +399,22 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     c["glb_psum_writes"] += int(ok.sum()) * F
     c["noc_psum"] += int(ok.sum()) * F                                     # chain end -> GLB
     holds[pos[ok]] = True
+    return chain, pos, held
 
-    # ---- time of the pass (docs/rs_model.md "Time"), from what this pass moved
-    moved = {k: c[k] - v for k, v in before.items()}
+
+def _pass_time(pl: _Plan, c: dict, moved: dict, busiest: int, n_k, h_k) -> None:
+    """Ramp and stall cycles of a pass (docs/rs_model.md "Time") from what it moved (`moved`: its
+    dram_filter_reads, glb_ifmap_reads, glb_psum_writes) and its busiest PE's MACs."""
     wb = pl.word_bits
     f_words = moved["dram_filter_reads"]                                   # filters of the pass
-    first_window = moved["glb_ifmap_reads"] // Wu // n_k * S             # one image, S columns
+    first_window = moved["glb_ifmap_reads"] // pl.W_used // n_k * pl.S    # one image, S columns
     fill = cdiv(f_words * wb, pl.filter_bus) + cdiv(first_window * wb, pl.ifmap_bus)
-    stream = max(int(macs_pe[busiest]),                                    # busiest PE
+    stream = max(busiest,                                                  # busiest PE
                  cdiv(moved["glb_ifmap_reads"] * wb, pl.ifmap_bus),       # ifmap GIN
                  cdiv(moved["glb_psum_writes"] * wb, pl.psum_bus),        # psum GON (>= GIN)
                  cdiv(f_words * wb * pl.clock_mhz, pl.dram_bus * pl.dram_clock_mhz))  # DRAM
     c["ramp_cycles"] += fill + h_k
-    c["stall_cycles"] += stream - int(macs_pe[busiest])
-    return dict(npe=npe, fidx=fidx, iidx=iidx, zw=zw, chain=chain, pos=pos, held=held)
+    c["stall_cycles"] += stream - busiest
 
 
 # --------------------------------------------------------------------------------------------
