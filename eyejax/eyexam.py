@@ -40,9 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from eyejax import cost
 from eyejax.arch import family_of
-from eyejax.dataflow.rs import layer_shape
+from eyejax.dataflow import dataflow_for
+from eyejax.dataflow.rs import layer_shape, set_slots
 from eyejax.dataflow.tiling import cdiv, fdiv
+from eyejax.evaluate import in_axes_of
+from eyejax.plots import new_figure
 
 STEPS = ("shape", "dataflow", "pes", "array", "storage", "bandwidth", "patterns")
 STEP_TITLES = {
@@ -75,8 +79,6 @@ def _rs_physical_min_compute(layer, arch):
     The busiest PE does ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip
     and R fold.
     """
-    from eyejax.dataflow.rs import set_slots
-
     f = jnp.float64
     s = layer_shape(layer, f)
     rows, cols = jnp.asarray(arch.pe_rows, f), jnp.asarray(arch.pe_cols, f)
@@ -99,15 +101,15 @@ def dataflow_name(module) -> str:
 
 
 def _parts(module):
-    """(parallelism(shape) per group, physical_min_compute(layer, arch) or None)."""
+    """(parallelism(shape) per group, physical_min_compute(layer, arch) or None). RS+ has no
+    physical-array search (None: step 4 loses nothing); every ISCA16 dataflow
+    (eyejax.dataflow.isca16_base.Dataflow) has both."""
     name = dataflow_name(module)
     if name == "rs":
         return _rs_parallelism, _rs_physical_min_compute
     if name == "rs_plus":
-        return _rs_plus_parallelism, getattr(module, "physical_min_compute", None)
-    par = getattr(module, "parallelism", None)
-    phys = getattr(module, "physical_min_compute", None)
-    return par, phys
+        return _rs_plus_parallelism, None
+    return module.parallelism, module.physical_min_compute
 
 
 def peak_macs(arch, B: int) -> np.ndarray:
@@ -140,8 +142,6 @@ def _compiled(fn, axes_leaves, treedef):
 def _vmapped(fn, arch, layers):
     """fn(layer, arch) over every (configuration, layer): [B, L] (compiled once per fn and arch
     structure)."""
-    from eyejax.evaluate import in_axes_of
-
     leaves, treedef = jax.tree_util.tree_flatten(in_axes_of(arch), is_leaf=lambda x: x is None)
     return np.asarray(_compiled(fn, tuple(leaves), treedef)(layers, arch))
 
@@ -153,8 +153,6 @@ def bounds(result, dataflow: str | None = None) -> dict:
     `parallelism` (D), `operational_intensity` (MACs per DRAM word moved), `dram_words_per_cycle`,
     `noc_bound`, `macs`, `feasible`. Infeasible layers get NaN bounds.
     """
-    from eyejax.dataflow import dataflow_for
-
     module = dataflow_for(result.arch, dataflow)
     par_fn, phys_fn = _parts(module)
     raw, arch, B = result.raw, result.arch, result.batch
@@ -180,10 +178,7 @@ def bounds(result, dataflow: str | None = None) -> dict:
     peak = peak_macs(arch, B)[:, None] * np.ones((1, L))
 
     shapes = layer_shape(layers, jnp.float64)
-    if par_fn is None:  # unknown dataflow: no step-2 information
-        D = np.broadcast_to(np.asarray(macs), (B, L)).copy()
-    else:
-        D = np.broadcast_to(np.asarray(par_fn(shapes)), (B, L)).astype(np.float64)
+    D = np.broadcast_to(np.asarray(par_fn(shapes)), (B, L)).astype(np.float64)
     T4 = None if phys_fn is None else np.minimum(_vmapped(phys_fn, arch, layers),
                                                   comp)
 
@@ -218,11 +213,9 @@ def _dram_words(result) -> np.ndarray:
     """[B, L] DRAM words as moved (16-bit words; v2: data_bits-wide words from its DRAM bits)."""
     raw = result.raw
     if "dram_bits" in raw:
-        bits = np.asarray(getattr(result.arch, "data_bits", 16), dtype=np.float64)
+        bits = np.asarray(result.arch.data_bits, dtype=np.float64)   # dram_bits: RS+ on v2 only
         bits = np.broadcast_to(bits, (result.batch,))[:, None]
         return np.asarray(raw["dram_bits"], dtype=np.float64) / bits
-    from eyejax import cost
-
     first = np.asarray(result.network.arrays().first)
     words = cost.dram_traffic_words(raw, result.sparsity, first)
     return np.asarray(sum(words), dtype=np.float64)
@@ -285,8 +278,6 @@ STEP_COLORS = {"shape": "#999999", "dataflow": "#8c564b", "pes": "#9467bd", "arr
 
 
 def _new_axes(figsize):
-    from eyejax.plots import new_figure
-
     return new_figure(1, 1, figsize=figsize)[1][0, 0]
 
 

@@ -8,6 +8,7 @@ notebook's backend and open figures are left alone. Nothing prints.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -28,7 +29,7 @@ AXIS_LABELS = {"energy": "energy", "latency_ms": "latency (ms)", "sram_kb": "on-
 def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.8), layout="constrained", **kw):
     """(figure, axes array) without pyplot: the figure belongs to no backend or notebook and is
     saved with ``fig.savefig`` (PNG through Agg). Used by every eyejax figure."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib is heavy and only figures need it
 
     fig = Figure(figsize=figsize, layout=layout)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
@@ -146,8 +147,6 @@ def plot_breakdown(layers: pd.DataFrame, path, title: str = "", unit: str = "") 
     axes[1].set_xticklabels(names, rotation=90 if L > 8 else 0, fontsize=7 if L > 20 else 8)
     axes[1].set_xlim(-0.6, L - 0.4)
     if title:
-        import textwrap
-
         wrapped = "\n".join(textwrap.fill(t, width=int(width * 11)) for t in title.split("\n"))
         fig.suptitle(wrapped, fontsize=10)
     path = Path(path)

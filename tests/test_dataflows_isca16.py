@@ -216,7 +216,7 @@ def test_closed_form_equals_loop_nest(name):
         if name == "os_a":  # the strip is a multiple of the region height
             mp["a_e"] = min(mp["a_e"], s["E"])
             mp["e"] = min(mp["a_e"] * max(1, mp["e"] // mp["a_e"]), -(-s["E"] // mp["a_e"]) * mp["a_e"])
-        got = {k: int(v) for k, v in df.layer_counts(layer, arch, mp).items()}
+        got = {k: int(v) for k, v in df.layer_counts(layer.as_row(), arch, mp).items()}
         want = reference(name, layer, mp)
         assert got == want, (name, layer.name, mp,
                              {k: (got[k], want[k]) for k in want if got[k] != want[k]})
@@ -274,7 +274,7 @@ def test_search_returns_the_exact_counts_of_its_mapping(alexnet16):
         assert r["feasible"].all(), name
         for li in (0, 2, 5):
             mp = {k: int(r[f"map_{k}"][0, li]) for k in df.MAPPING_KEYS}
-            got = df.layer_counts(net.layers[li], arch, mp)
+            got = df.layer_counts(net.layers[li].as_row(), arch, mp)
             for k in COUNT_KEYS:
                 assert int(got[k]) == int(r[k][0, li]), (name, li, k)
             assert r["macs"][0, li] == net.layers[li].macs

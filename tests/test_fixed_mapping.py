@@ -40,7 +40,7 @@ def test_preset_is_table_iii(chip_run):
 def test_given_mapping_costs_like_the_model_and_the_sim(chip_run):
     for layer, row in zip(CONV.layers, chip_run.itertuples()):
         mp = RSMapping(**{k: int(getattr(row, f"map_{k}")) for k in "hertpqnm"})
-        model = {k: int(v) for k, v in layer_counts(layer, EyerissV1(), mp).items()}
+        model = {k: int(v) for k, v in layer_counts(layer.as_row(), EyerissV1(), mp).items()}
         sim = simulate_rs_counts(layer, mp, EyerissV1())
         for k in COUNT_KEYS:
             assert int(getattr(row, k)) == model[k] == sim[k], (layer.name, k)

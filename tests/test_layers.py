@@ -22,9 +22,6 @@ ALLOWED_PRIVATE: set[tuple[str, str, str]] = {
     # removed by the lead's merge
     ("eyejax.codesign.differentiable", "eyejax.dataflow.rs_plus", "_arch"),
     ("eyejax.codesign.differentiable", "eyejax.dataflow.rs_plus", "_formats"),
-    *(("eyejax.sim.rs_plus_sim", "eyejax.sim.rs_sim", n)
-      for n in ("_arch_int", "_arrivals", "_cdiv", "_distinct_rows", "_multicast", "_tiles")),
-    ("eyejax.workload.network", "eyejax.workload.layer", "_parse_type"),
 }
 
 

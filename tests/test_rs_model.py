@@ -57,7 +57,7 @@ SMALL_LAYERS = [
 def test_factorized_scores_equal_counts(layer, objective):
     """The search's per-axis cost terms add up to the same totals as `counts` + `cost`."""
     arch = EyerissV1(pe_rows=4, pe_cols=5, glb_banks=8, glb_bank_words=64)
-    shape = rs.layer_shape(layer, jnp.float64)
+    shape = rs.layer_shape(layer.as_row(), jnp.float64)
     arch64 = cast(arch, jnp.float64)
     sp = Sparsity.from_densities(1, iact=0.6)
     sp1 = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), sp)

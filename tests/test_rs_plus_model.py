@@ -213,7 +213,7 @@ def test_pruned_duplicate_axes_change_no_result():
 def test_noc_modes():
     layer = Layer("x", "CONV", 4, 8, 8, 6, 6, 3, 3, 1, 1, 1)
     mode = lambda **kw: {k: int(v) for k, v in rp.noc_modes(
-        rs.layer_shape(layer, jnp.int64),
+        rs.layer_shape(layer.as_row(), jnp.int64),
         rp.RSPlusMapping(**{**dict(h=3, e=1, r=1, t=1, g=1, b=1, p=1, q=1, n=1, m=1), **kw})).items()}
     assert mode() == {"noc_mode_ifmap": 0, "noc_mode_filter": 0, "noc_mode_psum": 0}
     assert mode(b=4)["noc_mode_filter"] == 3 and mode(b=4, t=2, m=2)["noc_mode_filter"] == 1
@@ -257,8 +257,8 @@ def _search_vs_counts(layer, sp):
 def test_exact_and_approximate_noc_share_every_other_count():
     layer = SMALL_LAYERS[0]
     mp = rp.RSPlusMapping(**random_mappings(layer, SMALL_ARCH, 1, seed=3)[0])
-    ex, _ = rp.layer_cost(layer, SMALL_ARCH, mp, exact_noc=True)
-    ap, _ = rp.layer_cost(layer, SMALL_ARCH, mp, exact_noc=False)
+    ex, _ = rp.layer_cost(layer.as_row(), SMALL_ARCH, mp, exact_noc=True)
+    ap, _ = rp.layer_cost(layer.as_row(), SMALL_ARCH, mp, exact_noc=False)
     for k in COUNT_KEYS + ("noc_mode_ifmap", "noc_mode_filter", "noc_mode_psum", "dram_cycles"):
         assert int(ex[k]) == int(ap[k]), k
     for d in rp.DATA_TYPES:   # same order of magnitude
@@ -269,8 +269,8 @@ def test_exact_and_approximate_noc_share_every_other_count():
 def test_two_mac_datapaths_halve_dense_compute():
     layer = Layer("x", "CONV", 1, 16, 32, 14, 14, 3, 3, 1, 1, 1)
     mp = rp.RSPlusMapping(h=3, e=4, r=2, t=4, g=1, b=1, p=4, q=2, n=1, m=16)
-    one = rp.layer_counts(layer, EyerissV2(macs_per_pe=1), mp)
-    two = rp.layer_counts(layer, EyerissV2(macs_per_pe=2), mp)
+    one = rp.layer_counts(layer.as_row(), EyerissV2(macs_per_pe=1), mp)
+    two = rp.layer_counts(layer.as_row(), EyerissV2(macs_per_pe=2), mp)
     assert int(one["compute_cycles"]) == 2 * int(two["compute_cycles"]) > 0
     for k in COUNT_KEYS:
         if k not in ("compute_cycles", "ramp_cycles"):
@@ -278,17 +278,17 @@ def test_two_mac_datapaths_halve_dense_compute():
     # the weight spad fill writes one SIMD-pair entry per cycle: p·q·S = 24 vs ceil(p/2)·q·S = 12
     assert int(one["ramp_cycles"]) - int(two["ramp_cycles"]) == (24 - 12) * int(one["passes"]) > 0
     odd = dataclasses.replace(mp, p=3, m=12)     # ceil(3/2) = 2 cycles per weight column
-    c1 = int(rp.layer_counts(layer, EyerissV2(macs_per_pe=1), odd)["compute_cycles"])
-    c2 = int(rp.layer_counts(layer, EyerissV2(macs_per_pe=2), odd)["compute_cycles"])
+    c1 = int(rp.layer_counts(layer.as_row(), EyerissV2(macs_per_pe=1), odd)["compute_cycles"])
+    c2 = int(rp.layer_counts(layer.as_row(), EyerissV2(macs_per_pe=2), odd)["compute_cycles"])
     assert c2 * 3 == c1 * 2
 
 
 def test_sparse_mode_saves_cycles_energy_and_dram():
     layer = Layer("x", "CONV", 1, 32, 32, 14, 14, 3, 3, 1, 1, 1)
     mp = rp.RSPlusMapping(h=3, e=4, r=2, t=2, g=1, b=1, p=8, q=4, n=1, m=16)
-    dense_c, dense_e = rp.layer_cost(layer, PUB_ARCH, mp)
+    dense_c, dense_e = rp.layer_cost(layer.as_row(), PUB_ARCH, mp)
     sp = _row(Sparsity.from_densities(1, iact=0.5, weight=0.4))
-    sp_c, sp_e = rp.layer_cost(layer, PUB_ARCH, mp, sp)
+    sp_c, sp_e = rp.layer_cost(layer.as_row(), PUB_ARCH, mp, sp)
     assert int(sp_c["compute_cycles"]) < int(dense_c["compute_cycles"])
     assert float(sp_c["dram_bits"]) < float(dense_c["dram_bits"])
     assert float(sum(sp_e.values())) < float(sum(dense_e.values()))
@@ -298,7 +298,7 @@ def test_sparse_mode_saves_cycles_energy_and_dram():
         if k != "compute_cycles":
             assert int(sp_c[k]) == int(dense_c[k]), k
     # dense data: exact dense mode (plain 8-b words, ceil(p/2) cycles per weight column)
-    d1 = rp.layer_counts(layer, PUB_ARCH, mp, _row(Sparsity.dense(1)))
+    d1 = rp.layer_counts(layer.as_row(), PUB_ARCH, mp, _row(Sparsity.dense(1)))
     # S·F · strips (4) · Σ_filter chunks ceil(8/2) (2 chunks) · Σ_channel chunks q (4 chunks of 4)
     assert int(d1["compute_cycles"]) == int(dense_c["compute_cycles"]) == 3 * 14 * 4 * (2 * 4) * (4 * 4)
 

@@ -411,7 +411,7 @@ def test_sparse_cycles(layer, arch, mapping):
 # --------------------------------------------------------------------------------------------
 def test_wrong_delivery_raises(monkeypatch):
     layer, arch, mp = CASES[IDS.index("conv_pqrt")]
-    real = rs_plus_sim._multicast
+    real = rs_plus_sim.multicast
 
     calls = []
 
@@ -427,7 +427,7 @@ def test_wrong_delivery_raises(monkeypatch):
         return match
 
     rs_plus_sim._SCHEDULES.clear()
-    monkeypatch.setattr(rs_plus_sim, "_multicast", swap_filter_messages)
+    monkeypatch.setattr(rs_plus_sim, "multicast", swap_filter_messages)
     with pytest.raises(OperandError):
         simulate_rs_plus_counts(layer, mp, arch)
 
@@ -436,7 +436,7 @@ def test_wrong_delivery_raises(monkeypatch):
         match[0, np.argmax(match[0])] = False
         return match
 
-    monkeypatch.setattr(rs_plus_sim, "_multicast", drop_one)
+    monkeypatch.setattr(rs_plus_sim, "multicast", drop_one)
     with pytest.raises(AssertionError):
         simulate_rs_plus_counts(layer, mp, arch)
     monkeypatch.undo()

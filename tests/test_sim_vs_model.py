@@ -106,7 +106,7 @@ CASES = NAMED + _random_cases(40, seed=2024)
 
 
 def _model(layer, arch, mp):
-    return {k: int(v) for k, v in layer_counts(layer, arch, mp).items()
+    return {k: int(v) for k, v in layer_counts(layer.as_row(), arch, mp).items()
             if k in COUNT_KEYS + RS_EXTRA_KEYS}
 
 
@@ -172,6 +172,6 @@ def test_feasibility_matches_model():
                        n=int(rng.integers(1, layer.N + 1)),
                        m=p * t * int(rng.integers(1, -(-layer.M // (p * t)) + 1)))
         ok = is_feasible(layer, mp, arch)
-        assert ok == mapping_is_feasible(layer, arch, mp), (layer, mp, arch)
+        assert ok == mapping_is_feasible(layer.as_row(), arch, mp), (layer, mp, arch)
         seen[ok] += 1
     assert seen[True] > 10 and seen[False] > 10

@@ -117,7 +117,7 @@ def _model_mapping(mp):
 
 
 def _model(layer, arch, mp):
-    out = rs_plus.layer_counts(layer, arch, _model_mapping(mp))
+    out = rs_plus.layer_counts(layer.as_row(), arch, _model_mapping(mp))
     return {k: int(out[k]) for k in SHARED_KEYS if k in out}
 
 
@@ -189,7 +189,7 @@ def _feasibility_cases(count, seed):
 def test_feasibility_matches_model():
     cases = _feasibility_cases(300, seed=7)
     sim = [is_feasible_v2(layer, mp, arch) for layer, arch, mp in cases]
-    model = [rs_plus.mapping_is_feasible(layer, arch, _model_mapping(mp))
+    model = [rs_plus.mapping_is_feasible(layer.as_row(), arch, _model_mapping(mp))
              for layer, arch, mp in cases]
     bad = [(c[0], c[2], s, m) for c, s, m in zip(cases, sim, model) if s != m]
     assert 60 < sum(sim) < 240          # both outcomes are exercised

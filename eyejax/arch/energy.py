@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flax import struct
 
-LEVELS = ("dram", "glb", "noc", "rf", "alu")
 DATA_TYPES = ("ifmap", "filter", "psum")
 
 

@@ -65,13 +65,10 @@ DEFAULT_SEARCH = RSSearchSpace()
 
 
 def layer_shape(layer, dtype):
-    """Per-group shape of a layer (LayerArrays leaves or a Layer), cast to dtype."""
-    if not hasattr(layer, "U"):  # a workload.Layer rather than LayerArrays
-        vals = dict(N=layer.N, C=layer.C, M=layer.M, H=layer.H, W=layer.W, R=layer.R, S=layer.S,
-                    U=layer.stride, P=layer.pad, G=layer.groups)
-    else:
-        vals = {k: getattr(layer, k) for k in ("N", "C", "M", "H", "W", "R", "S", "U", "P", "G")}
-    v = {k: jnp.asarray(x).astype(dtype) for k, x in vals.items()}
+    """Per-group shape of a layer (LayerArrays leaves: rows or a row; a workload.Layer converts
+    with `layer.as_row()`), cast to dtype."""
+    v = {k: jnp.asarray(getattr(layer, k)).astype(dtype)
+         for k in ("N", "C", "M", "H", "W", "R", "S", "U", "P", "G")}
     v["Cg"] = v["C"] // v["G"]
     v["Mg"] = v["M"] // v["G"]
     v["E"] = (v["H"] + 2 * v["P"] - v["R"]) // v["U"] + 1
@@ -435,7 +432,7 @@ def validate_arch(arch) -> None:
 
 
 def layer_counts(layer, arch, mapping: RSMapping) -> dict:
-    """Exact int64 counts of one layer (a workload.Layer or a LayerArrays row) under a mapping."""
+    """Exact int64 counts of one layer (a LayerArrays row: `Layer.as_row()`) under a mapping."""
     shape = layer_shape(layer, jnp.int64)
     return counts(shape, arch, mapping, jnp.int64)
 

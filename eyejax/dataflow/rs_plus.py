@@ -848,7 +848,7 @@ _evaluate_mapping_jit = jax.jit(evaluate_mapping, static_argnums=(4, 5))
 
 
 def layer_cost(layer, arch, mapping, sparsity=None, exact_noc: bool = True) -> tuple:
-    """(counts, energies) of one layer (a workload.Layer or a LayerArrays row) under an RS+
+    """(counts, energies) of one layer (a LayerArrays row: `Layer.as_row()`) under an RS+
     mapping (any object with fields h, e, r, t, g, b, p, q, n, m) on one unbatched architecture.
 
     counts: int64 COUNT_KEYS (dense: they do not depend on the data), router_*, hops_*,

@@ -28,10 +28,6 @@ def cdiv(a, b):
     return -fdiv(-jnp.asarray(a), b)
 
 
-def tile_count(D, T):
-    return cdiv(D, T)
-
-
 def tile_sum(D, T, f):
     """Σ over the tiles of D by T of f(tile size); f must accept an array of sizes."""
     full = fdiv(D, T)
@@ -39,10 +35,6 @@ def tile_sum(D, T, f):
     has_rem = rem > 0
     safe_rem = jnp.where(has_rem, rem, T)  # f is never called on a zero-size tile
     return full * f(T) + jnp.where(has_rem, f(safe_rem), jnp.zeros_like(f(safe_rem)))
-
-
-def last_tile(D, T):
-    return D - (cdiv(D, T) - 1) * T
 
 
 def clipped_cover(num_out, e, U, K, P, size):

@@ -62,15 +62,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax.arch.eyeriss_v2 import EyerissV2
-from eyejax.dataflow.mapping import COUNT_KEYS
-from eyejax.sim.rs_sim import _arch_int, _arrivals, _cdiv, _distinct_rows, _multicast, _tiles
+from eyejax.dataflow.mapping import COUNT_KEYS, RSPlusMapping
+from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distinct_rows,
+                               ifmap_block, mapping_ints, multicast, strip_rows, tiles)
 from eyejax.workload.layer import Layer
-
-from eyejax.dataflow.mapping import RSPlusMapping
 
 MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m")
 DTYPES = ("ifmap", "filter", "psum")
-MODES = ("unicast", "grouped", "interleaved", "broadcast")
 NOC_KEYS = tuple(f"{a}_{d}" for a in ("router", "hops", "noc_cycles", "noc_mode") for d in DTYPES)
 SIM_KEYS_V2 = COUNT_KEYS + NOC_KEYS + ("macs_zero",)
 CLUSTER_KEYS = tuple(f"router_cluster_{d}" for d in DTYPES)
@@ -136,28 +134,12 @@ _ARCH_FIELDS = ("cluster_rows", "cluster_cols", "cluster_pe_rows", "cluster_pe_c
                 "psum_routers", "psum_port_bits", "data_bits", "psum_bits", "pe_pipeline_stages")
 
 
-def _mapping_ints(mapping) -> dict:
-    vals = {}
-    for k in MAPPING_FIELDS:
-        v = getattr(mapping, k)
-        try:
-            a = np.asarray(v)
-        except Exception:  # pragma: no cover - e.g. a tracer
-            raise ValueError(f"mapping.{k} must be a static integer, got {v!r}") from None
-        if a.ndim != 0 or not np.issubdtype(a.dtype, np.integer) or isinstance(v, bool):
-            raise ValueError(f"mapping.{k} must be a static integer, got {v!r}")
-        vals[k] = int(a)
-        if vals[k] < 1:
-            raise ValueError(f"mapping.{k} = {vals[k]} must be >= 1")
-    return vals
-
-
 def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _PlanV2:
     """Validate an RS+ `mapping` for `layer` on `arch` (plain Python ints) before any work; raise
     ValueError naming the violated limit. Returns the static plan of the simulation."""
-    v = _mapping_ints(mapping)
+    v = mapping_ints(mapping, MAPPING_FIELDS)
     h, e, r, t, g, b, p, q, n, m = (v[k] for k in MAPPING_FIELDS)
-    A = {k: _arch_int(arch, k) for k in _ARCH_FIELDS}
+    A = {k: arch_int(arch, k) for k in _ARCH_FIELDS}
     for k, a in A.items():
         if a < 1:
             raise ValueError(f"arch.{k} = {a} must be >= 1")
@@ -177,7 +159,7 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
         raise ValueError(f"mapping.n = {n} exceeds the batch N = {layer.N}")
     if m % (p * t):
         raise ValueError(f"mapping.m = {m} must be a multiple of p*t = {p * t}")
-    m_max = _cdiv(Mg, p * t) * p * t
+    m_max = cdiv(Mg, p * t) * p * t
     if m > m_max:
         raise ValueError(f"mapping.m = {m} exceeds ceil(Mg/(p*t))*p*t = {m_max}")
     if q * S > A["iact_spad_words"]:
@@ -192,7 +174,7 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
     if r * t * g * b > k * clusters:
         raise ValueError(f"set slots: r*t*g*b = {r * t * g * b} exceeds k*clusters = "
                          f"{k}*{clusters} = {k * clusters}")
-    iact_bits = g * n * b * q * r * _distinct_rows(e, U, R) * W_used * A["data_bits"]
+    iact_bits = g * n * b * q * r * distinct_rows(e, U, R) * W_used * A["data_bits"]
     iact_cap = clusters * A["iact_glb_banks"] * A["iact_glb_bank_bits"]
     if iact_bits > iact_cap:
         raise ValueError(f"iact GLB: g*n*b*q*r*rows_glb(e)*W_used*data_bits = {iact_bits} bits "
@@ -227,8 +209,8 @@ def default_mapping_v2(layer: Layer, arch: EyerissV2 = EyerissV2()) -> RSPlusMap
     """A feasible RS+ mapping for small layers: the widest set e that fits, then the set slots
     filled greedily with groups, image sets (n = 1), filter sets and channel sets (p = q = 1,
     m = t). Falls back to narrower fills, then to one set; raises ValueError when nothing fits."""
-    cpes = _arch_int(arch, "cluster_pe_rows") * _arch_int(arch, "cluster_pe_cols")
-    clusters = _arch_int(arch, "cluster_rows") * _arch_int(arch, "cluster_cols")
+    cpes = arch_int(arch, "cluster_pe_rows") * arch_int(arch, "cluster_pe_cols")
+    clusters = arch_int(arch, "cluster_rows") * arch_int(arch, "cluster_cols")
     G = layer.groups
     Cg, Mg = layer.C // G, layer.M // G
     h = min(layer.R, cpes)
@@ -271,7 +253,7 @@ class _ArrayV2:
 
 
 def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_s, y, x) -> _ArrayV2:
-    t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
+    t_eff, r_eff = cdiv(x, pl.p), cdiv(y, pl.q)
     gi, ft, cr, bs, i, j = (a.ravel() for a in np.meshgrid(
         np.arange(g_k), np.arange(t_eff), np.arange(r_eff), np.arange(b_k), np.arange(h_k),
         np.arange(e_s), indexing="ij"))
@@ -354,34 +336,27 @@ class _ScheduleV2:
 
 
 def _schedule(pl: _PlanV2) -> _ScheduleV2:
-    N, G, Mg, Cg, R, U, P, H, W, E, F, Wu = (pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.P, pl.H,
-                                             pl.W, pl.E, pl.F, pl.W_used)
-    C, M = G * Cg, G * Mg
+    N, G, Mg, Cg, R, U, E, F, Wu = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F, pl.W_used
+    M = G * Mg
     c = {k: 0 for k in COUNT_KEYS + NOC_KEYS}
     per_cluster = {d: np.zeros(pl.clusters, np.int64) for d in DTYPES}
     holds = np.zeros(N * M * E, dtype=bool)          # GLB psum row holds a partial sum
     loads, passes, writeback = [], [], []
     nrows_glb = 0
-    for gt0, g_k in _tiles(G, pl.g):
-        for n0, z in _tiles(N, pl.n * pl.b):
-            b_k = _cdiv(z, pl.n)
-            for o0, e_s in _tiles(E, pl.e):
+    for gt0, g_k in tiles(G, pl.g):
+        for n0, z in tiles(N, pl.n * pl.b):
+            b_k = cdiv(z, pl.n)
+            for o0, e_s in tiles(E, pl.e):
                 base = o0 * U
-                for m0, m_t in _tiles(Mg, pl.m):
-                    for c0, y in _tiles(Cg, pl.q * pl.r):
+                for m0, m_t in tiles(Mg, pl.m):
+                    for c0, y in tiles(Cg, pl.q * pl.r):
                         # ---- iact GLB load of every group of the tile: padded rows of the strip,
                         # W_used columns, pads written as zeros by the GLB controller
-                        rows = np.array(sorted({base + jj * U + ii for jj in range(e_s)
-                                                for ii in range(R)}), dtype=np.int64)
-                        rr, cc = rows - P, np.arange(Wu) - P
-                        real = ((rr >= 0) & (rr < H))[:, None] & ((cc >= 0) & (cc < W))[None, :]
+                        rows = strip_rows(base, e_s, U, R)
                         msg_parts = []
                         for gi in range(g_k):
-                            img = (n0 + np.arange(z))[:, None, None, None]
-                            ch = ((gt0 + gi) * Cg + c0 + np.arange(y))[None, :, None, None]
-                            addr = (((img * C + ch) * H + rr[None, None, :, None]) * W
-                                    + cc[None, None, None])
-                            addr = np.where(real[None, None], addr, -1)
+                            addr = ifmap_block(pl, rows, n0 + np.arange(z),
+                                               (gt0 + gi) * Cg + c0 + np.arange(y))
                             c["dram_ifmap_reads"] += int((addr >= 0).sum())
                             c["glb_ifmap_writes"] += int(addr.size)
                             loads.append(addr.reshape(-1, Wu))
@@ -392,8 +367,8 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
                             msg_parts.append((np.full(m_img.size, gi), m_img, m_ch,
                                               rows[m_slot], m_glb))
                         msgs = tuple(np.concatenate(a) for a in zip(*msg_parts))
-                        for fr0, h_k in _tiles(R, pl.h):
-                            for k0, x in _tiles(m_t, pl.p * pl.t):
+                        for fr0, h_k in tiles(R, pl.h):
+                            for k0, x in tiles(m_t, pl.p * pl.t):
                                 passes.append(_schedule_pass(
                                     pl, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0, e_s,
                                     base, m0 + k0, y, c0, fr0, h_k, x, msgs,
@@ -409,37 +384,12 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
     c["passes"] = len(passes)
     c["active_pes"] = max(ps["npe"] for ps in passes)
     for di, d in enumerate(DTYPES):
-        c[f"noc_cycles_{d}"] = _cdiv(int(per_cluster[d].max()) * pl.rate_den[di],
+        c[f"noc_cycles_{d}"] = cdiv(int(per_cluster[d].max()) * pl.rate_den[di],
                                      pl.rate_num[di])
     counts = dict(c)
     counts.update({f"router_cluster_{d}": per_cluster[d] for d in DTYPES})
 
-    # ---- pad every pass to common shapes (empty slots point at zero rows / sink rows)
-    load_idx = np.concatenate(loads + [np.full((1, Wu), -1, dtype=np.int64)])
-    load_idx = np.where(load_idx >= 0, load_idx, N * C * H * W)
-    zi, zf, NME = load_idx.shape[0] - 1, M * Cg * R, N * M * E
-    NP = max(ps["npe"] for ps in passes)
-    NC, L = (max(ps["chain"].shape[k] for ps in passes) for k in (0, 1))
-
-    def stack(key, shape, fill):
-        out = np.full((len(passes),) + shape, fill, dtype=np.int64)
-        for pi, ps in enumerate(passes):
-            v = ps[key]
-            out[(pi,) + tuple(slice(0, d) for d in v.shape)] = v
-        return out
-
-    fidx, iidx = stack("fidx", (NP, pl.p, pl.q), -1), stack("iidx", (NP, pl.n, pl.q), -1)
-    pos, held = stack("pos", (NC, pl.n, pl.p), -1), stack("held", (NC, pl.n, pl.p), 0).astype(bool)
-    arrays = dict(
-        load_idx=load_idx,
-        fidx=np.where(fidx >= 0, fidx, zf),
-        iidx=np.where(iidx >= 0, iidx, zi),
-        chain=stack("chain", (NC, L), NP),
-        rd=np.where(held, pos, NME),
-        wr=np.where(pos >= 0, pos, NME + 1),
-        writeback=np.concatenate(writeback),
-        win=np.arange(F)[:, None] * U + np.arange(pl.S)[None, :],
-    )
+    arrays = datapath_arrays(pl, passes, loads, writeback)
     return _ScheduleV2(counts=counts, arrays=arrays)
 
 
@@ -481,22 +431,52 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
                    k_rel0, y, c0, fr0, h_k, x, msgs, first):
     """PASS over the groups gt0.. (g_k), images n0.. (z in b_k sets), filters k_rel0.. (x, within
     each group), channels c0.. (y), filter rows fr0.. (h_k), ofmap rows o0.. (e_s)."""
-    M, Cg, R, S, E, F, Wu, U = pl.G * pl.Mg, pl.Cg, pl.R, pl.S, pl.E, pl.F, pl.W_used, pl.U
     arr = _configure_array(pl, g_k, b_k, z, h_k, e_s, y, x)
     npe = arr.gi.size
-    r_eff = _cdiv(y, pl.q)
     modes = {}
+    fidx, fdesc, fill_cycles, modes["filter"] = _deliver_filters(pl, c, per_cluster, arr, gt0, g_k,
+                                                                 k_rel0, x, y, c0, fr0, h_k)
+    iidx, idesc, modes["ifmap"] = _deliver_iacts(pl, c, per_cluster, arr, msgs, gt0, n0, c0, fr0,
+                                                 base)
 
-    # ---- filters: rows read from DRAM (bypassing the GLB), tagged (group, filter set,
-    # channel set, filter row); delivered to every image set's PEs through the weight routers
+    # ---- operand check: the pairs the PE kernels multiply = the pairs their work needs
+    pe, need = _needed_pairs(pl, arr, gt0, n0, k_rel0, c0, fr0, base)
+    _check_operands(fdesc, idesc, need)
+
+    # ---- the PE kernels: every multiplied (image, filter, channel) pair runs F·S MACs
+    pairs_pe = np.bincount(pe, minlength=npe)
+    macs = int(pairs_pe.sum()) * pl.F * pl.S
+    for key in ("macs", "rf_ifmap_reads", "rf_filter_reads", "rf_psum_reads", "rf_psum_writes"):
+        c[key] += macs
+    cyc_pe = (arr.nimg * arr.nchan * pl.S * pl.F
+              * ((arr.nfilt + pl.macs_per_pe - 1) // pl.macs_per_pe))
+    c["compute_cycles"] += int(cyc_pe.max())
+    # per pass: weight spad fill, the PE pipeline's fill, the psum chain through the h_k rows
+    c["ramp_cycles"] += int(fill_cycles.max()) + (pl.pipeline_stages - 1) + h_k
+
+    chain, pos, held, modes["psum"] = _chain_psums(pl, c, per_cluster, holds, arr, y, h_k, gt0,
+                                                   n0, k_rel0, o0)
+    if first:
+        for d in DTYPES:
+            c[f"noc_mode_{d}"] = modes[d]
+    return dict(npe=npe, fidx=fidx, iidx=iidx, chain=chain, pos=pos, held=held)
+
+
+def _deliver_filters(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, gt0, g_k, k_rel0, x, y, c0, fr0,
+                     h_k):
+    """Filters of a pass: rows read from DRAM (bypassing the GLB), tagged (group, filter set,
+    channel set, filter row) and delivered to every image set's PEs through the weight routers.
+    Counts them; returns (DRAM row per weight spad slot [PE, p, q], the slots' (filter, absolute
+    channel, filter row) [PE, p, q, 3], weight spad fill cycles per PE, router mode)."""
+    Cg, R, S = pl.Cg, pl.R, pl.S
     f_g, f_k, f_c, f_r = (a.ravel() for a in np.meshgrid(
         np.arange(g_k), np.arange(x), np.arange(y), np.arange(h_k), indexing="ij"))
     f_kabs = (gt0 + f_g) * pl.Mg + k_rel0 + f_k
     f_cabs = c0 + f_c
     f_addr = (f_kabs * Cg + f_cabs) * R + fr0 + f_r
     c["dram_filter_reads"] += f_addr.size * S
-    f_match = _multicast(np.stack([f_g, f_k // pl.p, f_c // pl.q, f_r], axis=1),
-                         np.stack([arr.gi, arr.ft, arr.cr, arr.i], axis=1))
+    f_match = multicast(np.stack([f_g, f_k // pl.p, f_c // pl.q, f_r], axis=1),
+                        np.stack([arr.gi, arr.ft, arr.cr, arr.i], axis=1))
     c["noc_filter"] += int(f_match.sum()) * S
     c["rf_filter_writes"] += int(f_match.sum()) * S
     tr, hp, pc, mode = _route(pl, _set_match(f_match, arr), arr.sets,
@@ -504,8 +484,8 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
     c["router_filter"] += tr
     c["hops_filter"] += hp
     per_cluster["filter"] += pc
-    modes["filter"] = _uniform_mode(mode, "filter")
-    fmsg = _arrivals(f_match, arr.nfilt, arr.nchan, (pl.p, pl.q))          # [PE, p, q]
+    mode = _uniform_mode(mode, "filter")
+    fmsg = arrivals(f_match, arr.nfilt, arr.nchan, (pl.p, pl.q))           # [PE, p, q]
     fidx = np.where(fmsg >= 0, f_addr[np.maximum(fmsg, 0)], -1)
     fdesc = np.stack([f_kabs, (gt0 + f_g) * Cg + f_cabs, fr0 + f_r],
                      axis=1)[np.maximum(fmsg, 0)]                        # absolute channel
@@ -517,12 +497,18 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
     fill_cycles = entries.sum(axis=1) * S
     if np.any(fill > pl.weight_spad) or np.any(arr.nchan * S > pl.iact_spad):
         raise AssertionError("scratchpad overflow")                   # excluded by check_mapping
+    return fidx, fdesc, fill_cycles, mode
 
-    # ---- iacts: GLB rows tagged (group, image set, channel set, diagonal); delivered to every
-    # filter set's PEs through the iact routers
+
+def _deliver_iacts(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, msgs, gt0, n0, c0, fr0, base):
+    """Iacts of a pass: GLB rows tagged (group, image set, channel set, diagonal) and delivered to
+    every filter set's PEs through the iact routers. Counts them; returns (GLB row per iact spad
+    slot [PE, n, q], the slots' (image, absolute channel, padded row) [PE, n, q, 3], router
+    mode)."""
+    Wu = pl.W_used
     m_gi, m_img, m_ch, m_row, m_glb = msgs
-    i_match = _multicast(np.stack([m_gi, m_img // pl.n, m_ch // pl.q, m_row - base - fr0], axis=1),
-                         np.stack([arr.gi, arr.bs, arr.cr, arr.i + U * arr.j], axis=1))
+    i_match = multicast(np.stack([m_gi, m_img // pl.n, m_ch // pl.q, m_row - base - fr0], axis=1),
+                        np.stack([arr.gi, arr.bs, arr.cr, arr.i + pl.U * arr.j], axis=1))
     read = i_match.any(axis=1)                                     # rows this pass reads
     c["glb_ifmap_reads"] += int(read.sum()) * Wu
     c["noc_ifmap"] += int(i_match.sum()) * Wu
@@ -532,14 +518,20 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
     c["router_ifmap"] += tr
     c["hops_ifmap"] += hp
     per_cluster["ifmap"] += pc
-    modes["ifmap"] = _uniform_mode(mode, "iact")
-    imsg = _arrivals(i_match, arr.nimg, arr.nchan, (pl.n, pl.q))          # [PE, n, q]
+    mode = _uniform_mode(mode, "iact")
+    imsg = arrivals(i_match, arr.nimg, arr.nchan, (pl.n, pl.q))           # [PE, n, q]
     iidx = np.where(imsg >= 0, m_glb[np.maximum(imsg, 0)], -1)
-    gch = (gt0 + m_gi) * Cg + c0 + m_ch                                  # absolute channel
+    gch = (gt0 + m_gi) * pl.Cg + c0 + m_ch                               # absolute channel
     idesc = np.stack([n0 + m_img, gch, m_row], axis=1)[np.maximum(imsg, 0)]
     idesc[imsg < 0] = -1
+    return iidx, idesc, mode
 
-    # ---- operand check: the pairs the PE kernels multiply = the pairs their work needs
+
+def _needed_pairs(pl: _PlanV2, arr: _ArrayV2, gt0, n0, k_rel0, c0, fr0, base):
+    """The (weight row, iact row) pairs the PEs' assigned work needs: (PE of each pair,
+    need [pairs, 6] = (PE, image, filter, channel, filter row, padded ifmap row)), absolute
+    indices, as `_check_operands` expects."""
+    npe = arr.gi.size
     pe, a, nn, qq = (v.ravel() for v in np.meshgrid(np.arange(npe), np.arange(pl.p),
                                                      np.arange(pl.n), np.arange(pl.q),
                                                      indexing="ij"))
@@ -547,24 +539,19 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
     pe, a, nn, qq = pe[ok], a[ok], nn[ok], qq[ok]
     need = np.stack([pe, n0 + arr.bs[pe] * pl.n + nn,
                      (gt0 + arr.gi[pe]) * pl.Mg + k_rel0 + arr.ft[pe] * pl.p + a,
-                     (gt0 + arr.gi[pe]) * Cg + c0 + arr.cr[pe] * pl.q + qq, fr0 + arr.i[pe],
-                     base + fr0 + arr.i[pe] + U * arr.j[pe]], axis=1)
-    _check_operands(fdesc, idesc, need)
+                     (gt0 + arr.gi[pe]) * pl.Cg + c0 + arr.cr[pe] * pl.q + qq, fr0 + arr.i[pe],
+                     base + fr0 + arr.i[pe] + pl.U * arr.j[pe]], axis=1)
+    return pe, need
 
-    # ---- the PE kernels: every multiplied (image, filter, channel) pair runs F·S MACs
-    pairs_pe = np.bincount(pe, minlength=npe)
-    macs = int(pairs_pe.sum()) * F * S
-    for key in ("macs", "rf_ifmap_reads", "rf_filter_reads", "rf_psum_reads", "rf_psum_writes"):
-        c[key] += macs
-    cyc_pe = arr.nimg * arr.nchan * S * F * ((arr.nfilt + pl.macs_per_pe - 1) // pl.macs_per_pe)
-    c["compute_cycles"] += int(cyc_pe.max())
-    # per pass: weight spad fill, the PE pipeline's fill, the psum chain through the h_k rows
-    c["ramp_cycles"] += int(fill_cycles.max()) + (pl.pipeline_stages - 1) + h_k
 
-    # ---- psum chains: per (group, filter set, image set, set column), through the (channel set,
-    # row) PEs in slot order; the chain end goes to the GLB psum buffer
+def _chain_psums(pl: _PlanV2, c, per_cluster, holds, arr: _ArrayV2, y, h_k, gt0, n0, k_rel0, o0):
+    """Psum chains of a pass: per (group, filter set, image set, set column), through the (channel
+    set, row) PEs in slot order; the chain end goes to the GLB psum buffer (`holds` marks the GLB
+    psum rows holding a partial sum). Counts them; returns (chain [chains, L] of PEs, GLB psum row
+    per (chain, image, filter) or -1, whether that row is read back first, router mode)."""
+    M, E, F = pl.G * pl.Mg, pl.E, pl.F
     order = np.lexsort((arr.i, arr.slot, arr.j, arr.bs, arr.ft, arr.gi))
-    L = r_eff * h_k
+    L = cdiv(y, pl.q) * h_k                                           # r_eff · h_k
     chain = order.reshape(-1, L)
     key = np.stack([arr.gi, arr.ft, arr.bs, arr.j], axis=1)
     if np.any(key[chain] != key[chain[:, :1]]):
@@ -593,11 +580,7 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
     c["router_psum"] += tr
     c["hops_psum"] += hp
     per_cluster["psum"] += pc
-    modes["psum"] = _uniform_mode(mode, "psum")
-    if first:
-        for d in DTYPES:
-            c[f"noc_mode_{d}"] = modes[d]
-    return dict(npe=npe, fidx=fidx, iidx=iidx, chain=chain, pos=pos, held=held)
+    return chain, pos, held, _uniform_mode(mode, "psum")
 
 
 # --------------------------------------------------------------------------------------------

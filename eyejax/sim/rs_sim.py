@@ -45,19 +45,13 @@ import numpy as np
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.rs import RS_EXTRA_KEYS
+from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distinct_rows,
+                               ifmap_block, mapping_ints, multicast, stack_passes, strip_rows,
+                               tiles)
 from eyejax.workload.layer import Layer
 
 EXTRA_KEYS = ("macs_zero_ifmap",)
 SIM_KEYS = COUNT_KEYS + RS_EXTRA_KEYS + EXTRA_KEYS
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _tiles(d: int, t: int):
-    """Tiling of a dimension of size d by t: [(start, size)], the last tile holding the rest."""
-    return [(k * t, min(t, d - k * t)) for k in range(_cdiv(d, t))]
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,7 +101,7 @@ class _Plan:
     def segments(self) -> int:
         """Segments of one PE set: a set wider than the array is split into pieces of at most
         pe_cols columns placed on different rows (JSSC17 §IV-A, CONV2's 5×27 as 5×14 + 5×13)."""
-        return _cdiv(self.e, self.pe_cols)
+        return cdiv(self.e, self.pe_cols)
 
     @property
     def set_rows(self) -> int:
@@ -118,50 +112,25 @@ class _Plan:
         return self.pe_cols // min(self.e, self.pe_cols)
 
 
-def _arch_int(arch, name: str) -> int:
-    v = np.asarray(getattr(arch, name))
-    if v.ndim != 0:
-        raise ValueError(f"simulate_rs needs one architecture: arch.{name} has shape {v.shape}")
-    if v != np.round(v):
-        raise ValueError(f"arch.{name} must be an integer, got {v}")
-    return int(v)
-
-
-def _distinct_rows(e_s: int, U: int, rows_per_col: int) -> int:
-    """Number of distinct padded rows {j·U + i : j < e_s, i < rows_per_col} (counted)."""
-    return len({j * U + i for j in range(e_s) for i in range(rows_per_col)})
-
-
 def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1()) -> _Plan:
     """Validate `mapping` for `layer` on `arch` with plain Python ints; raise ValueError naming the
     violated limit. Returns the static plan of the simulation."""
     names = ("h", "e", "r", "t", "p", "q", "n", "m")
-    vals = {}
-    for k in names:
-        v = getattr(mapping, k)
-        try:
-            a = np.asarray(v)
-        except Exception:  # pragma: no cover - e.g. a tracer
-            raise ValueError(f"mapping.{k} must be a static integer, got {v!r}") from None
-        if a.ndim != 0 or not np.issubdtype(a.dtype, np.integer) or isinstance(v, bool):
-            raise ValueError(f"mapping.{k} must be a static integer, got {v!r}")
-        vals[k] = int(a)
-        if vals[k] < 1:
-            raise ValueError(f"mapping.{k} = {vals[k]} must be >= 1")
+    vals = mapping_ints(mapping, names)
     h, e, r, t, p, q, n, m = (vals[k] for k in names)
     G = layer.groups
     Cg, Mg = layer.C // G, layer.M // G
     E, F, R, S, U = layer.E, layer.F, layer.R, layer.S, layer.stride
     W_used = (F - 1) * U + S
-    A = {k: _arch_int(arch, k) for k in ("pe_rows", "pe_cols", "filter_spad_words",
-                                         "ifmap_spad_words", "psum_spad_words", "glb_banks",
-                                         "glb_bank_words", "glb_ifmap_banks")}
+    A = {k: arch_int(arch, k) for k in ("pe_rows", "pe_cols", "filter_spad_words",
+                                        "ifmap_spad_words", "psum_spad_words", "glb_banks",
+                                        "glb_bank_words", "glb_ifmap_banks")}
     pe_rows, pe_cols = A["pe_rows"], A["pe_cols"]
     if h != min(R, pe_rows):
         raise ValueError(f"mapping.h = {h} must equal min(R, pe_rows) = {min(R, pe_rows)}")
     if e > E:
         raise ValueError(f"mapping.e = {e} exceeds the ofmap height E = {E}")
-    seg = _cdiv(e, pe_cols)
+    seg = cdiv(e, pe_cols)
     if h * seg > pe_rows:
         raise ValueError(f"PE array: a {h}x{e} set needs {seg} segments of {h} rows = {h * seg} "
                          f"rows > pe_rows = {pe_rows}")
@@ -169,7 +138,7 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
         raise ValueError(f"mapping.n = {n} exceeds the batch N = {layer.N}")
     if m % (p * t):
         raise ValueError(f"mapping.m = {m} must be a multiple of p*t = {p * t}")
-    m_max = _cdiv(Mg, p * t) * p * t
+    m_max = cdiv(Mg, p * t) * p * t
     if m > m_max:
         raise ValueError(f"mapping.m = {m} exceeds ceil(Mg/(p*t))*p*t = {m_max}")
     if p * q * S > A["filter_spad_words"]:
@@ -190,9 +159,9 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
                          f"{(set_rows // r) * set_cols} slots (set_rows = {set_rows}, set_cols = "
                          f"{set_cols}, r = {r})")
     bank = A["glb_bank_words"]
-    ifmap_words = n * q * r * _distinct_rows(e, U, R) * W_used
+    ifmap_words = n * q * r * distinct_rows(e, U, R) * W_used
     psum_words = n * m * e * F
-    ib, pb = _cdiv(ifmap_words, bank), _cdiv(psum_words, bank)
+    ib, pb = cdiv(ifmap_words, bank), cdiv(psum_words, bank)
     if A["glb_ifmap_banks"] > 0:
         if ib > A["glb_ifmap_banks"]:
             raise ValueError(f"GLB: ifmap block needs {ib} banks > glb_ifmap_banks = "
@@ -203,9 +172,9 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
     elif ib + pb > A["glb_banks"]:
         raise ValueError(f"GLB: ifmap ({ib}) + psum ({pb}) banks exceed glb_banks = "
                          f"{A['glb_banks']}")
-    T = {k: _arch_int(arch, k) for k in ("word_bits", "ifmap_bus_bits", "filter_bus_bits",
-                                         "psum_bus_bits", "clock_mhz", "dram_bus_bits",
-                                         "dram_clock_mhz")}
+    T = {k: arch_int(arch, k) for k in ("word_bits", "ifmap_bus_bits", "filter_bus_bits",
+                                        "psum_bus_bits", "clock_mhz", "dram_bus_bits",
+                                        "dram_clock_mhz")}
     return _Plan(N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad,
                  E=E, F=F, W_used=W_used, h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m,
                  pe_rows=pe_rows, pe_cols=pe_cols, filter_spad=A["filter_spad_words"],
@@ -227,7 +196,7 @@ def is_feasible(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1())
 def default_mapping(layer: Layer, arch: EyerissV1 = EyerissV1()) -> RSMapping:
     """A feasible mapping for small layers: the widest set e ≤ min(E, pe_cols) that fits,
     r=t=p=q=n=1, m = p*t = 1. Raises ValueError when none fits."""
-    pe_rows, pe_cols = _arch_int(arch, "pe_rows"), _arch_int(arch, "pe_cols")
+    pe_rows, pe_cols = arch_int(arch, "pe_rows"), arch_int(arch, "pe_cols")
     h = min(layer.R, pe_rows)
     last = None
     for e in range(min(layer.E, pe_cols), 0, -1):
@@ -258,7 +227,7 @@ class _Array:
 
 
 def _configure_array(pl: _Plan, h_k: int, e_s: int, y: int, x: int) -> _Array:
-    t_eff, r_eff = _cdiv(x, pl.p), _cdiv(y, pl.q)
+    t_eff, r_eff = cdiv(x, pl.p), cdiv(y, pl.q)
     ft, cr, i, j = (a.ravel() for a in np.meshgrid(
         np.arange(t_eff), np.arange(r_eff), np.arange(h_k), np.arange(e_s), indexing="ij"))
     # Channel sets of one filter set are stacked vertically in one column of set slots, so their
@@ -281,30 +250,6 @@ def _configure_array(pl: _Plan, h_k: int, e_s: int, y: int, x: int) -> _Array:
     return _Array(row=row, col=col, ft=ft, cr=cr, i=i, j=j, nfilt=nfilt, nchan=nchan)
 
 
-def _multicast(msg_tags: np.ndarray, pe_ids: np.ndarray):
-    """Tag-matching multicast: message k reaches every PE whose ID equals its tag.
-
-    msg_tags [K, T] and pe_ids [P, T] integer tuples. Returns match [K, P] (bool)."""
-    return np.all(msg_tags[:, None, :] == pe_ids[None, :, :], axis=-1)
-
-
-
-def _arrivals(match: np.ndarray, slots_major: np.ndarray, slots_minor: np.ndarray, shape):
-    """Each PE stores the messages it receives, in arrival (message) order, into a [major, minor]
-    grid of slots (e.g. filter × channel); returns the message index per (PE, major, minor), -1 for
-    an empty slot. Checks that every PE received exactly what it was configured for."""
-    got = match.T                                                          # [P, K]
-    want = slots_major * slots_minor
-    if np.any(got.sum(axis=1) != want):
-        raise AssertionError("a PE received a different number of messages than configured")
-    rank = np.cumsum(got, axis=1) - 1
-    pe, k = np.nonzero(got)
-    r = rank[pe, k]
-    idx = np.full((got.shape[0],) + shape, -1, dtype=np.int64)
-    idx[pe, r // slots_minor[pe], r % slots_minor[pe]] = k
-    return idx
-
-
 # --------------------------------------------------------------------------------------------
 # The schedule: the loop nest of docs/rs_model.md run on the PE array model (static, NumPy)
 # --------------------------------------------------------------------------------------------
@@ -317,9 +262,8 @@ class _Schedule:
 
 
 def _schedule(pl: _Plan) -> _Schedule:
-    N, G, Mg, Cg, R, S, U, P, H, W, E, F, Wu = (pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.S, pl.U, pl.P,
-                                                pl.H, pl.W, pl.E, pl.F, pl.W_used)
-    C, M = G * Cg, G * Mg
+    N, G, Mg, Cg, R, U, E, F, Wu = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F, pl.W_used
+    M = G * Mg
     n, Y = pl.n, pl.q * pl.r
     c = {k: 0 for k in COUNT_KEYS + RS_EXTRA_KEYS}
     # GLB psum buffer, addressed by ofmap row (image, filter, ofmap row): holds a partial sum?
@@ -327,22 +271,16 @@ def _schedule(pl: _Plan) -> _Schedule:
     loads, passes, writeback = [], [], []
     nrows_glb = 0                    # GLB ifmap rows stored so far (all loads, one after another)
     for g in range(G):               # groups run one after another as independent convolutions
-        for n0, n_k in _tiles(N, n):
-            for o0, e_s in _tiles(E, pl.e):
+        for n0, n_k in tiles(N, n):
+            for o0, e_s in tiles(E, pl.e):
                 base = o0 * U            # padded row under filter row 0 at ofmap row o0
-                for m0, m_t in _tiles(Mg, pl.m):
-                    for c0, y in _tiles(Cg, Y):
+                for m0, m_t in tiles(Mg, pl.m):
+                    for c0, y in tiles(Cg, Y):
                         # ---- ifmap block DRAM -> GLB: padded rows of the strip, W_used columns;
                         # the GLB controller writes the pads as zeros
-                        rows = np.array(sorted({base + jj * U + ii for jj in range(e_s)
-                                                for ii in range(R)}), dtype=np.int64)
-                        rr, cc = rows - P, np.arange(Wu) - P
-                        real = ((rr >= 0) & (rr < H))[:, None] & ((cc >= 0) & (cc < W))[None, :]
-                        img = (n0 + np.arange(n_k))[:, None, None, None]
-                        ch = (g * Cg + c0 + np.arange(y))[None, :, None, None]
-                        addr = (((img * C + ch) * H + rr[None, None, :, None]) * W
-                                + cc[None, None, None])
-                        addr = np.where(real[None, None], addr, -1)        # -1: a pad
+                        rows = strip_rows(base, e_s, U, R)
+                        addr = ifmap_block(pl, rows, n0 + np.arange(n_k),
+                                           g * Cg + c0 + np.arange(y))     # -1: a pad
                         c["dram_ifmap_reads"] += int((addr >= 0).sum())
                         c["glb_ifmap_writes"] += int(addr.size)
                         loads.append(addr.reshape(-1, Wu))
@@ -352,8 +290,8 @@ def _schedule(pl: _Plan) -> _Schedule:
                         m_glb = nrows_glb + (m_img * y + m_ch) * rows.size + m_slot
                         nrows_glb += n_k * y * rows.size
                         msgs = (m_ch, rows[m_slot], m_glb)
-                        for fr0, h_k in _tiles(R, pl.h):
-                            for k0, x in _tiles(m_t, pl.p * pl.t):
+                        for fr0, h_k in tiles(R, pl.h):
+                            for k0, x in tiles(m_t, pl.p * pl.t):
                                 passes.append(_schedule_pass(
                                     pl, c, holds, n0, n_k, o0, e_s, base, g * Mg + m0 + k0, y,
                                     c0, fr0, h_k, x, msgs))
@@ -366,35 +304,9 @@ def _schedule(pl: _Plan) -> _Schedule:
     c["passes"] = len(passes)
     c["active_pes"] = max(ps["npe"] for ps in passes)
 
-    # Pad every pass to common shapes so that one scan step runs any pass. Empty slots point at
-    # zero rows: ifmap row `zi`, filter row `zf`, PE psum `NP`, GLB psum row `NME` (reads) and a
-    # sink row `NME + 1` (writes).
-    load_idx = np.concatenate(loads + [np.full((1, Wu), -1, dtype=np.int64)])
-    load_idx = np.where(load_idx >= 0, load_idx, N * C * H * W)      # -> the appended zero
-    zi, zf, NME = load_idx.shape[0] - 1, M * Cg * R, N * M * E
-    NP = max(ps["npe"] for ps in passes)
-    NC, L = (max(ps["chain"].shape[k] for ps in passes) for k in (0, 1))
-
-    def stack(key, shape, fill):
-        out = np.full((len(passes),) + shape, fill, dtype=np.int64)
-        for pi, ps in enumerate(passes):
-            v = ps[key]
-            out[(pi,) + tuple(slice(0, d) for d in v.shape)] = v
-        return out
-
-    fidx, iidx = stack("fidx", (NP, pl.p, pl.q), -1), stack("iidx", (NP, n, pl.q), -1)
-    pos, held = stack("pos", (NC, n, pl.p), -1), stack("held", (NC, n, pl.p), 0).astype(bool)
-    arrays = dict(
-        load_idx=load_idx,                                  # GLB ifmap rows <- DRAM ifmap words
-        fidx=np.where(fidx >= 0, fidx, zf),                 # PE filter spad <- DRAM filter rows
-        iidx=np.where(iidx >= 0, iidx, zi),                 # PE ifmap rows <- GLB ifmap rows
-        zw=stack("zw", (NP, n, pl.q), 0),                   # filters using each ifmap row slot
-        chain=stack("chain", (NC, L), NP),                  # PEs of each psum chain
-        rd=np.where(held, pos, NME),                        # GLB psum rows read at chain tops
-        wr=np.where(pos >= 0, pos, NME + 1),                # GLB psum rows written at chain ends
-        writeback=np.concatenate(writeback),                # GLB psum rows -> DRAM ofmap
-        win=np.arange(F)[:, None] * U + np.arange(S)[None, :],   # sliding window columns
-    )
+    arrays = datapath_arrays(pl, passes, loads, writeback)
+    # filters using each ifmap row slot (zero gating)
+    arrays["zw"] = stack_passes(passes, "zw", arrays["fidx"].shape[1:2] + (pl.n, pl.q), 0)
     return _Schedule(counts=c, arrays=arrays)
 
 
@@ -402,48 +314,70 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
                    msgs):
     """PASS(n_k, e_s, y, h_k, x) with filters k_abs0.. (absolute) and the group's channels c0..:
     configure the array, multicast filters and ifmaps, run the kernels, chain psums; count."""
-    M, Cg, R, S, E, F, Wu = pl.G * pl.Mg, pl.Cg, pl.R, pl.S, pl.E, pl.F, pl.W_used
     arr = _configure_array(pl, h_k, e_s, y, x)
     npe = arr.row.size
     before = {k: c[k] for k in ("dram_filter_reads", "glb_ifmap_reads", "glb_psum_writes")}
-    t_eff, r_eff = int(arr.ft.max()) + 1, int(arr.cr.max()) + 1
-
-    # ---- filters: read from DRAM (bypassing the GLB), multicast on (filter set, channel set, row)
-    f_k, f_c, f_r = (a.ravel() for a in np.meshgrid(np.arange(x), np.arange(y), np.arange(h_k),
-                                                     indexing="ij"))
-    f_addr = ((k_abs0 + f_k) * Cg + c0 + f_c) * R + fr0 + f_r              # DRAM filter row address
-    c["dram_filter_reads"] += f_addr.size * S
-    f_match = _multicast(np.stack([f_k // pl.p, f_c // pl.q, f_r], axis=1),
-                         np.stack([arr.ft, arr.cr, arr.i], axis=1))
-    c["noc_filter"] += int(f_match.sum()) * S
-    c["rf_filter_writes"] += int(f_match.sum()) * S
-    fmsg = _arrivals(f_match, arr.nfilt, arr.nchan, (pl.p, pl.q))          # [npe, p, q]
-    fidx = np.where(fmsg >= 0, f_addr[np.maximum(fmsg, 0)], -1)
-    fill = (fmsg >= 0).sum(axis=(1, 2)) * S                                # filter spad words
-    if np.any(fill > pl.filter_spad):
-        raise AssertionError("filter spad overflow")
-
-    # ---- ifmaps: GLB reads multicast on (channel set, diagonal i + U*j)
-    m_ch, m_row, m_glb = msgs
-    i_match = _multicast(np.stack([m_ch // pl.q, m_row - base - fr0], axis=1),
-                         np.stack([arr.cr, arr.i + pl.U * arr.j], axis=1))
-    c["glb_ifmap_reads"] += int(i_match.any(axis=1).sum()) * Wu            # rows the pass reads
-    c["noc_ifmap"] += int(i_match.sum()) * Wu
-    c["rf_ifmap_writes"] += int(i_match.sum()) * Wu
-    imsg = _arrivals(i_match, np.full(npe, n_k), arr.nchan, (n_k, pl.q))   # [npe, n_k, q]
-    iidx = np.where(imsg >= 0, m_glb[np.maximum(imsg, 0)], -1)
+    fidx, fmsg = _deliver_filters(pl, c, arr, k_abs0, y, c0, fr0, h_k, x)
+    iidx, imsg = _deliver_ifmaps(pl, c, arr, msgs, n_k, base, fr0)
 
     # ---- the PE kernels: every (image, filter, channel) of a PE runs F*S MACs
     pairs = fmsg >= 0
-    macs_pe = pairs.sum(axis=(1, 2)) * n_k * F * S
+    macs_pe = pairs.sum(axis=(1, 2)) * n_k * pl.F * pl.S
     macs = int(macs_pe.sum())
     for k in ("macs", "rf_ifmap_reads", "rf_filter_reads", "rf_psum_reads", "rf_psum_writes"):
         c[k] += macs
     zw = np.where(imsg >= 0, pairs.sum(axis=1)[:, None, :], 0)            # filters per ifmap slot
-    busiest = int(np.argmax(macs_pe))
-    c["compute_cycles"] += int(macs_pe[busiest])
+    busiest = int(macs_pe[int(np.argmax(macs_pe))])
+    c["compute_cycles"] += busiest
 
-    # ---- psum chains: per (filter set, set column), down the (channel set, row) PEs
+    chain, pos, held = _chain_psums(pl, c, holds, arr, n0, n_k, o0, e_s, k_abs0, h_k, x)
+    _pass_time(pl, c, {k: c[k] - v for k, v in before.items()}, busiest, n_k, h_k)
+    return dict(npe=npe, fidx=fidx, iidx=iidx, zw=zw, chain=chain, pos=pos, held=held)
+
+
+def _deliver_filters(pl: _Plan, c: dict, arr: _Array, k_abs0, y, c0, fr0, h_k, x):
+    """Filters of a pass: rows read from DRAM (bypassing the GLB), multicast on (filter set,
+    channel set, filter row). Counts them; returns (DRAM filter row per spad slot [PE, p, q] or
+    -1, message index per slot)."""
+    S = pl.S
+    f_k, f_c, f_r = (a.ravel() for a in np.meshgrid(np.arange(x), np.arange(y), np.arange(h_k),
+                                                     indexing="ij"))
+    f_addr = ((k_abs0 + f_k) * pl.Cg + c0 + f_c) * pl.R + fr0 + f_r      # DRAM filter row address
+    c["dram_filter_reads"] += f_addr.size * S
+    f_match = multicast(np.stack([f_k // pl.p, f_c // pl.q, f_r], axis=1),
+                        np.stack([arr.ft, arr.cr, arr.i], axis=1))
+    c["noc_filter"] += int(f_match.sum()) * S
+    c["rf_filter_writes"] += int(f_match.sum()) * S
+    fmsg = arrivals(f_match, arr.nfilt, arr.nchan, (pl.p, pl.q))           # [npe, p, q]
+    fidx = np.where(fmsg >= 0, f_addr[np.maximum(fmsg, 0)], -1)
+    fill = (fmsg >= 0).sum(axis=(1, 2)) * S                                # filter spad words
+    if np.any(fill > pl.filter_spad):
+        raise AssertionError("filter spad overflow")
+    return fidx, fmsg
+
+
+def _deliver_ifmaps(pl: _Plan, c: dict, arr: _Array, msgs, n_k, base, fr0):
+    """Ifmaps of a pass: GLB rows multicast on (channel set, diagonal i + U*j). Counts them;
+    returns (GLB ifmap row per spad slot [PE, n_k, q] or -1, message index per slot)."""
+    Wu = pl.W_used
+    m_ch, m_row, m_glb = msgs
+    i_match = multicast(np.stack([m_ch // pl.q, m_row - base - fr0], axis=1),
+                        np.stack([arr.cr, arr.i + pl.U * arr.j], axis=1))
+    c["glb_ifmap_reads"] += int(i_match.any(axis=1).sum()) * Wu            # rows the pass reads
+    c["noc_ifmap"] += int(i_match.sum()) * Wu
+    c["rf_ifmap_writes"] += int(i_match.sum()) * Wu
+    imsg = arrivals(i_match, np.full(arr.row.size, n_k), arr.nchan, (n_k, pl.q))   # [npe, n_k, q]
+    iidx = np.where(imsg >= 0, m_glb[np.maximum(imsg, 0)], -1)
+    return iidx, imsg
+
+
+def _chain_psums(pl: _Plan, c: dict, holds, arr: _Array, n0, n_k, o0, e_s, k_abs0, h_k, x):
+    """Psum chains of a pass: per (filter set, set column), down the (channel set, row) PEs of one
+    column, starting from the GLB's partial sum where `holds` says there is one; the chain end
+    goes to the GLB psum buffer. Counts them; returns (chain [chains, L] of PEs, GLB psum row per
+    (chain, image, filter) or -1, whether that row is read back first)."""
+    M, E, F = pl.G * pl.Mg, pl.E, pl.F
+    t_eff, r_eff = int(arr.ft.max()) + 1, int(arr.cr.max()) + 1
     order = np.lexsort((arr.i, arr.cr, arr.j, arr.ft))
     L = r_eff * h_k
     chain = order.reshape(t_eff * e_s, L)
@@ -465,20 +399,22 @@ def _schedule_pass(pl: _Plan, c: dict, holds, n0, n_k, o0, e_s, base, k_abs0, y,
     c["glb_psum_writes"] += int(ok.sum()) * F
     c["noc_psum"] += int(ok.sum()) * F                                     # chain end -> GLB
     holds[pos[ok]] = True
+    return chain, pos, held
 
-    # ---- time of the pass (docs/rs_model.md "Time"), from what this pass moved
-    moved = {k: c[k] - v for k, v in before.items()}
+
+def _pass_time(pl: _Plan, c: dict, moved: dict, busiest: int, n_k, h_k) -> None:
+    """Ramp and stall cycles of a pass (docs/rs_model.md "Time") from what it moved (`moved`: its
+    dram_filter_reads, glb_ifmap_reads, glb_psum_writes) and its busiest PE's MACs."""
     wb = pl.word_bits
     f_words = moved["dram_filter_reads"]                                   # filters of the pass
-    first_window = moved["glb_ifmap_reads"] // Wu // n_k * S             # one image, S columns
-    fill = _cdiv(f_words * wb, pl.filter_bus) + _cdiv(first_window * wb, pl.ifmap_bus)
-    stream = max(int(macs_pe[busiest]),                                    # busiest PE
-                 _cdiv(moved["glb_ifmap_reads"] * wb, pl.ifmap_bus),       # ifmap GIN
-                 _cdiv(moved["glb_psum_writes"] * wb, pl.psum_bus),        # psum GON (>= GIN)
-                 _cdiv(f_words * wb * pl.clock_mhz, pl.dram_bus * pl.dram_clock_mhz))  # DRAM
+    first_window = moved["glb_ifmap_reads"] // pl.W_used // n_k * pl.S    # one image, S columns
+    fill = cdiv(f_words * wb, pl.filter_bus) + cdiv(first_window * wb, pl.ifmap_bus)
+    stream = max(busiest,                                                  # busiest PE
+                 cdiv(moved["glb_ifmap_reads"] * wb, pl.ifmap_bus),       # ifmap GIN
+                 cdiv(moved["glb_psum_writes"] * wb, pl.psum_bus),        # psum GON (>= GIN)
+                 cdiv(f_words * wb * pl.clock_mhz, pl.dram_bus * pl.dram_clock_mhz))  # DRAM
     c["ramp_cycles"] += fill + h_k
-    c["stall_cycles"] += stream - int(macs_pe[busiest])
-    return dict(npe=npe, fidx=fidx, iidx=iidx, zw=zw, chain=chain, pos=pos, held=held)
+    c["stall_cycles"] += stream - busiest
 
 
 # --------------------------------------------------------------------------------------------

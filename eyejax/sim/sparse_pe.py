@@ -110,6 +110,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.sim.common import cdiv
 from eyejax.sparse.csc import CSC, column_words_pmf, csc_coords, csc_decode, csc_encode
 
 __all__ = [
@@ -135,10 +136,6 @@ _INT = jnp.result_type(int)
 _FLOAT = jnp.result_type(float)
 
 
-def _cdiv(a, b):
-    return -(-a // b)
-
-
 def _counts(**kw) -> dict:
     return {k: jnp.asarray(kw[k], _INT) for k in SPARSE_PE_KEYS}
 
@@ -150,8 +147,8 @@ def _check_packing(dense_packing: str):
 
 def _dense_cycles(num_inputs: int, num_outputs: int, macs_per_cycle: int, dense_packing: str) -> int:
     if dense_packing == "column":
-        return num_inputs * _cdiv(num_outputs, macs_per_cycle)
-    return _cdiv(num_inputs * num_outputs, macs_per_cycle)
+        return num_inputs * cdiv(num_outputs, macs_per_cycle)
+    return cdiv(num_inputs * num_outputs, macs_per_cycle)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,7 +180,7 @@ def _walk(jcol, vals, active, weight: CSC, w_rows, num_outputs: int, macs_per_cy
     prod = jnp.where(walk, vals[:, None].astype(dt) * wv.astype(dt), jnp.zeros((), dt))
     psum = jnp.zeros((M,), dt).at[jnp.where(walk, wr, M)].add(prod, mode="drop")
     macs = jnp.sum(walk & (wv != 0), dtype=_INT)
-    cycles = jnp.sum(jnp.where(active, _cdiv(nwords, macs_per_cycle) + overhead, 0), dtype=_INT)
+    cycles = jnp.sum(jnp.where(active, cdiv(nwords, macs_per_cycle) + overhead, 0), dtype=_INT)
     return psum, macs, cycles, jnp.sum(nwords, dtype=_INT), 2 * n_active
 
 
@@ -398,7 +395,7 @@ def _check_static(S, mp, cp, cap: PECapacity, dense: bool):
 
 
 def _task_list(C, M, R, E, mp, cp):
-    ncg, ng = _cdiv(C, cp), _cdiv(M, mp)
+    ncg, ng = cdiv(C, cp), cdiv(M, mp)
     return np.array([(cg, g, r, e) for cg in range(ncg) for g in range(ng) for r in range(R)
                      for e in range(E)], dtype=np.int64).reshape(-1, 4)
 
@@ -450,7 +447,7 @@ def simulate_sparse_conv(ifmap, weights, stride: int = 1, pad: int = 0, num_pes:
 
     tasks = _task_list(C, M, R, E, mp, cp)
     T = tasks.shape[0]
-    ncg, ng = _cdiv(C, cp), _cdiv(M, mp)
+    ncg, ng = cdiv(C, cp), cdiv(M, mp)
     dt = np.result_type(x.dtype, w.dtype)
     # Every task runs at the full (c_per_pe, m_per_pe) shape: the last channel / filter group is
     # padded with zero channels / filters. Zeros are never stored in CSC (they only extend a
@@ -496,7 +493,7 @@ def simulate_sparse_conv(ifmap, weights, stride: int = 1, pad: int = 0, num_pes:
     out = out[:M]
     task_cycles = np.asarray(counts["cycles"], np.int64)
     totals = {k: int(np.sum(counts[k])) for k in SPARSE_PE_KEYS}
-    num_passes = _cdiv(T, num_pes)
+    num_passes = cdiv(T, num_pes)
     pe_cycles = np.zeros(num_passes * num_pes, np.int64)
     pe_cycles[:T] = task_cycles
     pe_cycles = pe_cycles.reshape(num_passes, num_pes)
@@ -545,7 +542,7 @@ def expected_pe_cycles(num_channels: int, num_filters: int, iact_density, weight
     real, n_w, D = _row_geometry(filter_width, in_width, stride, pad)
     di = jnp.asarray(iact_density, _FLOAT)
     pmf = column_words_pmf(M, weight_density, count_bits=count_bits)
-    k = jnp.asarray(_cdiv(np.arange(M + 1), macs_per_cycle) + iact_overhead_cycles, _FLOAT)
+    k = jnp.asarray(cdiv(np.arange(M + 1), macs_per_cycle) + iact_overhead_cycles, _FLOAT)
     mu = jnp.sum(pmf * k)
     var_k = jnp.maximum(jnp.sum(pmf * k * k) - mu * mu, 0.0)
     dw = di * jnp.asarray(real)
@@ -615,7 +612,7 @@ def expected_sparse_conv_cycles(in_shape, weight_shape, iact_density, weight_den
     mask = jnp.asarray(real_row, _FLOAT)
     task_mean = jnp.stack(means)[cls_idx] * mask
     task_std = jnp.stack(stds)[cls_idx] * mask
-    num_passes = _cdiv(T, num_pes)
+    num_passes = cdiv(T, num_pes)
     padn = num_passes * num_pes - T
     pm = jnp.concatenate([task_mean, jnp.zeros(padn, _FLOAT)]).reshape(num_passes, num_pes)
     ps = jnp.concatenate([task_std, jnp.zeros(padn, _FLOAT)]).reshape(num_passes, num_pes)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+import jax
+
 _initialized = False
 
 
@@ -33,8 +35,6 @@ def init_distributed(coordinator_address=None, num_processes=None, process_id=No
                      timeout_s: int = 300) -> tuple[int, int]:
     """jax.distributed.initialize (once per process); returns (process_index, process_count)."""
     global _initialized
-    import jax
-
     if not _initialized:
         kw = {}
         if coordinator_address:
@@ -75,7 +75,7 @@ def barrier(name: str, timeout_s: float) -> bool:
     initialized (the caller then watches the sweep directory instead)."""
     if not _initialized:
         return False
-    try:
+    try:  # JAX's private API, imported here so that its moving only costs the barrier
         from jax._src import distributed as _d
 
         client = _d.global_state.client

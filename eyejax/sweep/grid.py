@@ -36,6 +36,9 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
+from eyejax.dataflow import dataflow_for
+from eyejax.sparsity import Sparsity
+
 SPARSITY_FIELDS = ("iact_density", "weight_density", "ofmap_density")
 RANGE_KEYS = {"values", "start", "stop", "step", "num", "factor", "log"}
 VALIDATE_BLOCK = 1 << 20  # configurations per block in the whole-grid range check
@@ -78,10 +81,6 @@ def arch_fields(arch) -> dict[str, tuple[int, np.dtype]]:
 
 def sweepable_fields(arch) -> list[str]:
     return list(arch_fields(arch)) + [f"sparsity.{f}" for f in SPARSITY_FIELDS]
-
-
-def _family(arch) -> str:
-    return str(getattr(arch, "family", type(arch).__name__))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,8 +319,6 @@ class Grid:
         """For each swept density: {Sparsity leaf it changes: [n, L] table over the axis values}.
         The leaves a density owns are found by building the Sparsity for each value with the
         other densities at their base (Sparsity.from_densities)."""
-        from eyejax.sparsity import Sparsity
-
         if not any(n.startswith("sparsity.") for n in self.names):
             return {}
         base = self.base_sparsity
@@ -364,7 +361,7 @@ class Grid:
         """A JSON-able description of the grid (axes and base values)."""
         leaves = {n: np.asarray(self._leaves[i]).item() for n, (i, _) in self._fields.items()}
         return {
-            "family": _family(self.base_arch),
+            "family": self.base_arch.family,
             "arch_treedef": str(self._treedef),
             "base_arch": leaves,
             "base_sparsity": None if self.base_sparsity is None else {
@@ -394,7 +391,7 @@ def build_grid(axes_cfg: Mapping | None, zip_cfg: Sequence | None, base_arch, ba
     for name, spec in flat:
         if name not in allowed:
             raise SweepError(
-                f"sweep axis {name}: not a sweepable field of {_family(base_arch)}; fields: "
+                f"sweep axis {name}: not a sweepable field of {base_arch.family}; fields: "
                 f"{', '.join(allowed)}")
         is_sp = name.startswith("sparsity.")
         dtype = np.dtype(np.float64) if is_sp else fields[name][1]
@@ -439,8 +436,6 @@ def build_grid(axes_cfg: Mapping | None, zip_cfg: Sequence | None, base_arch, ba
 
 
 def _validator(arch):
-    from eyejax.dataflow import dataflow_for
-
     return dataflow_for(arch).validate_arch
 
 

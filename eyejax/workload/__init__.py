@@ -1,6 +1,7 @@
 """Workloads: layer shapes, networks, built-in networks and user CSV/YAML files."""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from eyejax.workload.io import load_network, save_network_csv, save_network_yaml
@@ -53,8 +54,6 @@ def network_from_python(path: str | os.PathLike) -> Network:
     an importer, e.g. ``def network(): return from_flax(model, model.init(key, x), x)``. The file
     is executed as the user's own code (like ``python my_net.py``).
     """
-    import importlib.util
-
     p = os.fspath(path)
     spec = importlib.util.spec_from_file_location(f"eyejax_user_workload_{abs(hash(p))}", p)
     if spec is None or spec.loader is None:

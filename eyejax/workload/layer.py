@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
@@ -41,7 +42,7 @@ class Layer:
     groups: int = 1
 
     def __post_init__(self):
-        object.__setattr__(self, "type", _parse_type(self.name, self.type))
+        object.__setattr__(self, "type", parse_layer_type(self.name, self.type))
         for f in ("N", "C", "M", "H", "W", "R", "S", "stride", "pad", "groups"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -65,8 +66,18 @@ class Layer:
     def replace(self, **changes) -> "Layer":
         return dataclasses.replace(self, **changes)
 
+    def as_row(self, first: bool = True) -> "LayerArrays":
+        """This layer as one LayerArrays row (scalar leaves; stride, pad, groups become U, P, G),
+        the form the dataflow models take. `first`: the layer is a network's first (its input,
+        the image, is not RLC-compressed); a lone layer is its own network's first, as in
+        LayerArrays.from_layers([layer])."""
+        rows = LayerArrays.from_layers([self], first_index=0 if first else -1)
+        return jax.tree_util.tree_map(lambda a: a[0], rows)
 
-def _parse_type(name: str, t) -> LayerType:
+
+def parse_layer_type(name: str, t) -> LayerType:
+    """`t` (a LayerType or its name, any case) as a LayerType; WorkloadError naming the layer
+    `name` and the allowed types otherwise."""
     try:
         return LayerType(str(t.value if isinstance(t, LayerType) else t).upper())
     except ValueError:
@@ -130,6 +141,7 @@ class LayerArrays:
 
     @staticmethod
     def from_layers(layers, first_index: int = 0) -> "LayerArrays":
+        """Stack `layers` (workload.Layer) into [L] arrays; layer `first_index` gets first=True."""
         cols = {k: [] for k in ("N", "C", "M", "H", "W", "R", "S", "U", "P", "G", "first")}
         for i, l in enumerate(layers):
             for k, v in (("N", l.N), ("C", l.C), ("M", l.M), ("H", l.H), ("W", l.W), ("R", l.R),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
-from eyejax.workload.layer import Layer, LayerArrays, LayerType, WorkloadError, _parse_type
+from eyejax.workload.layer import Layer, LayerArrays, LayerType, WorkloadError, parse_layer_type
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -87,7 +87,7 @@ class Network:
         """A copy keeping only the layers of the given types, in order."""
         if isinstance(types, (str, LayerType)):
             types = (types,)
-        wanted = {_parse_type(f"<select on {self.name}>", t) for t in types}
+        wanted = {parse_layer_type(f"<select on {self.name}>", t) for t in types}
         kept = tuple(l for l in self.layers if l.type in wanted)
         if not kept:
             raise WorkloadError(

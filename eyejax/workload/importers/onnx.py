@@ -26,6 +26,7 @@ pooling (MaxPool, AveragePool, GlobalAveragePool) are ignored without a warning.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 from eyejax.workload.importers._common import Report, conv_layer, fc_layer, prod
@@ -43,7 +44,7 @@ _DEFAULT_DOMAINS = ("", "ai.onnx")
 
 def _onnx():
     try:
-        import onnx
+        import onnx  # lazy: the onnx package is optional (pip install 'eyejax[onnx]')
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("from_onnx needs the onnx package: pip install 'eyejax[onnx]'") from e
     return onnx
@@ -127,7 +128,7 @@ def _load_shape_tensors(onnx, model, base_dir: str) -> None:
     """Reads the external data of small integer initializers only (the pads of Pad, the shape of
     Reshape, ...: shape inference needs their values); float weights stay unread. A file that is
     missing leaves the tensor unread (its consumers' shapes may then be unknown)."""
-    from onnx import external_data_helper as edh
+    from onnx import external_data_helper as edh  # lazy: the onnx package is optional
 
     ints = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
     for t in model.graph.initializer:
@@ -154,8 +155,6 @@ def _check_conv_attrs(node, n_sp: int, kernel, strides, dilations, group) -> Non
 def _clear_errors(fn):
     """from_onnx raising a WorkloadError (a ValueError) for a file that is not an ONNX model (a
     protobuf decode error) or a model that ONNX's own shape inference rejects."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(path_or_model, *args, **kwargs):
         try:
