@@ -1,4 +1,4 @@
 """The checkout's experiments: scripts (``python experiments/<name>.py``) that are also a package, so
-the report (``python -m eyejax.report``, eyejax.report) imports them as ``experiments.<name>``. They
+the report (``eyejax report``, eyejax.app.report) imports them as ``experiments.<name>``. They
 use only the eyejax library; nothing in eyejax/ except the report imports them. Not installed with
 the wheel."""

@@ -27,7 +27,8 @@ import eyejax  # noqa: F401
 from eyejax.arch.energy import DATA_TYPES
 from eyejax.arch.isca16 import ISCA16_DATAFLOWS, isca16_arch, storage_table
 from eyejax.evaluate import evaluate
-from eyejax.plots import LEVEL_COLORS, TYPE_COLORS as DT_COLORS
+from eyejax.plots import LEVEL_COLORS
+from eyejax.plots import TYPE_COLORS as DT_COLORS
 from eyejax.workload import get_network
 
 DATAFLOWS = ISCA16_DATAFLOWS            # rs, ws, os_a, os_b, os_c, nlr

@@ -134,7 +134,7 @@ def run(vgg: bool = True) -> dict:
 
 
 def report_section(outdir: str, reduced: bool) -> str:
-    """The report's section (eyejax.report): AlexNet per layer; VGG-16 in the full run only."""
+    """The report's section (eyejax.app.report): AlexNet per layer; VGG-16 in the full run only."""
     out = run(vgg=not reduced)
     return "\n".join(["## Eyeriss v1 against the silicon, layer by layer", "",
                       "`python experiments/v1_silicon.py` (assumptions in its docstring).", "",

@@ -172,16 +172,16 @@ def markdown(rows, figures=None) -> str:
 
 
 def report_section(outdir: str, reduced: bool) -> str:
-    """The section `python -m eyejax.report` writes: the comparison, the detail tables (movement-only
+    """The section `eyejax report` writes: the comparison, the detail tables (movement-only
     energy, DDR4-3200 drop, where the cycles go) and the error chart."""
     title = "Eyeriss v2 against the published numbers"
     if reduced:
         return f"## {title}\n\n(`python experiments/v2_published.py`; skipped in the reduced run.)\n"
-    from eyejax.report import _error_chart
+    from eyejax.plots import error_chart
 
     figures = {row: model_figures(row) for row in PUBLISHED}
     rows = comparison_rows(figures)
-    fig = _error_chart(rows, outdir, "v2_published.png", title)
+    fig = error_chart(rows, outdir, "v2_published.png", title)
     return "\n".join([f"## {title}", "", "`python experiments/v2_published.py` (assumptions in its "
                       "docstring).", "", markdown(rows, figures), "", f"![{title}]({fig})", ""])
 

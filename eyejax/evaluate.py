@@ -39,7 +39,7 @@ def batch_size(tree) -> int:
     sizes = {int(np.shape(x)[0]) for x in jax.tree_util.tree_leaves(tree) if np.ndim(x) == 1}
     if len(sizes) > 1:
         raise ValueError(f"swept arch fields have different lengths {sorted(sizes)}; broadcast them "
-                         "to one batch (e.g. with eyejax.config.grid)")
+                         "to one batch (e.g. with eyejax.app.config.grid)")
     for x in jax.tree_util.tree_leaves(tree):
         if np.ndim(x) > 1:
             raise ValueError("arch leaves must be scalars or 1-D batches")

@@ -204,5 +204,43 @@ def markdown_table(df: pd.DataFrame, columns: Iterable[str] | None = None,
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["pareto_mask", "pareto_front", "plot_pareto", "plot_breakdown", "markdown_table",
+__all__ = ["error_chart", "pareto_mask", "pareto_front", "plot_pareto", "plot_breakdown", "markdown_table",
            "new_figure"]
+
+
+def error_chart(rows, outdir, name, title):
+    """Published and modelled values side by side, one group of bars per row (log axis, since rows
+    differ in scale), each labelled with its value; the model's bars also with model / published.
+    ``rows``: (network, label, published, model, error %) or, for two model variants, (network,
+    label, published, model A, error A %, model B, error B %) as in experiments/v2_scaling.py."""
+    two = len(rows[0]) >= 7 if rows else False
+    series = [("published", 2, "#7f7f7f")]
+    series += ([("eyejax (v1 RS model)", 3, "#4c72b0"), ("eyejax (v1 + GIN bound)", 5, "#dd8452")]
+               if two else [("eyejax", 3, "#4c72b0")])
+    k = len(series)
+    h = 0.8 / k
+    fig, axes = new_figure(1, 1, figsize=(8.5, 0.2 * k * len(rows) + 1.4))
+    ax = axes[0, 0]
+    y = np.arange(len(rows))
+    for j, (label, idx, color) in enumerate(series):
+        vals = np.array([float(r[idx]) for r in rows])
+        pos = y + (j - (k - 1) / 2) * h
+        ax.barh(pos, vals, h, color=color, label=label)
+        for yy, v, r in zip(pos, vals, rows):
+            txt = f"{v:.3g}" + ("" if idx == 2 else f"  ({v / float(r[2]):.2g}x published)")
+            ax.annotate(txt, (v, yy), textcoords="offset points", xytext=(3, 0), va="center",
+                        fontsize=6)
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{r[0]}: {r[1]}" + (" PEs" if isinstance(r[1], (int, np.integer)) else "")
+                        for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    lo = min(float(r[i]) for r in rows for _, i, _ in series)
+    hi = max(float(r[i]) for r in rows for _, i, _ in series)
+    ax.set_xlim(lo / 2, hi * 12)  # room for the labels
+    ax.set_xlabel("value (log scale; each row in its own unit)")
+    ax.set_title(title, fontsize=9)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=k, fontsize=7)
+    ax.grid(axis="x", which="both", alpha=0.3, lw=0.5)
+    fig.savefig(Path(outdir) / name, dpi=110)
+    return name

@@ -183,14 +183,14 @@ SWEEP = [
     md("""
     # Sweeping the architecture
 
-    Any field of the architecture pytree can be a batch; `eyejax.config.grid` builds the cartesian
+    Any field of the architecture pytree can be a batch; `eyejax.app.config.grid` builds the cartesian
     product of swept fields and one `evaluate` call runs every configuration (vmapped and jitted).
     Here: PE array shape × global buffer size on AlexNet's CONV layers, then a sweep of activation
     sparsity.
     """),
     code(SETUP),
     code("""
-    from eyejax.config import grid
+    from eyejax.app.config import grid
 
     net = get_network("alexnet", batch=1 if SMALL else 4).conv_only()
     L = len(net.layers)

@@ -1,5 +1,5 @@
 """The `eyejax` command: configuration checks (in-process, via Hydra's compose API) and end-to-end
-runs of `python -m eyejax.cli` in a temporary Hydra run directory (results.parquet, offline W&B run)."""
+runs of `python -m eyejax.app.cli` in a temporary Hydra run directory (results.parquet, offline W&B run)."""
 from __future__ import annotations
 
 import json
@@ -15,8 +15,8 @@ from hydra import compose, initialize_config_dir
 
 from eyejax.arch.errors import ArchError
 from eyejax.app.runtime import CONF_DIR, find_conf_dir
-from eyejax.cli import precheck_overrides
-from eyejax.config import (ARCH_FIELDS, ConfigError, arch_from_config, build_inputs, grid,
+from eyejax.app.cli import precheck_overrides
+from eyejax.app.config import (ARCH_FIELDS, ConfigError, arch_from_config, build_inputs, grid,
                            network_from_config, sparsity_from_config)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,7 +149,7 @@ def _env():
 def _start(run_dir: Path, *overrides):
     run_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "eyejax.cli", *overrides, f"hydra.run.dir={run_dir}"],
+        [sys.executable, "-m", "eyejax.app.cli", *overrides, f"hydra.run.dir={run_dir}"],
         cwd=run_dir.parent, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

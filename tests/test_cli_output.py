@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eyejax.config import ARCH_FIELDS
+from eyejax.app.config import ARCH_FIELDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ def _env():
     return env
 
 
-def _run(args, cwd, module="eyejax.cli", timeout=300):
+def _run(args, cwd, module="eyejax.app.cli", timeout=300):
     p = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=_env(),
                        capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
@@ -58,7 +58,7 @@ def test_header_states_the_sparsity_used_and_counts_read_well(per_layer_run):
 
 
 def test_dense_header_says_dense(tmp_path):
-    from eyejax.cli import _sparsity_words
+    from eyejax.app.cli import _sparsity_words
 
     assert _sparsity_words({"sparsity": {"iact_density": 1.0, "weight_density": 1,
                                          "ofmap_density": [1.0, 1.0]}}) == "dense"

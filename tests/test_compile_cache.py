@@ -21,7 +21,7 @@ def _run(tmp_path: Path, name: str, cache: Path, *overrides):
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["EYEJAX_CACHE_DIR"] = str(cache)
     run_dir = tmp_path / name
-    p = subprocess.run([sys.executable, "-m", "eyejax.cli", f"workload={NET}", "workload.batch=1",
+    p = subprocess.run([sys.executable, "-m", "eyejax.app.cli", f"workload={NET}", "workload.batch=1",
                         "wandb.mode=disabled", f"hydra.run.dir={run_dir}", *overrides],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 import eyejax  # noqa: F401
 from eyejax.arch.eyeriss_v2 import EyerissV2
-from eyejax.config import ConfigError, arch_from_config
+from eyejax.app.config import ConfigError, arch_from_config
 
 
 def test_v2_family_builds_and_sweeps():
@@ -36,7 +36,7 @@ def test_v2_bad_config_names_the_field(cfg, needle):
 def test_eyejax_command_runs_v2(tmp_path):
     env = dict(os.environ, WANDB_SILENT="true")
     out = subprocess.run(
-        [sys.executable, "-m", "eyejax.cli", "arch=eyeriss_v2", "workload=mobilenet_v1_0.5_128",
+        [sys.executable, "-m", "eyejax.app.cli", "arch=eyeriss_v2", "workload=mobilenet_v1_0.5_128",
          "sparsity=relu50", "wandb.mode=disabled", f"hydra.run.dir={tmp_path}"],
         capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

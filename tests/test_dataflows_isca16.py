@@ -317,7 +317,7 @@ def test_dataflow_config_group():
     from hydra import compose, initialize_config_dir
 
     from eyejax.app.runtime import CONF_DIR
-    from eyejax.config import ConfigError, build_inputs
+    from eyejax.app.config import ConfigError, build_inputs
 
     def inputs(*overrides):
         with initialize_config_dir(config_dir=CONF_DIR, version_base=None):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import eyejax  # noqa: F401
-from eyejax import bench
+from eyejax.app import bench
 from eyejax.arch.eyeriss_v1 import random_archs
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.evaluate import evaluate

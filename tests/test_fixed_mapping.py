@@ -103,7 +103,7 @@ def test_cli_mapping_option(tmp_path):
 
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    base = [sys.executable, "-m", "eyejax.cli", "workload.layer_types=[CONV]", "wandb.mode=disabled",
+    base = [sys.executable, "-m", "eyejax.app.cli", "workload.layer_types=[CONV]", "wandb.mode=disabled",
             "mapping=alexnet_jssc17"]
     ok = subprocess.run(base + [f"hydra.run.dir={tmp_path / 'ok'}"], cwd=tmp_path, env=env,
                         capture_output=True, text=True, timeout=300)

@@ -166,7 +166,7 @@ def test_cli_custom_workload_from_onnx_and_flax(kind, tmp_path, onnx_with_extern
         (tmp_path / "flax_net.py").write_text(FLAX_FILE)
         rel, n_layers = "flax_net.py", 3
     run_dir = tmp_path / "run"
-    p = subprocess.run([sys.executable, "-m", "eyejax.cli", "workload=custom",
+    p = subprocess.run([sys.executable, "-m", "eyejax.app.cli", "workload=custom",
                         f"workload.path={rel}", "workload.batch=2", "wandb.mode=disabled",
                         f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=_env(),
                        capture_output=True, text=True, timeout=300)

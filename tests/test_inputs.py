@@ -15,10 +15,10 @@ import pytest
 
 import eyejax  # noqa: F401
 from eyejax.arch.eyeriss_v1 import EyerissV1
-from eyejax.config import ConfigError, build_inputs, check_run_config
+from eyejax.app.config import ConfigError, build_inputs, check_run_config
 from eyejax.sparsity import Sparsity
 from eyejax.sweep import SweepError, build_grid
-from eyejax.sweep.cli import build_plan
+from eyejax.app.sweep_cli import build_plan
 
 from test_sweep import cfg_of
 
@@ -33,7 +33,7 @@ def _env(tmp: Path):
     return env
 
 
-def _cli(tmp: Path, *overrides, module="eyejax.cli", run_dir="run"):
+def _cli(tmp: Path, *overrides, module="eyejax.app.cli", run_dir="run"):
     return subprocess.run([sys.executable, "-m", module, "wandb.mode=disabled",
                            f"hydra.run.dir={tmp / run_dir}", *overrides],
                           cwd=tmp, env=_env(tmp), capture_output=True, text=True, timeout=300)

@@ -92,7 +92,7 @@ def test_access_factor_covers_the_measured_counts():
 
 def _cli(tmp_path, *overrides):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "eyejax.cli", "wandb.mode=disabled",
+    return subprocess.run([sys.executable, "-m", "eyejax.app.cli", "wandb.mode=disabled",
                            f"hydra.run.dir={tmp_path / 'run'}", *overrides],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 

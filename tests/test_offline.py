@@ -89,7 +89,7 @@ def test_default_run_opens_no_network_socket(tmp_path):
     run_dir = tmp_path / "run"
     p = subprocess.run(
         ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(trace),
-         sys.executable, "-m", "eyejax.cli", f"hydra.run.dir={run_dir}"],
+         sys.executable, "-m", "eyejax.app.cli", f"hydra.run.dir={run_dir}"],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     assert list((run_dir / "wandb").glob("offline-run-*")), "the default run writes an offline W&B run"
@@ -110,7 +110,7 @@ _AUDIT = textwrap.dedent("""
     sys.addaudithook(hook)
     import pandas as pd
     from omegaconf import OmegaConf
-    from eyejax.logging_wandb import log_run
+    from eyejax.app.logging_wandb import log_run
     cfg = OmegaConf.create({"objective": "energy", "workload": {"name": "tiny"},
                             "wandb": {"mode": "offline", "project": "eyejax", "entity": None,
                                       "tags": []}})

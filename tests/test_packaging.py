@@ -42,7 +42,7 @@ def test_wheel_ships_every_config_and_network(wheel):
     assert "eyejax/conf/__init__.py" in names  # Hydra's pkg:// needs a package
     data = sorted(p.name for p in (REPO / "eyejax" / "workload" / "data").glob("*.csv"))
     assert [d for d in data if f"eyejax/workload/data/{d}" not in names] == []
-    assert "eyejax/cli.py" in names and "eyejax/sweep/cli.py" in names
+    assert "eyejax/app/cli.py" in names and "eyejax/app/sweep_cli.py" in names
     assert not [n for n in names if n.startswith(("conf/", "tests/"))]  # nothing at top level
 
 
@@ -52,7 +52,7 @@ def test_installed_layout_uses_the_package_search_path(tmp_path):
     shutil.copytree(REPO / "eyejax", site / "eyejax",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copytree(REPO / "conf", site / "eyejax" / "conf")
-    code = ("import eyejax.cli as c; print(c.CONF_PATH); "
+    code = ("import eyejax.app.cli as c; print(c.CONF_PATH); "
             "from hydra import compose, initialize_config_module; "
             "initialize_config_module('eyejax.conf', version_base=None).__enter__(); "
             "print(compose('config').workload.name)")

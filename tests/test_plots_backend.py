@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np, pandas as pd
 from eyejax.plots import plot_breakdown, plot_pareto, pareto_front
 from eyejax import eyexam
-from eyejax.report import _error_chart
+from eyejax.plots import error_chart
 fig = plt.figure()             # the user's own open figure
 rng = np.random.default_rng(0)
 pts = pd.DataFrame({"config_id": np.arange(50), "latency_ms": rng.uniform(1, 9, 50),
@@ -49,7 +49,7 @@ b.update(operational_intensity=np.array([[10.0, 12.0]]), feasible=np.array([[Tru
          dram_words_per_cycle=np.array([[4.0, 4.0]]))
 eyexam.plot_roofline(b, ["L1", "L2"]).figure.savefig("r.png")
 eyexam.plot_waterfall(b, ["L1", "L2"]).figure.savefig("w.png")
-_error_chart([("net", "fps", 10.0, 8.0, -20.0)], ".", "e.png", "t")
+error_chart([("net", "fps", 10.0, 8.0, -20.0)], ".", "e.png", "t")
 print(matplotlib.get_backend(), plt.get_fignums())
 """
 

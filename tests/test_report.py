@@ -2,7 +2,7 @@
 import re
 
 import eyejax  # noqa: F401
-from eyejax import report
+from eyejax.app import report
 
 
 def test_reduced_report(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 import eyejax  # noqa: F401
 from eyejax.sweep import read_results, run_sweep
-from eyejax.sweep.cli import build_plan
+from eyejax.app.sweep_cli import build_plan
 from eyejax.sweep.runner import SweepDirError, part_name, verify_part
 from eyejax.workload import save_network_csv
 

@@ -2,7 +2,7 @@
 equal to the plain batched evaluation, Parquet parts, resume after SIGKILL, two-process runs through
 jax.distributed, the report files and the offline W&B run.
 
-The end-to-end tests run `python -m eyejax.cli` in subprocesses on a 5-layer network (a slice of
+The end-to-end tests run `python -m eyejax.app.cli` in subprocesses on a 5-layer network (a slice of
 MobileNet with two repeated layer pairs) and share a JAX compilation cache to keep them quick.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from eyejax.app.runtime import CONF_DIR
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
 from eyejax.sweep import SweepError, build_grid, make_plan, read_results, run_sweep
-from eyejax.sweep.cli import build_plan
+from eyejax.app.sweep_cli import build_plan
 from eyejax.sweep.grid import axis_values
 from eyejax.workload import Network, get_network, save_network_csv
 
@@ -84,7 +84,7 @@ def _env(cache: Path, **extra):
 
 def _cli(tmp: Path, cache: Path, *overrides, env_extra=None):
     tmp.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "eyejax.cli", *overrides,
+    return subprocess.Popen([sys.executable, "-m", "eyejax.app.cli", *overrides,
                              f"hydra.run.dir={tmp / 'hydra'}"],
                             cwd=tmp, env=_env(cache, **(env_extra or {})),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -199,7 +199,7 @@ def test_bad_sweep_fails_before_work_in_the_command(tmp_path, tiny_csv, jax_cach
 
 
 def test_unknown_sweep_key_is_named():
-    from eyejax.sweep.cli import check_sweep_keys
+    from eyejax.app.sweep_cli import check_sweep_keys
 
     with pytest.raises(SweepError, match="sweep.bogus"):
         check_sweep_keys({"name": "x", "bogus": 1})
@@ -387,7 +387,7 @@ def test_multirun_through_submitit_runs_locally(tmp_path, tiny_csv, jax_cache):
     args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
             "workload=custom", f"workload.path={tiny_csv}", "workload.batch=1,2", *GRID,
             "wandb.mode=disabled", "sweep.plots=false", f"hydra.sweep.dir={base / 'hydra'}"]
-    p = subprocess.run([sys.executable, "-m", "eyejax.cli", *args], cwd=base, env=_env(jax_cache),
+    p = subprocess.run([sys.executable, "-m", "eyejax.app.cli", *args], cwd=base, env=_env(jax_cache),
                        capture_output=True, text=True, timeout=500)
     assert p.returncode == 0, p.stderr[-3000:]
     dirs = sorted((base / "sweeps").glob("tiny-tiny-*"))
@@ -403,7 +403,7 @@ def test_multirun_runs_outer_axes_as_separate_processes(tmp_path, tiny_csv, jax_
     args = ["-m", "hydra/launcher=processes", "workload=custom", f"workload.path={tiny_csv}",
             "workload.batch=1,2", *GRID, "wandb.mode=disabled", "sweep.plots=false",
             f"hydra.sweep.dir={base / 'hydra'}"]
-    p = subprocess.run([sys.executable, "-m", "eyejax.cli", *args], cwd=base, env=_env(jax_cache),
+    p = subprocess.run([sys.executable, "-m", "eyejax.app.cli", *args], cwd=base, env=_env(jax_cache),
                        capture_output=True, text=True, timeout=400)
     assert p.returncode == 0, p.stderr[-3000:]
     dirs = sorted((base / "sweeps").glob("tiny-tiny-*"))

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from eyejax.app.runtime import CONF_DIR
-from eyejax.sweep.cli import build_plan
+from eyejax.app.sweep_cli import build_plan
 
 SWEEPS = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml") if p.stem != "none")
 # Scale benchmarks with measured run times in the README: 10^6 configurations that cross design with

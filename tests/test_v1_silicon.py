@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eyejax.report import load_experiment
+from eyejax.app.report import load_experiment
 
 mod = load_experiment("v1_silicon")
 

@@ -164,7 +164,7 @@ def config_from_omegaconf(cfg) -> tuple[PruneConfig, object, object]:
     errors name the key."""
     from omegaconf import OmegaConf
 
-    from eyejax.config import arch_from_config
+    from eyejax.app.config import arch_from_config
 
     arch, swept = arch_from_config(cfg.arch)
     if getattr(arch, "family", None) != "eyeriss_v1":
@@ -196,7 +196,7 @@ def config_from_omegaconf(cfg) -> tuple[PruneConfig, object, object]:
 def _wandb_run(cfg, mode: str):
     from omegaconf import OmegaConf
 
-    from eyejax.logging_wandb import init_wandb
+    from eyejax.app.logging_wandb import init_wandb
 
     w = cfg.get("wandb") or {}
     return init_wandb(mode=mode, project=w.get("project", "eyejax"), entity=w.get("entity"),
@@ -267,8 +267,8 @@ def run_app(cfg) -> int:
 def main() -> None:
     import hydra
 
+    from eyejax.app.help import register_resolver
     from eyejax.app.runtime import CONF_PATH
-    from eyejax.help import register_resolver
 
     register_resolver()  # hydra.help.template (--help) lists every group's fields from conf/
 

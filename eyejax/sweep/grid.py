@@ -232,7 +232,7 @@ def _flatten_axes(tree, prefix: str, out: list) -> None:
 class Grid:
     """A sweep grid over a base architecture and base sparsity; see the module docstring.
 
-    ``base_sparsity`` may be None for a grid of architecture fields only (eyejax.config's
+    ``base_sparsity`` may be None for a grid of architecture fields only (eyejax.app.config's
     list-valued fields)."""
 
     def __init__(self, axes: list[Axis], base_arch, base_sparsity, num_layers: int):

@@ -7,7 +7,7 @@
     eyejax workload=custom workload.path=my_net.csv
     eyejax --cfg job                                     # print the composed configuration
     eyejax sweep=v1_array_glb workload=resnet50          # a sweep grid (conf/sweep/), see eyejax.sweep
-    eyejax bench --workload alexnet,resnet50             # the benchmark (eyejax.bench)
+    eyejax bench --workload alexnet,resnet50             # the benchmark (eyejax.app.bench)
 
 The configuration tree is found by eyejax.app.runtime (the checkout's ``conf/``, else the installed
 ``eyejax.conf``). Results go to the Hydra run directory (``outputs/<date>/<time>/`` unless
@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from eyejax.app.help import register_resolver as register_help_resolver
+from eyejax.app.logs import log
 from eyejax.app.runtime import CONF_PATH, original_cwd
 from eyejax.arch import family_of
-from eyejax.help import register_resolver as register_help_resolver
-from eyejax.logs import log
 from eyejax.text import energy_unit_words, plural
 
 register_help_resolver()  # hydra.help.template (--help) lists every group's fields from conf/
@@ -155,7 +155,7 @@ def run(cfg: DictConfig) -> int:
     # Hydra logs at INFO; keep JAX's backend probing ("Unable to initialize backend 'tpu'") quiet.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     from eyejax import compile_cache
-    from eyejax.sweep.cli import is_sweep
+    from eyejax.app.sweep_cli import is_sweep
 
     try:
         compile_cache.configure(cfg.get("compile_cache"))  # repeat runs reuse compiled code
@@ -163,10 +163,10 @@ def run(cfg: DictConfig) -> int:
         return _error(exc)
 
     if is_sweep(cfg):  # sweep=<name>: a grid in vectorized chunks, Parquet parts, report (eyejax.sweep)
-        from eyejax.sweep.cli import run as run_sweep
+        from eyejax.app.sweep_cli import run as run_sweep
 
         return run_sweep(cfg)
-    from eyejax.config import build_inputs, num_configs
+    from eyejax.app.config import build_inputs, num_configs
 
     # 1. Check and build every input before any model work.
     try:
@@ -199,7 +199,7 @@ def run(cfg: DictConfig) -> int:
 
 def _log_header(cfg, inputs) -> None:
     """One line: the network, the design, the densities, the objective and what is swept."""
-    from eyejax.config import num_configs
+    from eyejax.app.config import num_configs
 
     network, swept = inputs.network, inputs.swept
     B = num_configs(swept)
@@ -215,7 +215,7 @@ def _log_header(cfg, inputs) -> None:
 def _evaluate(cfg, inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-layer rows, per-configuration totals) of every configuration; a progress bar on stderr
     for more than one chunk. A fixed mapping file is taken from the folder the app started in."""
-    from eyejax.config import num_configs
+    from eyejax.app.config import num_configs
     from eyejax.evaluate import DEFAULT_CHUNK, evaluate
 
     swept = inputs.swept
@@ -241,7 +241,7 @@ def _evaluate(cfg, inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _write_results(out, df: pd.DataFrame, totals: pd.DataFrame) -> list[str]:
     """Parquet (and CSV) files of the ``output`` group; returns the paths written."""
-    from eyejax.config import output_paths
+    from eyejax.app.config import output_paths
 
     written = []
     for p in output_paths(out).values():   # a missing directory is created (README "Using it")
@@ -282,7 +282,7 @@ def _print_single(df: pd.DataFrame, row, unit: str, out) -> None:
 
 def _print_sweep(totals: pd.DataFrame, B: int, swept: dict, objective: str, unit: str) -> None:
     """Several configurations: the best ones by the objective, then the best one's totals."""
-    from eyejax.logging_wandb import objective_metric, rank_configs
+    from eyejax.app.logging_wandb import objective_metric, rank_configs
 
     n_bad = int((~totals["feasible"].astype(bool)).sum())
     ranked = rank_configs(totals, objective)
@@ -311,7 +311,7 @@ def _log_wandb(cfg, df: pd.DataFrame, totals: pd.DataFrame) -> None:
     """The W&B run (offline by default); a failure is a warning, the results are already written."""
     if cfg.wandb.mode == "disabled":
         return
-    from eyejax.logging_wandb import log_run
+    from eyejax.app.logging_wandb import log_run
 
     try:
         run_dir = log_run(cfg, df, totals)
@@ -328,9 +328,9 @@ def precheck_overrides(argv: list[str]) -> str | None:
     """An error message for a plain override of an unknown field (``arch.not_a_field=3``), else None.
 
     Hydra rejects such an override itself ("Key 'not_a_field' is not in struct"); this says which
-    fields exist. Overrides with ``+``/``++``/``~`` reach the configuration checks in eyejax.config.
+    fields exist. Overrides with ``+``/``++``/``~`` reach the configuration checks in eyejax.app.config.
     """
-    from eyejax.config import ARCH_KEYS, ENERGY_LEVELS, SPARSITY_KEYS, WORKLOAD_KEYS
+    from eyejax.app.config import ARCH_KEYS, ENERGY_LEVELS, SPARSITY_KEYS, WORKLOAD_KEYS
 
     groups = {"arch": ARCH_KEYS, "workload": WORKLOAD_KEYS, "sparsity": SPARSITY_KEYS}
     for arg in argv:
@@ -358,13 +358,18 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console entry point (``eyejax ...``, ``python -m eyejax.cli ...``); ``eyejax bench ...`` runs
-    the benchmark (eyejax.bench) instead of the Hydra app."""
+    """Console entry point (``eyejax ...``, ``python -m eyejax.app.cli ...``); ``eyejax bench ...`` runs
+    the benchmark (eyejax.app.bench) and ``eyejax report ...`` the report (eyejax.app.report)
+    instead of the Hydra app."""
     if sys.argv[1:2] == ["bench"]:
-        from eyejax.bench import main as bench_main
+        from eyejax.app.bench import main as bench_main
 
         bench_main(sys.argv[2:])
         return
+    if sys.argv[1:2] == ["report"]:
+        from eyejax.app.report import main as report_main
+
+        sys.exit(report_main(sys.argv[2:]))
     msg = precheck_overrides(sys.argv[1:])
     if msg is not None:
         print(f"eyejax: error: {msg}", file=sys.stderr)

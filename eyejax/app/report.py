@@ -1,6 +1,6 @@
 """One entry point that regenerates every comparison the README shows, into a report folder.
 
-    python -m eyejax.report [--out report] [--reduced]
+    eyejax report [--out report] [--reduced]
 
 Writes `<out>/README.md` (Markdown, figures embedded) and its PNGs and CSVs:
 
@@ -25,11 +25,11 @@ import importlib
 import os
 import sys
 import time
-
-import numpy as np
 from pathlib import Path
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+from eyejax.plots import error_chart
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = CHECKOUT / "experiments"
 
 
@@ -49,11 +49,6 @@ def load_experiment(name: str):
     return mod
 
 
-def _savefig(fig, outdir, name):
-    fig.savefig(os.path.join(outdir, name), dpi=110)
-    return name
-
-
 def v1_section(outdir: str, reduced: bool) -> str:
     mod = load_experiment("v1_published")
     if mod is None:
@@ -64,50 +59,11 @@ def v1_section(outdir: str, reduced: bool) -> str:
                 for k, ref in mod.PUBLISHED["alexnet"].items()]
     else:
         rows = mod.comparison_rows()
-    fig_name = _error_chart(rows, outdir, "v1_published.png",
+    fig_name = error_chart(rows, outdir, "v1_published.png",
                             "Eyeriss v1: eyejax against JSSC17 (CONV layers)")
     return "\n".join(["## Eyeriss v1 against the published numbers", "",
                       "`python experiments/v1_published.py` (assumptions in its docstring).", "",
                       mod.markdown(rows), "", f"![v1 vs published]({fig_name})", ""])
-
-
-def _error_chart(rows, outdir, name, title):
-    """Published and modelled values side by side, one group of bars per row (log axis, since rows
-    differ in scale), each labelled with its value; the model's bars also with model / published.
-    ``rows``: (network, label, published, model, error %) or, for two model variants, (network,
-    label, published, model A, error A %, model B, error B %) as in experiments/v2_scaling.py."""
-    from eyejax.plots import new_figure
-
-    two = len(rows[0]) >= 7 if rows else False
-    series = [("published", 2, "#7f7f7f")]
-    series += ([("eyejax (v1 RS model)", 3, "#4c72b0"), ("eyejax (v1 + GIN bound)", 5, "#dd8452")]
-               if two else [("eyejax", 3, "#4c72b0")])
-    k = len(series)
-    h = 0.8 / k
-    fig, axes = new_figure(1, 1, figsize=(8.5, 0.2 * k * len(rows) + 1.4))
-    ax = axes[0, 0]
-    y = np.arange(len(rows))
-    for j, (label, idx, color) in enumerate(series):
-        vals = np.array([float(r[idx]) for r in rows])
-        pos = y + (j - (k - 1) / 2) * h
-        ax.barh(pos, vals, h, color=color, label=label)
-        for yy, v, r in zip(pos, vals, rows):
-            txt = f"{v:.3g}" + ("" if idx == 2 else f"  ({v / float(r[2]):.2g}x published)")
-            ax.annotate(txt, (v, yy), textcoords="offset points", xytext=(3, 0), va="center",
-                        fontsize=6)
-    ax.set_xscale("log")
-    ax.set_yticks(y)
-    ax.set_yticklabels([f"{r[0]}: {r[1]}" + (" PEs" if isinstance(r[1], (int, np.integer)) else "")
-                        for r in rows], fontsize=7)
-    ax.invert_yaxis()
-    lo = min(float(r[i]) for r in rows for _, i, _ in series)
-    hi = max(float(r[i]) for r in rows for _, i, _ in series)
-    ax.set_xlim(lo / 2, hi * 12)  # room for the labels
-    ax.set_xlabel("value (log scale; each row in its own unit)")
-    ax.set_title(title, fontsize=9)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=k, fontsize=7)
-    ax.grid(axis="x", which="both", alpha=0.3, lw=0.5)
-    return _savefig(fig, outdir, name)
 
 
 def external_section(names, title: str, outdir: str, reduced: bool) -> str:
@@ -124,7 +80,7 @@ def external_section(names, title: str, outdir: str, reduced: bool) -> str:
         return f"## {title}\n\n(`python experiments/{name}.py`; skipped in the reduced run.)\n"
     if hasattr(mod, "comparison_rows") and hasattr(mod, "markdown"):
         rows = mod.comparison_rows()
-        fig = _error_chart(rows, outdir, f"{name}.png", title)
+        fig = error_chart(rows, outdir, f"{name}.png", title)
         return "\n".join([f"## {title}", "", f"`python experiments/{name}.py` (assumptions in its "
                           "docstring).", "", mod.markdown(rows), "", f"![{title}]({fig})", ""])
     return f"## {title}\n\n(experiments/{name}.py has no report_section or comparison_rows.)\n"
@@ -161,7 +117,7 @@ def build(outdir: str = "report", reduced: bool = False, verbose: bool = True) -
     """Regenerate every section into `outdir`; returns the path of README.md."""
     os.makedirs(outdir, exist_ok=True)
     parts = ["# eyejax report", "",
-             "Regenerate with `python -m eyejax.report --out report`"
+             "Regenerate with `eyejax report --out report`"
              + (" (this is the reduced run: `--reduced`)." if reduced else "."),
              "Energy is in normalized units (one 16-bit MAC = 1, ISCA16) unless a section says pJ.", ""]
     for key, fn in SECTIONS:
@@ -176,7 +132,8 @@ def build(outdir: str = "report", reduced: bool = False, verbose: bool = True) -
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="eyejax report", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="report", help="report folder (default: report)")
     ap.add_argument("--reduced", action="store_true", help="small, fast version of every section")
     args = ap.parse_args(argv)

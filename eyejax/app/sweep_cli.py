@@ -1,4 +1,4 @@
-"""``eyejax sweep=<name> ...``: the command-line side of a sweep (eyejax.cli hands over to ``run``).
+"""``eyejax sweep=<name> ...``: the command-line side of a sweep (eyejax.app.cli hands over to ``run``).
 
 Check everything, evaluate this process' chunks with a progress bar (rate, ETA), then (process 0)
 wait for the other processes' parts, analyze, write the report files and log to W&B.
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from eyejax.logs import log
+from eyejax.app.logs import log
 from eyejax.text import energy_unit_words, plural
 
 SWEEP_KEYS = ("name", "axes", "zip", "chunk_size", "eval_chunk", "per_layer", "dir", "resume",
@@ -64,7 +64,7 @@ def _slug(s: str) -> str:
 
 def build_plan(cfg, base_dir: str | None = None):
     """(plan, base arch) from the composed configuration; every check runs here, no evaluation."""
-    from eyejax.config import ConfigError, build_inputs
+    from eyejax.app.config import ConfigError, build_inputs
     from eyejax.sweep.grid import build_grid
     from eyejax.sweep.runner import make_plan
 
@@ -225,7 +225,7 @@ def report(cfg, plan, out_dir: Path) -> int:
         log.info(f"wrote {p}")
 
     if cfg.wandb.mode != "disabled":
-        from eyejax.logging_wandb import log_sweep
+        from eyejax.app.logging_wandb import log_sweep
         from eyejax.sweep.runner import read_results
 
         try:
