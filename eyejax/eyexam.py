@@ -224,7 +224,7 @@ def _dram_words(result) -> np.ndarray:
         bits = np.asarray(getattr(result.arch, "data_bits", 16), dtype=np.float64)
         bits = np.broadcast_to(bits, (result.batch,))[:, None]
         return np.asarray(raw["dram_bits"], dtype=np.float64) / bits
-    from eyejax import cost
+    from eyejax.dataflow import cost
 
     first = np.asarray(result.network.arrays().first)
     words = cost.dram_traffic_words(raw, result.sparsity, first)

@@ -174,7 +174,7 @@ def finish(c, G, active_pes):
 
 
 def cost_of(c, arch, sp, first):
-    from eyejax import cost
+    from eyejax.dataflow import cost
 
     en = cost.energy(c, arch, sp, first)
     dcyc = cost.dram_cycles(c, arch, sp, first)

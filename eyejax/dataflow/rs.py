@@ -376,7 +376,7 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
 
 
 def _cost(shape, arch, sp, first, mp, dtype):
-    from eyejax import cost
+    from eyejax.dataflow import cost
 
     c = counts(shape, arch, mp, dtype)
     en = cost.energy(c, arch, sp, first)
