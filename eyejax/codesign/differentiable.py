@@ -42,7 +42,7 @@ Energy models:
 
 * ``"v2"`` (an Eyeriss v2 architecture; needs the v2 dataflow `eyejax.dataflow.rs_plus`): the RS+
   counts and mesh hops of the fixed mapping, costed by the v2 model's own formulas
-  (`rs_plus._formats` / `rs_plus.energy`): CSC words per value (smooth in the densities), zero
+  (`rs_plus.formats` / `rs_plus.energy`): CSC words per value (smooth in the densities), zero
   skipping of non-zero × non-zero MACs, 8-b data / 20-b psums. Latency relaxes the model's cycles:
   the expected sparse compute cycles unrounded, the NoC-bound cycles of the mapping point scaled by
   the bits per value at the new densities, DRAM cycles without the ceiling; the busiest of compute
@@ -246,13 +246,13 @@ def v2_layer_costs(fixed: FixedMapping, densities: dict, params: dict, densities
     arch = fixed.arch
     table = arch.energy.replace(**{k: params[k] for k in ENERGY_PARAMS + ("hop",)})
     arch_t = arch.replace(energy=table)
-    a = rs_plus._arch(arch, f64)
+    a = rs_plus.arch_in(arch, f64)
     mp = rs_plus.RSPlusMapping(**{k: jnp.asarray(v, f64) for k, v in fixed.mapping.items()})
 
     def formats(d):
         sp = SimpleNamespace(iact_density=d["iact"], weight_density=d["weight"],
                              ofmap_density=d["ofmap"], mac_density=d["iact"])
-        return rs_plus._formats(a, sp, mp.q, mp.p, f64)
+        return rs_plus.formats(a, sp, mp.q, mp.p, f64)
 
     fm = formats(densities)
     fm0 = formats(densities0)
