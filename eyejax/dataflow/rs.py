@@ -16,7 +16,7 @@ import numpy as np
 
 from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
-from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
+from eyejax.dataflow.search import cast, choose, layer_result, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import check_objective
 
@@ -404,11 +404,10 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     shape32 = layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, space, f32)
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
-    best, any_ok = best_candidate(objective_score(objective, energy_k, cycles_k), ok)
-
+    mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
+                           {k: getattr(mp_k, k) for k in MAPPING_KEYS})
+    mp = RSMapping(**mp)
     i64 = jnp.int64
-    pick = lambda v: jnp.round(at_best(v, best))
-    mp = RSMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
     shape = layer_shape(layer, i64)
     if fixed is not None:
         fmp, use = fixed
@@ -419,14 +418,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
         mp = RSMapping(**{k: jnp.where(use, getattr(fmp, k), getattr(mp, k)) for k in MAPPING_KEYS})
         any_ok = jnp.where(use, feasible(shape, arch, fmp, i64), any_ok)
     c, en, dcyc, cycles = _cost(shape, arch, sp, first, mp, i64)
-    zero_i = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
-    out = {k: zero_i(v) for k, v in c.items()}
-    out.update({f"energy_{k}": zero_i(v) for k, v in en.items()})
-    out["dram_cycles"] = zero_i(jnp.asarray(dcyc).astype(i64))
-    out["cycles"] = zero_i(jnp.asarray(cycles).astype(i64))
-    out.update({f"map_{k}": zero_i(getattr(mp, k)) for k in MAPPING_KEYS})
-    out["feasible"] = any_ok
-    return out
+    return layer_result(c, en, {k: getattr(mp, k) for k in MAPPING_KEYS}, any_ok, dcyc, cycles)
 
 
 def validate_arch(arch) -> None:

@@ -4,7 +4,7 @@ The schedule, the slot placement and every count are defined in docs/rs_plus_mod
 extends docs/rs_model.md); `eyejax/sim/rs_plus_sim.py` executes the same contract on real tensors.
 The interface is the one of `eyejax.dataflow.rs`: `search_layer` picks the best mapping of a static
 candidate grid in float32, each cost term computed only on the grid axes it depends on, and
-recounts the chosen mapping exactly in int64.
+recounts the chosen mapping exactly in int64 (the shared driver of eyejax.dataflow.search).
 
 Modules: `space` (search space, slot and float32 bounds, `prepare_space`), `encoding` (the v2
 architecture fields, CSC formats: bits per value and zero skipping), `dense` (dense counts and
@@ -88,7 +88,7 @@ from eyejax.dataflow.rs_plus.space import (DEFAULT_SEARCH, F32_EXACT, FAMILIES, 
                                            RSPlusSearchSpace, mapping_values, noc_value_bound,
                                            prepare_space, slot_bounds)
 from eyejax.dataflow.rs_plus.timing import blom_kappa, k_moments, pass_time, sparse_compute_cycles
-from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
+from eyejax.dataflow.search import cast, choose, layer_result, objective_score
 from eyejax.metrics import check_objective
 
 # Off-chip bandwidth that never limits (scaling study): pass as arch fields.
@@ -119,24 +119,18 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     if with_chip:   # the search ranks by chip energy: clock, control and leakage per cycle too
         ov = overhead_energy(cycles_k, candidate_active_pes(shape32, mp_k), cast(chip, f32))
         energy_k = energy_k + ov["clock"] + ov["leakage"]
-    best, any_ok = best_candidate(objective_score(objective, energy_k, cycles_k), ok)
-    i64 = jnp.int64
-    pick = lambda v: jnp.round(at_best(v, best))
-    mp = RSPlusMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
-    shape = rs.layer_shape(layer, i64)
+    mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
+                           {k: getattr(mp_k, k) for k in MAPPING_KEYS})
+    mp = RSPlusMapping(**mp)
+    shape = rs.layer_shape(layer, jnp.int64)
     out, en = evaluate_mapping(shape, arch, sp, mp, space.max_clusters, space.exact_noc,
                                bool(space.noc_float32))
-    zero = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
-    res = {k: zero(v) for k, v in out.items()}
-    res.update({f"energy_{k}": zero(v) for k, v in en.items()})
     # chip energy beyond data movement and MACs (eyejax.chip_energy; parameters in
     # eyejax.chip_energy.chip_params): kept apart from the movement breakdown
     ov = overhead_energy(out["cycles"].astype(jnp.float64), out["active_pes"].astype(jnp.float64),
                          cast(chip, jnp.float64))
-    res.update({f"energy_{k}": zero(jnp.broadcast_to(v, ()).astype(jnp.float64)) for k, v in ov.items()})
-    res.update({f"map_{k}": zero(getattr(mp, k)) for k in MAPPING_KEYS})
-    res["feasible"] = any_ok
-    return res
+    en.update({k: jnp.broadcast_to(v, ()).astype(jnp.float64) for k, v in ov.items()})
+    return layer_result(out, en, {k: getattr(mp, k) for k in MAPPING_KEYS}, any_ok)
 
 
 def validate_arch(arch) -> None:
