@@ -25,6 +25,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.dataflow.rs import layer_shape, rows_glb
 from eyejax.dataflow.search import at_best, cast, choose, layer_result, objective_score, pick
@@ -174,8 +175,6 @@ def finish(c, G, active_pes):
 
 
 def cost_of(c, arch, sp, first):
-    from eyejax.dataflow import cost
-
     en = cost.energy(c, arch, sp, first)
     dcyc = cost.dram_cycles(c, arch, sp, first)
     cycles = c["compute_cycles"] + c["ramp_cycles"] + dcyc

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
+from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.search import cast, choose, layer_result, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
@@ -345,8 +346,7 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
     rows_pass_sum = tile_sum(
         E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
     real = clipped_cover(E, e, U, R, P, H) * (jnp.minimum(W_used, P + W) - P)
-    if_ratio = jnp.where(first, 1.0, sp.ifmap_rlc_ratio).astype(dtype)
-    of_ratio = jnp.asarray(sp.ofmap_rlc_ratio).astype(dtype)
+    if_ratio, of_ratio = (jnp.asarray(x).astype(dtype) for x in cost.rlc_ratios(sp, first))
     g = jnp.asarray(sp.mac_density).astype(dtype)
     outputs = N * Mg * E * F
     macs = outputs * Cg * R * S
@@ -376,8 +376,6 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
 
 
 def _cost(shape, arch, sp, first, mp, dtype):
-    from eyejax.dataflow import cost
-
     c = counts(shape, arch, mp, dtype)
     en = cost.energy(c, arch, sp, first)
     dcyc = cost.dram_cycles(c, arch, sp, first)
