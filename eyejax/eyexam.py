@@ -40,9 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from eyejax import cost
 from eyejax.arch import family_of
-from eyejax.dataflow import dataflow_for
+from eyejax.dataflow import cost, dataflow_for
 from eyejax.dataflow.rs import layer_shape, set_slots
 from eyejax.dataflow.tiling import cdiv, fdiv
 from eyejax.evaluate import in_axes_of

@@ -17,7 +17,7 @@ integers). Every count a dataflow produces is at most ``ACCESS_FACTOR`` x W x T,
   ``tests/test_limits.py`` re-checks the measured ratio.
 * T, the architecture's factor (per configuration, the largest over a batch):
   - for one layer, T_layer = max(1 + b x clock_mhz, cluster_rows + cluster_cols): the DRAM cycle
-    count is formed as bits x clock_mhz before the division by the bus (eyejax.cost.dram_cycles), and
+    count is formed as bits x clock_mhz before the division by the bus (eyejax.dataflow.cost.dram_cycles), and
     Eyeriss v2's mesh hops are at most the grid's diameter per word;
   - for the network totals (per-layer counts and cycles summed over the layers),
     T_total = max(1 + b x clock_mhz / (dram_bus_bits x dram_clock_mhz), cluster_rows + cluster_cols,

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from eyejax.arch import family_of
-from eyejax.arch.family import per_config
 from eyejax.arch.energy import DATA_TYPES
+from eyejax.arch.family import per_config
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.metrics import objective_of_totals
 

@@ -14,15 +14,6 @@ PKG = Path(__file__).resolve().parents[1] / "eyejax"
 
 # the app layer: everything under eyejax/app/
 
-# Known private imports across modules, removed by the lead's merge (other branches fix them):
-# (importing module, imported module, private name).
-ALLOWED_PRIVATE: set[tuple[str, str, str]] = {
-    # removed by the lead's merge
-    ("eyejax.codesign.differentiable", "eyejax.dataflow.rs_plus", "_arch"),
-    ("eyejax.codesign.differentiable", "eyejax.dataflow.rs_plus", "_formats"),
-}
-
-
 def module_name(path: Path) -> str:
     rel = path.relative_to(PKG.parent).with_suffix("")
     parts = list(rel.parts)
@@ -134,15 +125,6 @@ def test_no_private_names_across_modules():
             if not target.startswith("eyejax") or target == mod or not name:
                 continue
             if name.startswith("_") and not name.startswith("__"):
-                if (mod, target, name) not in ALLOWED_PRIVATE:
-                    bad.append(f"{mod}:{line} uses {target}.{name}")
+                bad.append(f"{mod}:{line} uses {target}.{name}")
     assert not bad, "private names used across modules:\n" + "\n".join(bad)
 
-
-def test_allow_list_is_current():
-    """Every allowed private import still exists (the list only shrinks)."""
-    seen = set()
-    for mod, path in modules().items():
-        found, attrs = imports(mod, path)
-        seen |= {(mod, t, n) for t, n, _ in found + attrs if n}
-    assert ALLOWED_PRIVATE <= seen, sorted(ALLOWED_PRIVATE - seen)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import eyejax  # noqa: F401  (enables x64)
-from eyejax import cost
+from eyejax.dataflow import cost
 from eyejax.arch.errors import ArchError
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow import rs

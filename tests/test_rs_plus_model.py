@@ -248,7 +248,7 @@ def _search_vs_counts(layer, sp):
     full = ok.shape
     mpf = rp.RSPlusMapping(**{k: jnp.broadcast_to(getattr(mp, k), full) for k in rp.MAPPING_KEYS})
     c = rp.counts(shape, a64, mpf, f64)
-    fm = rp._formats(rp._arch(a64, f64), sp, mpf.q, mpf.p, f64)
+    fm = rp.formats(rp.arch_in(a64, f64), sp, mpf.q, mpf.p, f64)
     zero = jnp.zeros(full, f64)
     en = rp.energy(c, {f"hops_{d}": zero for d in rp.DATA_TYPES}, a64, fm)
     return energy, sum(en.values()), ok, rp.feasible(shape, a64, sp, mpf, f64), cycles
@@ -320,9 +320,9 @@ def test_sparse_pass_mean_matches_the_sparse_pe():
         ref = sparse_pe.expected_pe_cycles(C, M, di, dw, filter_width=S, in_width=W, stride=U,
                                            macs_per_cycle=k)
         f = lambda v: jnp.float64(v)
-        mean = rp._pass_time(f(1), f(C), f(M), f(F), f(S), f(U), f(di), f(dw), f(k), f(0.0))
+        mean = rp.pass_time(f(1), f(C), f(M), f(F), f(S), f(U), f(di), f(dw), f(k), f(0.0))
         assert float(mean) == pytest.approx(float(ref["mean"]), rel=1e-9)
-        sd = rp._pass_time(f(1), f(C), f(M), f(F), f(S), f(U), f(di), f(dw), f(k), f(1.0)) - mean
+        sd = rp.pass_time(f(1), f(C), f(M), f(F), f(S), f(U), f(di), f(dw), f(k), f(1.0)) - mean
         assert float(sd) == pytest.approx(float(ref["std"]), rel=0.35)
 
 

@@ -11,7 +11,6 @@ from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.family import Family, per_config
 from eyejax.chip_energy import CHIP_PARAMS, ChipEnergy
 
-
 # Address-scratchpad word widths, fixed by the chip (JETCAS19; eyeriss.md §3): iact address 9 × 4 b,
 # weight address 16 × 7 b.
 IACT_ADDR_BITS = 4

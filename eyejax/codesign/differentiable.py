@@ -42,7 +42,7 @@ Energy models:
 
 * ``"v2"`` (an Eyeriss v2 architecture; needs the v2 dataflow `eyejax.dataflow.rs_plus`): the RS+
   counts and mesh hops of the fixed mapping, costed by the v2 model's own formulas
-  (`rs_plus._formats` / `rs_plus.energy`): CSC words per value (smooth in the densities), zero
+  (`rs_plus.formats` / `rs_plus.energy`): CSC words per value (smooth in the densities), zero
   skipping of non-zero × non-zero MACs, 8-b data / 20-b psums. Latency relaxes the model's cycles:
   the expected sparse compute cycles unrounded, the NoC-bound cycles of the mapping point scaled by
   the bits per value at the new densities, DRAM cycles without the ceiling; the busiest of compute
@@ -64,11 +64,13 @@ shape, scratchpad and GLB sizes) are integers that change the mapping space; sea
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS
 
 ENERGY_PARAMS = ("alu", "rf", "noc", "glb", "dram")
@@ -79,15 +81,6 @@ V2_EXTRA_KEYS = ("hops_ifmap", "hops_filter", "hops_psum", "noc_cycles_ifmap", "
                  "noc_cycles_psum", "dense_compute_cycles")
 CAPS = ("soft", "hard", "none")
 DEFAULT_TAU = 0.01
-
-# count keys summed per (level, data type); DRAM is handled separately (compression)
-_ON_CHIP = {
-    "glb": ("glb_ifmap_reads", "glb_ifmap_writes", "glb_filter_reads", "glb_filter_writes",
-            "glb_psum_reads", "glb_psum_writes"),
-    "noc": ("noc_ifmap", "noc_filter", "noc_psum"),
-    "rf_ungated": ("rf_ifmap_reads", "rf_ifmap_writes", "rf_filter_writes", "rf_psum_reads",
-                   "rf_psum_writes"),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,21 +204,18 @@ def layer_costs(fixed: FixedMapping, terms: dict, params: dict) -> dict:
     """
     c = fixed.counts
     g = terms["mac_density"]
-    dram_words = (c["dram_ifmap_reads"] * terms["ifmap_ratio"]
-                  + c["dram_filter_reads"] * terms["filter_ratio"]
-                  + (c["dram_psum_reads"] + c["dram_psum_writes"]) * terms["ofmap_ratio"])
-    e = {
-        "dram": params["dram"] * dram_words,
-        "glb": params["glb"] * sum(c[k] for k in _ON_CHIP["glb"]),
-        "noc": params["noc"] * sum(c[k] for k in _ON_CHIP["noc"]),
-        "rf": params["rf"] * (sum(c[k] for k in _ON_CHIP["rf_ungated"]) + c["rf_filter_reads"] * g),
-        "alu": params["alu"] * c["macs"] * g,
-    }
+    d_if, d_f, d_of = cost.compressed_words(c, terms["ifmap_ratio"], terms["ofmap_ratio"],
+                                            terms["filter_ratio"])
+    dram_words = d_if + d_f + d_of
+    # the shared formula (eyejax.dataflow.cost) by (level, data type), summed per level
+    by_type = cost.movement_energy(c, SimpleNamespace(**params), g, (d_if, d_f, d_of))
+    e = {lv: sum(v for k, v in by_type.items() if k.startswith(lv + "_"))
+         for lv in ("dram", "glb", "noc", "rf")}
+    e["alu"] = by_type["alu"]
     energy = e["dram"] + e["glb"] + e["noc"] + e["rf"] + e["alu"]
     # the array waits for ifmap loads and ofmap write-back; filters stream during the passes, and
     # the stalls (NoC, filter DRAM stream) are those of the fixed mapping (docs/rs_model.md "Time")
-    wait_words = (c["dram_ifmap_reads"] * terms["ifmap_ratio"]
-                  + (c["dram_psum_reads"] + c["dram_psum_writes"]) * terms["ofmap_ratio"])
+    wait_words = d_if + d_of
     dram_cycles = wait_words * fixed.word_bits * params["clock_mhz"] / (
         params["dram_bus_bits"] * params["dram_clock_mhz"])
     cycles = c["compute_cycles"] + c["ramp_cycles"] + c.get("stall_cycles", 0.0) + dram_cycles
@@ -238,21 +228,19 @@ def layer_costs(fixed: FixedMapping, terms: dict, params: dict) -> dict:
 def v2_layer_costs(fixed: FixedMapping, densities: dict, params: dict, densities0: dict) -> dict:
     """Eyeriss v2 per-layer energy (by level and total) and latency at the fixed RS+ mapping, as
     smooth functions of the densities and the continuous parameters (module docstring, "v2")."""
-    from types import SimpleNamespace
-
     from eyejax.dataflow import rs, rs_plus
 
     f64 = jnp.float64
     arch = fixed.arch
     table = arch.energy.replace(**{k: params[k] for k in ENERGY_PARAMS + ("hop",)})
     arch_t = arch.replace(energy=table)
-    a = rs_plus._arch(arch, f64)
+    a = rs_plus.arch_in(arch, f64)
     mp = rs_plus.RSPlusMapping(**{k: jnp.asarray(v, f64) for k, v in fixed.mapping.items()})
 
     def formats(d):
         sp = SimpleNamespace(iact_density=d["iact"], weight_density=d["weight"],
                              ofmap_density=d["ofmap"], mac_density=d["iact"])
-        return rs_plus._formats(a, sp, mp.q, mp.p, f64)
+        return rs_plus.formats(a, sp, mp.q, mp.p, f64)
 
     fm = formats(densities)
     fm0 = formats(densities0)

@@ -26,9 +26,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax.arch import isca16
+from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.dataflow.rs import layer_shape, rows_glb
-from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
+from eyejax.dataflow.search import (
+    at_best,
+    cast,
+    choose,
+    layer_result,
+    objective_score,
+    pick,
+)
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import check_objective
 
@@ -175,8 +183,6 @@ def finish(c, G, active_pes):
 
 
 def cost_of(c, arch, sp, first):
-    from eyejax import cost
-
     en = cost.energy(c, arch, sp, first)
     dcyc = cost.dram_cycles(c, arch, sp, first)
     cycles = c["compute_cycles"] + c["ramp_cycles"] + dcyc
@@ -195,28 +201,17 @@ def search(layer, arch, sp, first, objective, space, grid, counts, mapping_keys)
     if not getattr(space, "size", 0):
         raise ValueError("the search space is not prepared for a workload: use "
                          "eyejax.dataflow.prepare_search_space(module, space, arch, layers)")
-    f64, i64 = jnp.float64, jnp.int64
+    f64 = jnp.float64
     archd, spd = cast(arch, f64), cast(sp, f64)
     shape = layer_shape(layer, f64)
     mp_k, ok_a, ok_s = grid(shape, archd, space, f64)
     c_k = counts(shape, archd, mp_k, f64)
     en_k, dcyc_k, cyc_k = cost_of(c_k, archd, spd, first)
-    best, any_ok = best_candidate(objective_score(objective, sum(en_k.values()), cyc_k),
-                                  ok_a & ok_s)
-    pick = lambda v: jnp.round(at_best(v, best)).astype(i64)
-
-    mp = {k: pick(mp_k[k]) for k in mapping_keys}
-    c = {k: pick(v) for k, v in c_k.items()}
+    mp, any_ok, best = choose(objective_score(objective, sum(en_k.values()), cyc_k), ok_a & ok_s,
+                              {k: mp_k[k] for k in mapping_keys})
+    c = {k: pick(v, best) for k, v in c_k.items()}
     en = {k: at_best(v, best) for k, v in en_k.items()}
-    dcyc, cycles = pick(dcyc_k), pick(cyc_k)
-    zero_i = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
-    out = {k: zero_i(v) for k, v in c.items()}
-    out.update({f"energy_{k}": zero_i(v) for k, v in en.items()})
-    out["dram_cycles"] = zero_i(jnp.asarray(dcyc).astype(i64))
-    out["cycles"] = zero_i(jnp.asarray(cycles).astype(i64))
-    out.update({f"map_{k}": zero_i(mp[k]) for k in mapping_keys})
-    out["feasible"] = any_ok
-    return out
+    return layer_result(c, en, mp, any_ok, pick(dcyc_k, best), pick(cyc_k, best))
 
 
 def physical_min_compute(layer, arch, space, grid, counts, dtype=jnp.float64):

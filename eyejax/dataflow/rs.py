@@ -16,8 +16,9 @@ import numpy as np
 
 from eyejax.arch import eyeriss_v1
 from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
+from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
-from eyejax.dataflow.search import at_best, best_candidate, cast, objective_score
+from eyejax.dataflow.search import cast, choose, layer_result, objective_score
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import check_objective
 
@@ -343,8 +344,7 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
     rows_pass_sum = tile_sum(
         E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
     real = clipped_cover(E, e, U, R, P, H) * (jnp.minimum(W_used, P + W) - P)
-    if_ratio = jnp.where(first, 1.0, sp.ifmap_rlc_ratio).astype(dtype)
-    of_ratio = jnp.asarray(sp.ofmap_rlc_ratio).astype(dtype)
+    if_ratio, of_ratio = (jnp.asarray(x).astype(dtype) for x in cost.rlc_ratios(sp, first))
     g = jnp.asarray(sp.mac_density).astype(dtype)
     outputs = N * Mg * E * F
     macs = outputs * Cg * R * S
@@ -374,8 +374,6 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
 
 
 def _cost(shape, arch, sp, first, mp, dtype):
-    from eyejax import cost
-
     c = counts(shape, arch, mp, dtype)
     en = cost.energy(c, arch, sp, first)
     dcyc = cost.dram_cycles(c, arch, sp, first)
@@ -402,11 +400,10 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     shape32 = layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, space, f32)
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
-    best, any_ok = best_candidate(objective_score(objective, energy_k, cycles_k), ok)
-
+    mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
+                           {k: getattr(mp_k, k) for k in MAPPING_KEYS})
+    mp = RSMapping(**mp)
     i64 = jnp.int64
-    pick = lambda v: jnp.round(at_best(v, best))
-    mp = RSMapping(**{k: pick(getattr(mp_k, k)).astype(i64) for k in MAPPING_KEYS})
     shape = layer_shape(layer, i64)
     if fixed is not None:
         fmp, use = fixed
@@ -417,14 +414,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
         mp = RSMapping(**{k: jnp.where(use, getattr(fmp, k), getattr(mp, k)) for k in MAPPING_KEYS})
         any_ok = jnp.where(use, feasible(shape, arch, fmp, i64), any_ok)
     c, en, dcyc, cycles = _cost(shape, arch, sp, first, mp, i64)
-    zero_i = lambda x: jnp.where(any_ok, x, jnp.zeros_like(x))
-    out = {k: zero_i(v) for k, v in c.items()}
-    out.update({f"energy_{k}": zero_i(v) for k, v in en.items()})
-    out["dram_cycles"] = zero_i(jnp.asarray(dcyc).astype(i64))
-    out["cycles"] = zero_i(jnp.asarray(cycles).astype(i64))
-    out.update({f"map_{k}": zero_i(getattr(mp, k)) for k in MAPPING_KEYS})
-    out["feasible"] = any_ok
-    return out
+    return layer_result(c, en, {k: getattr(mp, k) for k in MAPPING_KEYS}, any_ok, dcyc, cycles)
 
 
 def validate_arch(arch) -> None:

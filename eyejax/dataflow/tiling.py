@@ -63,3 +63,13 @@ def clipped_cover(num_out, e, U, K, P, size):
     last_end = (num_out - 1) * U + K
     bottom_last = jnp.maximum(last_end - end_limit, 0)
     return length_sum - top - bottom_full - bottom_last
+
+
+def tile_classes(D, T):
+    """(sizes [2], counts [2]) of the full and the remainder tiles of D by T, stacked on a new
+    leading axis; where T divides D the remainder class has count 0 and the safe size T."""
+    full = fdiv(D, T)
+    rem = D - full * T
+    size = jnp.stack([T, jnp.where(rem > 0, rem, T)])
+    cnt = jnp.stack([full, (rem > 0).astype(full.dtype)])
+    return size, cnt

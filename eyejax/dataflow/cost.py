@@ -27,20 +27,42 @@ ACCESS_GROUPS = {
 }
 
 
+GATED_KEYS = ("rf_filter_reads",)  # zero gating skips these (and the MACs) for zero ifmaps
+
+
+def rlc_ratios(sp, first):
+    """(ifmap, ofmap) DRAM size ratios: RLC-compressed fmaps, except the first layer's input image."""
+    return jnp.where(first, 1.0, sp.ifmap_rlc_ratio), sp.ofmap_rlc_ratio
+
+
+def compressed_words(c, ifmap_ratio, ofmap_ratio, filter_ratio=None):
+    """(ifmap, filter, ofmap) DRAM words at the given size ratios, not rounded (filters plain when
+    `filter_ratio` is None)."""
+    ifmap = c["dram_ifmap_reads"] * ifmap_ratio
+    filt = c["dram_filter_reads"] if filter_ratio is None else c["dram_filter_reads"] * filter_ratio
+    ofmap = (c["dram_psum_writes"] + c["dram_psum_reads"]) * ofmap_ratio
+    return ifmap, filt, ofmap
+
+
 def dram_traffic_words(c, sp, first):
-    """DRAM words actually moved: fmaps RLC-compressed (not the first layer's input image)."""
-    ifmap_ratio = jnp.where(first, 1.0, sp.ifmap_rlc_ratio)
-    ifmap = jnp.ceil(c["dram_ifmap_reads"] * ifmap_ratio)
-    ofmap = jnp.ceil((c["dram_psum_writes"] + c["dram_psum_reads"]) * sp.ofmap_rlc_ratio)
-    return ifmap, c["dram_filter_reads"], ofmap
+    """DRAM words actually moved: fmaps RLC-compressed (not the first layer's input image), whole
+    words."""
+    ifmap, filt, ofmap = compressed_words(c, *rlc_ratios(sp, first))
+    return jnp.ceil(ifmap), filt, jnp.ceil(ofmap)
 
 
 def energy(c, arch, sp, first):
     """Energy by (level, data type) plus `alu`, in the unit of arch.energy."""
-    et = arch.energy
-    g = sp.mac_density
+    return movement_energy(c, arch.energy, sp.mac_density, dram_traffic_words(c, sp, first))
+
+
+def movement_energy(c, et, g, dram_words):
+    """The energy formula: accesses × energy per access of the level (`et`: any object with the
+    fields alu, rf, noc, glb, dram), with the GATED_KEYS reads and the MACs scaled by the fraction
+    `g` that runs, and `dram_words` = (ifmap, filter, ofmap) words moved to and from DRAM. Energy by
+    (level, data type) plus `alu`."""
     out = {}
-    d_if, d_f, d_ps = dram_traffic_words(c, sp, first)
+    d_if, d_f, d_ps = dram_words
     out["dram_ifmap"] = et.dram * d_if
     out["dram_filter"] = et.dram * d_f
     out["dram_psum"] = et.dram * d_ps
@@ -49,7 +71,7 @@ def energy(c, arch, sp, first):
             continue
         n = 0.0
         for k in keys:
-            w = g if k == "rf_filter_reads" else 1.0  # zero gating skips filter reads
+            w = g if k in GATED_KEYS else 1.0  # zero gating skips filter reads
             n = n + c[k] * w
         out[f"{level}_{dt}"] = getattr(et, level) * n
     out["alu"] = et.alu * c["macs"] * g

@@ -1,0 +1,206 @@
+"""Row-stationary plus (RS+) on Eyeriss v2 with the hierarchical-mesh NoC: closed-form cost.
+
+The schedule, the slot placement and every count are defined in docs/rs_plus_model.md (which
+extends docs/rs_model.md); `eyejax/sim/rs_plus_sim.py` executes the same contract on real tensors.
+The interface is the one of `eyejax.dataflow.rs`: `search_layer` picks the best mapping of a static
+candidate grid in float32, each cost term computed only on the grid axes it depends on, and
+recounts the chosen mapping exactly in int64 (the shared driver of eyejax.dataflow.search).
+
+Modules: `space` (search space, slot and float32 bounds, `prepare_space`), `encoding` (the v2
+architecture fields, CSC formats: bits per value and zero skipping), `dense` (dense counts and
+capacity rules), `noc` (exact and approximate router transfers and hops, NoC modes, NoC-bound
+cycles), `timing` (sparse compute cycles), `scores` (candidate grid and its scores), `recount`
+(energy and the exact recount of one mapping); this package re-exports their public names.
+
+Dense counts (int64, exact, what the simulation compares with `layer_counts`)
+------------------------------------------------------------------------------
+Per group every RS count is the RS count with `n` replaced by `n·b` (`rs.counts` is reused as is),
+except the filter NoC deliveries / RF writes, the passes, the cycles and the active PEs
+(docs/rs_plus_model.md). Router transfers and mesh hops are exact closed forms per cluster
+(`noc.noc_routes`): the slot structure depends only on the pass's active counts (g_eff, t_eff, r_eff,
+b_eff), which take at most 2 values each (full tile, remainder tile), so at most 16 pass classes;
+the words a chain carries factor per dimension (image-set size × channel-set size for iacts, ...),
+and the per-pass factors that do not touch the slots (fold h_k, strip e_s) factor out as exact tile
+sums. The work is O(clusters) per pass class for a STATIC cluster bound
+(`RSPlusSearchSpace.max_clusters`, at least the largest cluster count of the architecture batch;
+`prepare_space` fills it in from the batch before jit, `evaluate` calls it).
+
+Design choices where the contract leaves room (documented here, used by model and tests)
+-------------------------------------------------------------------------------------------
+* Bits. Energies are the table's per-16-bit values × bits/16. Dense mode: iacts, weights and ofmaps
+  are `data_bits` words, psums `psum_bits`. Sparse mode (a layer whose iact or weight density is
+  < 1): iacts and weights move as CSC from DRAM to the PE: per dense value
+  `ratio·(data_bits + csc_count_bits) + addr_bits/column_height` bits, with `ratio` the expected
+  stored CSC words per value (non-zeros plus count-overflow padding zeros, the closed form of
+  `eyejax.sparse.csc.expected_csc_words`, written here for traced column heights) and one address
+  entry per column (iact addresses 4 b, weight addresses 7 b: the v2 address scratchpad widths).
+  A PE's weight matrix has one column per (channel, tap) of p rows (its filters), its iact rows one
+  column per ifmap position of q rows (its channels); the full set's p and q are used for every
+  set (remainder sets have shorter columns: an approximation that only matters above 16 rows, where
+  padding appears, and for the address overhead). Ofmaps go to DRAM as CSC when their density is
+  < 1 (columns of 16 channels: no padding), else plain.
+* Zero skipping (sparse mode only): the ALU and psum RF read/write run for non-zero × non-zero pairs
+  (fraction mac_density·weight_density); iact RF reads for non-zero iacts (mac_density); weight RF
+  reads walk the stored words of the column (mac_density·ratio_w). Dense mode skips nothing.
+* ALU energy per 8-b MAC = table alu × data_bits/16 (same bits/16 rule as the storage levels).
+* Sparse compute cycles (expected, i.i.d. zeros). Per PE task K = ceil(W/macs_per_pe) per non-zero
+  iact, W the stored words of its p_eff-row weight column (Binomial(p_eff, d_w) for p_eff <= 16):
+  E[K] exact for macs_per_pe 1 and 2 ((E[W] + P(W odd))/2), otherwise E[W]/k + (k-1)/(2k)·P(W>0).
+  The busiest PE of a pass (n_set images, q_eff channels, p_eff filters) takes
+  T = Σ_{images, f, c, s} X·K with mean n·F·q·S·d·E[K] and variance (law of total variance, weights
+  shared across windows and images) q·[Var K·S·(nF·d(1-d) + (nF·d)²) + E[K]²·d(1-d)·n·F·S·ρ],
+  ρ = clip(S/U, 1, S) (interior reuse of an ifmap column; edges ignored). The slowest of the A active
+  PEs: E[T] + κ(A)·sd(T), κ(A) = Φ⁻¹((A − 0.375)/(A + 0.25)) (Blom's expected maximum of A i.i.d.
+  normals). The PEs of a pass share data, so they are positively correlated and this over-estimates
+  the imbalance (see eyejax/sim/sparse_pe.py). A = the active PEs of the layer's first pass.
+  Summed exactly over the (n_set, q_eff, p_eff) pass classes.
+* NoC bound: W_d (per-cluster router transfers) × the mode's bits per value / (routers · port bits).
+* DRAM cycles = ceil(DRAM bits × clock / (dram_bus_bits × dram_clock_mhz)); "unlimited" bandwidth is
+  `UNLIMITED_DRAM` (2**20-bit bus at 10**5 MHz: a few cycles per layer at most).
+* Search. The grid axes are e, r, g, q, p, n (`RSPlusSearchSpace`); t takes the sets left after
+  r and g, b the sets left after r, g, t, and m is the largest multiple of p·t the psum GLB holds.
+  Mesh hops are approximated in the search (router transfers cost no energy; the NoC bound is
+  approximated too): a chain of L sets whose consecutive members are `stride` slots apart crosses
+  (L − 1)·min(1, stride/k) cluster boundaries on average, each costing the Manhattan distance of a
+  row-major step of max(stride/k, 1) clusters (a single step in a row costs 1; the (2c−1)/c average
+  over row wraps is used for stride <= k). The recount is exact. A test checks that with hop
+  energy 0 the search's energy equals the recount's on every feasible candidate.
+* Spad capacity in sparse mode uses the expected stored words (not a worst case); the address
+  scratchpads are not checked (the contract lists data scratchpads only).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from eyejax.arch import eyeriss_v2
+from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
+from eyejax.dataflow import rs
+from eyejax.dataflow.mapping import RSPlusMapping
+from eyejax.dataflow.rs_plus.dense import counts, feasible
+from eyejax.dataflow.rs_plus.encoding import (
+    OFMAP_COLUMN,
+    arch_in,
+    csc_words_per_value,
+    formats,
+)
+from eyejax.dataflow.rs_plus.noc import (
+    DATA_TYPES,
+    EXTRA_KEYS,
+    NOC_MODES,
+    approx_noc,
+    noc_cycles,
+    noc_modes,
+    noc_routes,
+)
+from eyejax.dataflow.rs_plus.recount import dram_bits, energy, evaluate_mapping
+from eyejax.dataflow.rs_plus.scores import (
+    candidate_active_pes,
+    candidate_grid,
+    candidate_scores,
+)
+from eyejax.dataflow.rs_plus.space import (
+    DEFAULT_SEARCH,
+    F32_EXACT,
+    FAMILIES,
+    MAPPING_KEYS,
+    RSPlusSearchSpace,
+    mapping_values,
+    noc_value_bound,
+    prepare_space,
+    slot_bounds,
+)
+from eyejax.dataflow.rs_plus.timing import (
+    blom_kappa,
+    k_moments,
+    pass_time,
+    sparse_compute_cycles,
+)
+from eyejax.dataflow.search import cast, choose, layer_result, objective_score
+from eyejax.metrics import check_objective
+
+# Off-chip bandwidth that never limits (JETCAS19's setup, the scaling study): pass as arch fields.
+UNLIMITED_DRAM = eyeriss_v2.DRAM_PRESETS["unlimited"]
+
+
+def search_layer(layer, arch, sp, first, objective: str = "energy",
+                 space: RSPlusSearchSpace = DEFAULT_SEARCH):
+    """Best RS+ mapping of one layer on one Eyeriss v2 architecture and its exact cost (scalars).
+
+    `space.max_clusters` must be filled in (`prepare_space`; `evaluate` does it)."""
+    check_objective(objective)
+    if space.max_slots <= 0 or space.max_clusters <= 0:
+        try:
+            space = prepare_space(space, arch)
+        except Exception as err:  # traced arch: the bound must be static
+            raise ValueError("RSPlusSearchSpace.max_clusters is not set: call "
+                             "rs_plus.prepare_space(space, arch) on the concrete architecture "
+                             "before jit") from err
+    f32 = jnp.float32
+    arch32, sp32 = cast(arch, f32), cast(sp, f32)
+    shape32 = rs.layer_shape(layer, f32)
+    mp_k, ok = candidate_grid(shape32, arch32, sp32, space, f32)
+    chip = chip_params(arch)          # static: zeros unless the energy table is in pJ
+    with_chip = chip is not MOVEMENT_ONLY and objective != "latency"
+    energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k,
+                                          "edp" if with_chip else objective, f32)
+    if with_chip:   # the search ranks by chip energy: clock, control and leakage per cycle too
+        ov = overhead_energy(cycles_k, candidate_active_pes(shape32, mp_k), cast(chip, f32))
+        energy_k = energy_k + ov["clock"] + ov["leakage"]
+    mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
+                           {k: getattr(mp_k, k) for k in MAPPING_KEYS})
+    mp = RSPlusMapping(**mp)
+    shape = rs.layer_shape(layer, jnp.int64)
+    out, en = evaluate_mapping(shape, arch, sp, mp, space.max_clusters, space.exact_noc,
+                               bool(space.noc_float32))
+    # chip energy beyond data movement and MACs (eyejax.chip_energy; parameters in
+    # eyejax.chip_energy.chip_params): kept apart from the movement breakdown
+    ov = overhead_energy(out["cycles"].astype(jnp.float64), out["active_pes"].astype(jnp.float64),
+                         cast(chip, jnp.float64))
+    en.update({k: jnp.broadcast_to(v, ()).astype(jnp.float64) for k, v in ov.items()})
+    return layer_result(out, en, {k: getattr(mp, k) for k in MAPPING_KEYS}, any_ok)
+
+
+def validate_arch(arch) -> None:
+    eyeriss_v2.FAMILY.validate(arch)
+
+
+_evaluate_mapping_jit = jax.jit(evaluate_mapping, static_argnums=(4, 5))
+
+
+def layer_cost(layer, arch, mapping, sparsity=None, exact_noc: bool = True) -> tuple:
+    """(counts, energies) of one layer (a LayerArrays row: `Layer.as_row()`) under an RS+
+    mapping (any object with fields h, e, r, t, g, b, p, q, n, m) on one unbatched architecture.
+
+    counts: int64 COUNT_KEYS (dense: they do not depend on the data), router_*, hops_*,
+    noc_cycles_*, noc_mode_*, dram_cycles, cycles (and dram_bits, mac_pairs,
+    dense_compute_cycles). With `sparsity` (one Sparsity row) compute_cycles, the NoC and DRAM
+    terms and the energies are those of its mode. energies: by `<level>_<type>` and `alu`.
+    Jitted (one compile per architecture structure and cluster count)."""
+    shape = rs.layer_shape(layer, jnp.int64)
+    _, clusters = slot_bounds(arch)
+    mp = RSPlusMapping(**{k: jnp.asarray(getattr(mapping, k), jnp.int64) for k in MAPPING_KEYS})
+    arch = jax.tree_util.tree_map(jnp.asarray, arch)
+    return _evaluate_mapping_jit(shape, arch, sparsity, mp, clusters, bool(exact_noc))
+
+
+def layer_counts(layer, arch, mapping, sparsity=None) -> dict:
+    """Exact int64 dense counts of one layer under an RS+ mapping (see `layer_cost`): the numbers
+    the functional simulation (eyejax/sim/rs_plus_sim.py) is compared with."""
+    return layer_cost(layer, arch, mapping, sparsity)[0]
+
+
+def mapping_is_feasible(layer, arch, mapping, sparsity=None) -> bool:
+    return bool(feasible(rs.layer_shape(layer, jnp.int64), arch, sparsity, mapping, jnp.float64))
+
+
+__all__ = [
+    "FAMILIES", "MAPPING_KEYS", "DATA_TYPES", "NOC_MODES", "EXTRA_KEYS",
+    "OFMAP_COLUMN", "UNLIMITED_DRAM", "F32_EXACT", "RSPlusMapping",
+    "RSPlusSearchSpace", "DEFAULT_SEARCH", "slot_bounds", "noc_value_bound", "prepare_space",
+    "arch_in", "csc_words_per_value", "formats", "mapping_values", "counts", "feasible",
+    "noc_routes", "noc_modes", "approx_noc", "noc_cycles", "blom_kappa", "k_moments", "pass_time",
+    "sparse_compute_cycles", "energy", "dram_bits", "candidate_grid", "candidate_active_pes",
+    "candidate_scores", "evaluate_mapping", "search_layer", "validate_arch", "layer_cost",
+    "layer_counts", "mapping_is_feasible",
+]

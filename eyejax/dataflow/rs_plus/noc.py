@@ -1,0 +1,286 @@
+"""RS+ on the hierarchical-mesh NoC: router transfers, mesh hops, per-cluster loads and NoC modes,
+exact (`noc_routes`, the recount) or estimated (`approx_noc`, the search), and the NoC-bound cycles.
+
+How the exact closed form works (docs/rs_plus_model.md, HM-NoC). In a pass of class (z, y, x) (full
+or remainder tile of the images, channels, filters) the active set slots j = ((gi·t_eff + ti)·r_eff
++ ri)·b_eff + bi run over [0, g_eff·A), A = b_eff·r_eff·t_eff, and slot j lives in cluster
+floor(j / k). Every word a slot receives is a product of per-index set sizes (n_b(bi), q_r(ri),
+p_t(ti): the full size except for the last index), so prefix sums over slots have closed forms in
+the mixed-radix digits of the prefix end. Router transfers into cluster c are (i) the words of chain
+starts in [ck, (c+1)k) (prefix differences at the cluster boundaries; for psums, the last set's
+write into its GLB) and (ii) chain continuations whose previous set, `stride` slots back, lies in
+an earlier cluster: exactly the slots in [ck, ck + min(stride, k)), a window inside at most two
+consecutive stride-blocks (stride = 1 weights, r_eff·b_eff iacts, b_eff psums). Their hops are the
+Manhattan distances from the previous set's cluster, which is c − ceil(stride/k) before slot
+(c − ceil(stride/k) + 1)·k + stride and one cluster later from there on.
+
+Precision. The per-class per-cluster values are integers bounded by (slots) × (words per slot) ×
+(mesh distance + 1); `dtype` float32 is exact when that bound is below 2**24 (`prepare_space`
+proves it for a batch, else float64). Class and group-tile counts multiply in float64 (exact below
+2**53), then the int64 per-pass multipliers.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from eyejax.dataflow.rs_plus.space import mapping_values
+from eyejax.dataflow.tiling import cdiv, fdiv, tile_classes, tile_sum
+
+DATA_TYPES = ("ifmap", "filter", "psum")
+NOC_MODES = ("unicast", "grouped_multicast", "interleaved_multicast", "broadcast")
+EXTRA_KEYS = (
+    "router_ifmap", "router_filter", "router_psum", "hops_ifmap", "hops_filter", "hops_psum",
+    "noc_cycles_ifmap", "noc_cycles_filter", "noc_cycles_psum",
+    "noc_mode_ifmap", "noc_mode_filter", "noc_mode_psum",
+)
+# class axes of a pass: image tile z, channel tile y, filter tile x; cluster boundaries last
+Z_AXIS, Y_AXIS, X_AXIS = (2, 1, 1, 1), (1, 2, 1, 1), (1, 1, 2, 1)
+
+
+def floor_divmod(a, d):
+    """(floor(a / d), remainder) of integer-valued float arrays."""
+    qt = jnp.floor(a / d)
+    return qt, a - qt * d
+
+
+def mesh_dist(a, c, cols):
+    """Manhattan distance between clusters a and c (row-major on a mesh of `cols` columns)."""
+    ar, ac = floor_divmod(jnp.maximum(a, 0.0), cols)
+    br, bc = floor_divmod(c, cols)
+    return jnp.abs(ar - br) + jnp.abs(ac - bc)
+
+
+def set_size(i, L, full, last):
+    """Size of set i of L sets (full except the last)."""
+    return jnp.where(i >= L - 1, last, full)
+
+
+def set_prefix(x, L, full, last):
+    """Total size of sets 0 .. x-1 of L sets (0 <= x <= L)."""
+    return full * jnp.minimum(x, L - 1) + jnp.where(x >= L, last, 0.0)
+
+
+class PassSets:
+    """Per pass class, the set counts (be images, re channels, te filters: b_eff, r_eff, t_eff) and
+    the words of all image / channel / filter sets (Tb, Tr, Tt), each on its class axis, with the
+    per-set sizes and their prefix sums over set indices."""
+
+    def __init__(self, N, Cg, Mg, n, b, q, r, p, t, ft):
+        zv, _ = tile_classes(N, n * b)
+        yv, _ = tile_classes(Cg, q * r)
+        xv, _ = tile_classes(Mg, p * t)
+        cv = lambda v, shp=(): v.astype(ft).reshape(shp)
+        self.be, self.re, self.te = cv(cdiv(zv, n), Z_AXIS), cv(cdiv(yv, q), Y_AXIS), cv(cdiv(xv, p), X_AXIS)
+        self.Tb, self.Tr, self.Tt = cv(zv, Z_AXIS), cv(yv, Y_AXIS), cv(xv, X_AXIS)
+        self.n, self.q, self.p = (cv(v) for v in (n, q, p))
+        self.n_last = self.Tb - (self.be - 1) * self.n
+        self.q_last = self.Tr - (self.re - 1) * self.q
+        self.p_last = self.Tt - (self.te - 1) * self.p
+        self.slots = self.be * self.re * self.te          # A: active slots of one group's pass
+        self.per_group = {"filter": self.Tr * self.Tt, "ifmap": self.Tr * self.Tb,
+                          "psum": self.Tt * self.Tb}
+
+    def Fb(self, x):
+        return set_prefix(x, self.be, self.n, self.n_last)
+
+    def Fr(self, x):
+        return set_prefix(x, self.re, self.q, self.q_last)
+
+    def Ft(self, x):
+        return set_prefix(x, self.te, self.p, self.p_last)
+
+    def qr(self, i):
+        return set_size(i, self.re, self.q, self.q_last)
+
+    def pt(self, i):
+        return set_size(i, self.te, self.p, self.p_last)
+
+    def pre_ifmap(self, x):
+        """In-block prefix of the iact words of a t-block: channel sets, then image sets."""
+        xr, xb = floor_divmod(x, self.be)
+        return self.Fr(xr) * self.Tb + self.qr(xr) * self.Fb(xb)
+
+
+def class_weights(N, Cg, Mg, n, b, q, r, p, t):
+    """How many passes of each (z, y, x) class a group tile runs (float64, on the class axes)."""
+    f64 = jnp.float64
+    zc, yc, xc = (tile_classes(D, T)[1] for D, T in ((N, n * b), (Cg, q * r), (Mg, p * t)))
+    return zc.astype(f64).reshape(Z_AXIS) * yc.astype(f64).reshape(Y_AXIS) * xc.astype(f64).reshape(X_AXIS)
+
+
+def chain_starts(ps: PassSets, J):
+    """Σ over slots j < J of the chain-start words (unclamped), per data type, and the slot
+    digits (gi, ti, ri, bi) of J."""
+    u1, bi = floor_divmod(J, ps.be)
+    u2, ri = floor_divmod(u1, ps.re)
+    gi, ti = floor_divmod(u2, ps.te)
+    Tb, Tr, Tt = ps.Tb, ps.Tr, ps.Tt
+    start = {
+        "filter": gi * Tr * Tt + ps.Ft(ti) * Tr + ps.pt(ti) * ps.Fr(ri)
+        + jnp.where(bi > 0, ps.qr(ri) * ps.pt(ti), 0.0),
+        "ifmap": (gi + (ti >= 1)) * Tr * Tb + jnp.where(ti == 0, ps.Fr(ri) * Tb + ps.qr(ri) * ps.Fb(bi), 0.0),
+        "psum": gi * Tt * Tb + ps.Ft(ti) * Tb + jnp.where(ri == ps.re - 1, ps.pt(ti) * ps.Fb(bi), 0.0),
+    }
+    return start, (gi, ti, ri, bi)
+
+
+def continuation_window(stride, o, pre, w0, w1, cl, Jc, kf, ccf):
+    """(words, hops) of the chain continuations entering each cluster from an earlier one.
+    o: in-block offset of ck; pre(x): in-block prefix of the words up to offset x; w0 / w1: the
+    block's word scale × non-first indicator for the block holding ck and the next one."""
+    ln = jnp.minimum(stride, kf)
+    x1 = jnp.minimum(o + ln, stride)               # window part in this block: [o, x1)
+    x2 = jnp.maximum(o + ln - stride, 0.0)         # and in the next block: [0, x2)
+    a0 = cl - jnp.ceil(stride / kf)                # previous set's cluster before the split
+    split = (a0 + 1) * kf + stride - (Jc - o)      # the split as an offset in this block
+    y1 = jnp.clip(split, o, x1)
+    y2 = jnp.clip(split - stride, 0.0, x2)
+    p_o = pre(o)
+    words = w0 * (pre(x1) - p_o) + w1 * pre(x2)
+    near = w0 * (pre(y1) - p_o) + w1 * pre(y2)
+    d1 = mesh_dist(a0 + 1, cl, ccf)
+    return words, d1 * words + (mesh_dist(a0, cl, ccf) - d1) * near
+
+
+def continuations(ps: PassSets, digits, cl, Jc, kf, ccf, ft):
+    """(words, hops) per data type of the chain continuations entering each cluster (`digits`:
+    the slot digits (ti, ri, bi) of each cluster's first slot)."""
+    ti0, ri0, bi0 = digits
+    pt0 = ps.pt(ti0)
+    w_f = jnp.where(bi0 > 0, ps.qr(ri0) * pt0, 0.0)       # a weight chain continues across ck
+    return {
+        "filter": (w_f, mesh_dist(cl - 1, cl, ccf) * w_f),
+        "ifmap": continuation_window(ps.re * ps.be, ri0 * ps.be + bi0, ps.pre_ifmap,
+                                     (ti0 != 0).astype(ft), (ti0 + 1 < ps.te).astype(ft),
+                                     cl, Jc, kf, ccf),
+        "psum": continuation_window(ps.be, bi0, ps.Fb, jnp.where(ri0 != 0, pt0, 0.0),
+                                    jnp.where(ri0 + 1 < ps.re, pt0, 0.0), cl, Jc, kf, ccf),
+    }
+
+
+def cluster_words(start, per_group, win, slots, group_classes, cls, J, Jc, ft):
+    """(router words into each cluster [C], hops) of one data type over every pass class and group
+    tile, weighted by their counts (float64)."""
+    f64 = jnp.float64
+    C = Jc.shape[-1]
+    gv, gc = group_classes
+    per_c = jnp.zeros((C,), f64)
+    hops = jnp.zeros((), f64)
+    for gsize, gcount in ((gv[0], gc[0]), (gv[1], gc[1])):
+        gs = gsize.astype(ft).reshape(())
+        act = gs * slots                                # active slots of the pass
+        pcl = jnp.where(J < act, start, gs * per_group)
+        live = (Jc < act).astype(ft)
+        words = pcl[..., 1:] - pcl[..., :C] + live * win[0]              # [z, y, x, C]
+        # weighted sum over the 8 classes as explicit slices: XLA:CPU runs this much faster
+        # than a reduction over the small leading class axes
+        wt = jnp.broadcast_to(cls * gcount.astype(f64), (2, 2, 2, 1)).reshape(8, 1)
+        w8 = jnp.broadcast_to(words, (2, 2, 2, C)).reshape(8, C).astype(f64)
+        h8 = jnp.broadcast_to(jnp.sum(live * win[1], axis=-1, keepdims=True),
+                              (2, 2, 2, 1)).reshape(8).astype(f64)
+        for i in range(8):
+            per_c = per_c + wt[i] * w8[i]
+            hops = hops + wt[i, 0] * h8[i]
+    return per_c, hops
+
+
+def pass_multipliers(s, h, e):
+    """Per data type, the int64 factor every pass's words carry that does not touch the slots:
+    filter words × strips × taps, iact rows of the pass × width, psums × folds (exact tile sums)."""
+    E, F, R, S, U = (s[kk] for kk in ("E", "F", "R", "S", "U"))
+    rows_pass_sum = tile_sum(
+        E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
+    return {"filter": cdiv(E, e) * R * S, "ifmap": rows_pass_sum * s["W_used"], "psum": E * cdiv(R, h) * F}
+
+
+def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
+    """Exact router transfers, hops and per-cluster maxima of one layer (docs/rs_plus_model.md,
+    HM-NoC) in closed form per cluster: O(max_clusters) work per pass class, whatever the set count
+    (how: the module docstring).
+
+    Returns int64 scalars router_<t>, hops_<t>, load_<t> (the largest per-cluster router transfers)
+    and the NoC modes of the first pass."""
+    i64, ft = jnp.int64, dtype
+    s = {kk: jnp.asarray(v).astype(i64) for kk, v in shape.items()}
+    N, Cg, Mg, G = (s[kk] for kk in ("N", "Cg", "Mg", "G"))
+    h, e, r, t, g, b, p, q, n, m = mapping_values(mp, i64)
+    cc = jnp.asarray(arch.cluster_cols).astype(i64)
+    cpes = jnp.asarray(arch.cluster_pe_rows).astype(i64) * jnp.asarray(arch.cluster_pe_cols).astype(i64)
+    k = jnp.maximum(cpes // (h * e), 1)
+    ps = PassSets(N, Cg, Mg, n, b, q, r, p, t, ft)
+    cls = class_weights(N, Cg, Mg, n, b, q, r, p, t)
+    kf, ccf = k.astype(ft).reshape(()), cc.astype(ft).reshape(())
+    C = max_clusters
+    c_all = jnp.arange(C + 1, dtype=ft).reshape(1, 1, 1, C + 1)
+    J = c_all * kf                                        # first slot of each cluster (and the end)
+    start, (_, ti, ri, bi) = chain_starts(ps, J)
+    cl, Jc = c_all[..., :C], J[..., :C]
+    win = continuations(ps, (ti[..., :C], ri[..., :C], bi[..., :C]), cl, Jc, kf, ccf, ft)
+    mult = pass_multipliers(s, h, e)
+    out = {}
+    for dt in ("filter", "ifmap", "psum"):
+        per_c, hops = cluster_words(start[dt], ps.per_group[dt], win[dt], ps.slots,
+                                    tile_classes(G, g), cls, J, Jc, ft)
+        out[f"router_{dt}"] = mult[dt] * jnp.round(jnp.sum(per_c)).astype(i64)
+        out[f"hops_{dt}"] = mult[dt] * jnp.round(hops).astype(i64)
+        out[f"load_{dt}"] = mult[dt] * jnp.round(jnp.max(per_c)).astype(i64)
+    out.update(noc_modes(shape, mp))
+    return out
+
+def noc_modes(shape, mp):
+    """NoC mode per data type of the first pass (ints indexing NOC_MODES)."""
+    i64 = jnp.int64
+    s = shape
+    N, Cg, Mg, G = (jnp.asarray(s[k]).astype(i64) for k in ("N", "Cg", "Mg", "G"))
+    h, e, r, t, g, b, p, q, n, m = mapping_values(mp, i64)
+    g0, t0 = jnp.minimum(g, G), jnp.minimum(t, cdiv(Mg, p))
+    r0, b0 = jnp.minimum(r, cdiv(Cg, q)), jnp.minimum(b, cdiv(N, n))
+    act = g0 * t0 * r0 * b0
+    w = jnp.where(b0 == 1, 0, jnp.where(b0 == act, 3, 1))
+    i = jnp.where(t0 == 1, 0, jnp.where(t0 == act, 3, jnp.where(r0 * b0 == 1, 1, 2)))
+    ps = jnp.where(r0 == 1, 0, jnp.where(b0 == 1, 1, 2))
+    return {"noc_mode_ifmap": i.astype(i64), "noc_mode_filter": w.astype(i64),
+            "noc_mode_psum": ps.astype(i64)}
+
+
+def _approx_hops(words, length, stride, k, cc):
+    """Estimate of the mesh hops of `words` words each sent along a chain of `length` sets
+    `stride` slots apart (the rs_plus package docstring, "Search")."""
+    frac = jnp.minimum(stride / k, 1.0)
+    delta = jnp.maximum(stride / k, 1.0)
+    step = jnp.where(stride / k <= 1.0, (2.0 * cc - 1.0) / cc, fdiv(delta, cc) + delta - cc * fdiv(delta, cc))
+    return words * (length - 1) * frac * step
+
+
+def approx_noc(words, h, e, r, t, g, b, p, q, n, shape, a):
+    """Router transfers, hops and per-cluster loads estimated from the words each type moves
+    (`words`: dict filter/ifmap/psum of the words of all passes: DRAM filter reads, GLB ifmap
+    reads, psum outputs per pass) and the first pass's chain lengths: a chain of L sets `stride`
+    slots apart visits 1 + (L-1)·min(1, stride/k) clusters on average; the load is spread evenly
+    over the clusters the first pass uses. Used by the search, and by the recount when
+    `RSPlusSearchSpace.exact_noc` is False."""
+    N, Cg, Mg, G = shape["N"], shape["Cg"], shape["Mg"], shape["G"]
+    k = fdiv(a["cpes"], h * e)
+    cc = a["cluster_cols"]
+    t0, r0 = jnp.minimum(t, cdiv(Mg, p)), jnp.minimum(r, cdiv(Cg, q))
+    b0, g0 = jnp.minimum(b, cdiv(N, n)), jnp.minimum(g, G)
+    used = jnp.maximum(jnp.minimum(a["clusters"], cdiv(g0 * t0 * r0 * b0, k)), 1)
+    chains = {"filter": (b0, 1.0), "ifmap": (t0, r0 * b0), "psum": (r0, b0)}
+    out = {}
+    for dt, (L, st) in chains.items():
+        router = words[dt] * (1.0 + (L - 1) * jnp.minimum(st / k, 1.0))
+        out[f"router_{dt}"] = router
+        out[f"hops_{dt}"] = _approx_hops(words[dt], L, st, k, cc)
+        out[f"load_{dt}"] = router / used
+    return out
+
+
+def noc_cycles(noc, a, fm):
+    """NoC-bound cycles per data type: the busiest cluster's router transfers × bits per value over
+    the routers' port bits (`a` from encoding.arch_in, `fm` from encoding.formats)."""
+    rate = {"ifmap": (a["iact_routers"] * a["iact_port_bits"], fm["beta_i"]),
+            "filter": (a["weight_routers"] * a["weight_port_bits"], fm["beta_w"]),
+            "psum": (a["psum_routers"] * a["psum_port_bits"], a["psum_bits"])}
+    return {f"noc_cycles_{dt}": jnp.ceil(noc[f"load_{dt}"].astype(jnp.float64) * bits / rb
+                                         - 1e-9).astype(jnp.int64)
+            for dt, (rb, bits) in rate.items()}

@@ -1,0 +1,150 @@
+"""RS+ candidate grid and its scores: every candidate mapping of the static grid, its feasibility,
+and its energy and cycles, each term computed only on the grid axes it depends on (mesh hops and
+the NoC bound approximated: the rs_plus package docstring, "Search")."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from eyejax.dataflow import rs
+from eyejax.dataflow.mapping import RSPlusMapping
+from eyejax.dataflow.rs_plus.encoding import arch_in, formats
+from eyejax.dataflow.rs_plus.noc import approx_noc
+from eyejax.dataflow.rs_plus.space import MAPPING_KEYS, RSPlusSearchSpace
+from eyejax.dataflow.rs_plus.timing import blom_kappa, pass_time
+from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
+
+
+def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
+    """Candidate RS+ mappings on the [e, r, g, q, p, n] grid; each parameter broadcasts to the grid
+    and has size 1 on the axes it does not depend on. Returns (RSPlusMapping, feasibility mask)."""
+    nax = len(space.axes)
+
+    def axis(i):
+        shp = [1] * nax
+        shp[i] = len(space.axes[i])
+        return jnp.asarray(space.axes[i], dtype).reshape(shp)
+
+    e_split, r_opt, g_split, q_split, p_split, n_split = (axis(i) for i in range(nax))
+    s = shape
+    E, F, R, S, U, W_used, Cg, Mg, N, G = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg",
+                                                          "Mg", "N", "G"))
+    a = arch_in(arch, dtype)
+    one = jnp.ones((1,) * nax, dtype)
+    d_i = jnp.asarray(sp.iact_density).astype(dtype)
+    d_w = jnp.asarray(sp.weight_density).astype(dtype)
+    sparse = (d_i < 1) | (d_w < 1)
+    wi0 = jnp.where(sparse, jnp.maximum(d_i, 1e-3), 1.0)   # stored words per value, for the bounds
+    ww0 = jnp.where(sparse, jnp.maximum(d_w, 1e-3), 1.0)
+    h = jnp.minimum(R, a["cpes"]) * one
+    e_base = jnp.maximum(fdiv(jnp.minimum(E, fdiv(a["cpes"], h)), e_split), 1)
+    e = cdiv(E, cdiv(E, e_base))                                           # [e]
+    sets = fdiv(a["cpes"], h * e) * a["clusters"]                          # [e]
+    q_max = fdiv(a["iact_spad_words"], S * wi0)
+    q = jnp.minimum(jnp.maximum(fdiv(q_max, q_split), 1), Cg)              # [q]
+    p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["weight_spad_words"], q * S * ww0)), Mg)
+    r = jnp.maximum(jnp.minimum(r_opt, cdiv(Cg, q)), 1)                    # [r, q]
+    g = jnp.minimum(G, jnp.maximum(fdiv(fdiv(sets, r), g_split), 1))       # [e, r, g, q]
+    # p split 0 = balanced: the fewest filter chunks the free sets allow, each split evenly over
+    # them, p rounded up to whole SIMD pairs (macs_per_pe filters share a weight column)
+    t_room = jnp.maximum(fdiv(sets, r * g), 1)                            # [e, r, g, q]
+    chunk = cdiv(Mg, cdiv(Mg, t_room * p_max))
+    mpp = a["macs_per_pe"]
+    p_bal = jnp.minimum(cdiv(cdiv(chunk, t_room), mpp) * mpp, p_max)
+    p = jnp.where(p_split == 0, p_bal, fdiv(p_max, jnp.maximum(p_split, 1)))
+    p = jnp.maximum(p, 1)                                                  # [e, r, g, q, p]
+    t = jnp.maximum(jnp.minimum(fdiv(sets, r * g), cdiv(Mg, p)), 1)        # [e, r, g, q, p]
+    n = jnp.maximum(cdiv(N, n_split), 1)                                   # [n]
+    b = jnp.maximum(jnp.minimum(fdiv(sets, r * g * t), cdiv(N, n)), 1)     # full grid
+    pt = p * t
+    fm = formats(a, sp, q, p, dtype)
+    m_fit = fdiv(fdiv(a["psum_glb_total"], a["psum_bits"]), g * n * b * e * F)
+    m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)
+    ok = (m >= pt) & (q_max >= 1) & (r * t * g * b <= sets)
+    ok &= (q * S * fm["ratio_i"] <= a["iact_spad_words"])
+    ok &= (p * q * S * fm["ratio_w"] <= a["weight_spad_words"])
+    ok &= g * n * b * q * r * rs.rows_glb(e, U, R) * W_used * fm["beta_i"] <= a["iact_glb_total"]
+    m = jnp.maximum(m, pt)
+    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m), ok
+
+
+def candidate_active_pes(shape, mp: RSPlusMapping):
+    """Active PEs of every candidate (the first pass's; as `counts`)."""
+    s = shape
+    h, e, r, t, g, b, p, q, n, m = (getattr(mp, k) for k in MAPPING_KEYS)
+    return (h * jnp.minimum(e, s["E"]) * jnp.minimum(r, cdiv(s["Cg"], q))
+            * jnp.minimum(t, cdiv(s["Mg"], p)) * jnp.minimum(g, s["G"]) * jnp.minimum(b, cdiv(s["N"], n)))
+
+
+def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, dtype,
+                     with_hops: bool = True):
+    """Energy and cycles of every grid candidate, each term on the axes it depends on.
+
+    With hop energy 0 the energy equals `counts` + `energy` exactly (a test checks it); hops and the
+    NoC bound are approximated (module docstring)."""
+    s = shape
+    N, Cg, Mg, E, F, R, S, U, P, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "P", "G"))
+    H, W, W_used = s["H"], s["W"], s["W_used"]
+    h, e, r, t, g, b, p, q, n, m = (getattr(mp, k) for k in MAPPING_KEYS)
+    a = arch_in(arch, dtype)
+    et = arch.energy
+    fm = formats(a, sp, q, p, dtype)
+    bi, bw, bo = fm["beta_i"], fm["beta_w"], fm["beta_o"]
+    pb, u = a["psum_bits"], 1.0 / 16.0
+    nb = n * b
+    nnt, ns, nf = cdiv(N, nb), cdiv(E, e), cdiv(R, h)
+    pt, qr = p * t, q * r
+    nc, npt, nm = cdiv(Cg, qr), cdiv(Mg, pt), cdiv(Mg, m)
+    sum_t_eff = tile_sum(Mg, pt, lambda x: cdiv(x, p))
+    sum_r_eff = tile_sum(Cg, qr, lambda y: cdiv(y, q))
+    sum_bk = tile_sum(N, nb, lambda z: cdiv(z, n))
+    rows_glb_sum = tile_sum(E, e, lambda es: rs.rows_glb(es, U, R))
+    rows_pass_sum = tile_sum(
+        E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
+    real = clipped_cover(E, e, U, R, P, H) * (jnp.minimum(W_used, P + W) - P)
+    outputs = N * Mg * E * F
+    macs = outputs * Cg * R * S
+    filt = Mg * Cg * R * S
+    # per group, then × G
+    per_m = N * Cg * bi * (et.dram * real + et.glb * rows_glb_sum * W_used)          # [e, q]
+    dram_f = nnt * ns * filt                                                        # dense words
+    noc_f = filt * E * sum_bk
+    glb_ir = N * Cg * rows_pass_sum * W_used * npt
+    noc_i = N * Cg * E * R * sum_t_eff * W_used
+    glb_p = outputs * nc * nf
+    noc_p = outputs * (sum_r_eff * R + nc * nf - 1)
+    e_filter = bw * (et.dram * dram_f + (et.noc + et.rf) * noc_f)
+    e_ifmap = bi * (et.glb * glb_ir + (et.noc + et.rf) * noc_i)
+    e_psum = pb * (et.glb * 2 * glb_p + et.noc * noc_p)
+    e_const = (et.dram * outputs * bo
+               + et.rf * macs * (fm["d_mac"] * fm["word"] * (1.0 + fm["ratio_w"]) + 2 * fm["d_pair"] * pb)
+               + et.alu * a["data_bits"] * macs * fm["d_pair"])
+    energy_ = G * u * (nm * per_m + e_filter + e_ifmap + e_psum + e_const)
+    noc = approx_noc({"filter": G * dram_f, "ifmap": G * glb_ir, "psum": G * glb_p},
+                     h, e, r, t, g, b, p, q, n, shape, a)
+    if with_hops:
+        energy_ = energy_ + u * et.hop * (bw * noc["hops_filter"] + bi * noc["hops_ifmap"]
+                                          + pb * noc["hops_psum"])
+    if objective == "energy":
+        return energy_, None
+    mpp = a["macs_per_pe"]
+    sum_q = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
+    ngt = cdiv(G, g)
+    sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
+    ramp = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (a["pe_pipeline_stages"] - 1)) * nc * npt)
+    active = (h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
+              * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)))
+    sum_nset = tile_sum(N, nb, lambda z: jnp.minimum(n, z))
+    dense_c = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
+    # sparse: mean + imbalance of the full pass, times the passes (the recount sums the classes)
+    sparse_c = (ngt * ns * nf * nnt * nc * npt
+                * pass_time(jnp.minimum(n, N), jnp.minimum(q, Cg), jnp.minimum(p, Mg), F, S, U,
+                             fm["d_mac"], fm["d_w"], mpp, blom_kappa(active)))
+    compute = jnp.where(fm["sparse"], sparse_c, dense_c)
+    # NoC bound: per-cluster loads of the approximation
+    noc_c = jnp.maximum(jnp.maximum(
+        noc["load_filter"] * bw / (a["weight_routers"] * a["weight_port_bits"]),
+        noc["load_ifmap"] * bi / (a["iact_routers"] * a["iact_port_bits"])),
+        noc["load_psum"] * pb / (a["psum_routers"] * a["psum_port_bits"]))
+    words_bits = G * (nm * N * Cg * real * bi + dram_f * bw + outputs * bo)
+    dram = words_bits * a["clock_mhz"] / (a["dram_bus_bits"] * a["dram_clock_mhz"])
+    return energy_, jnp.maximum(compute + ramp, noc_c) + dram
