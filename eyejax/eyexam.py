@@ -42,8 +42,7 @@ import pandas as pd
 
 from eyejax.arch import family_of
 from eyejax.dataflow import cost, dataflow_for
-from eyejax.dataflow.rs import layer_shape, set_slots
-from eyejax.dataflow.tiling import cdiv, fdiv
+from eyejax.dataflow.shape import layer_shape
 from eyejax.evaluate import in_axes_of
 from eyejax.plots import new_figure
 
@@ -55,59 +54,14 @@ STEP_TITLES = {
 }
 
 
-# ------------------------------------------------------------------------------ per-dataflow parts
-def _rs_parallelism(s):
-    return s["R"] * s["E"] * s["Cg"] * s["Mg"]
-
-
-def _rs_plus_parallelism(s):
-    # RS+ tiles groups and images spatially too (docs/rs_plus_model.md)
-    return s["R"] * s["E"] * s["Cg"] * s["Mg"] * s["G"] * s["N"]
-
-
-_NS = np.arange(1, 257)
-_R = np.concatenate([np.arange(1, 65), 2 ** np.arange(7, 15)])
-
-
-def _rs_physical_min_compute(layer, arch):
-    """Fewest compute cycles of RS on v1's rows×cols, storage ignored (float64).
-
-    Sets are h×e with h = min(R, rows); e = ceil(E/ns) for every strip count ns (a set wider than
-    the array split into segments on different rows, `rs.set_slots`); r sets on channels stacked
-    in one column of set slots × t on filters in the remaining slots (docs/rs_model.md "Array").
-    The busiest PE does ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip
-    and R fold.
-    """
-    f = jnp.float64
-    s = layer_shape(layer, f)
-    rows, cols = jnp.asarray(arch.pe_rows, f), jnp.asarray(arch.pe_cols, f)
-    N, Cg, Mg, E, F, R, S, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G"))
-    h = jnp.minimum(R, rows)
-    nf = cdiv(R, h)
-    ns = jnp.asarray(_NS, f)[:, None]
-    e = cdiv(E, jnp.minimum(ns, E))
-    strips = cdiv(E, e)
-    _, set_rows, set_cols = set_slots(h, e, rows, cols)
-    r = jnp.asarray(_R, f)[None, :]
-    t = jnp.minimum(fdiv(set_rows, r) * set_cols, Mg)
-    ok = (set_rows >= 1) & (r <= set_rows) & (t >= 1)
-    T = G * N * F * S * strips * nf * cdiv(Cg, jnp.minimum(r, Cg)) * cdiv(Mg, jnp.maximum(t, 1))
-    return jnp.min(jnp.where(ok, T, jnp.inf))
-
-
 def dataflow_name(module) -> str:
     return getattr(module, "name", None) or module.__name__.rsplit(".", 1)[-1]
 
 
 def _parts(module):
-    """(parallelism(shape) per group, physical_min_compute(layer, arch) or None). RS+ has no
-    physical-array search (None: step 4 loses nothing); every ISCA16 dataflow
-    (eyejax.dataflow.isca16_base.Dataflow) has both."""
-    name = dataflow_name(module)
-    if name == "rs":
-        return _rs_parallelism, _rs_physical_min_compute
-    if name == "rs_plus":
-        return _rs_plus_parallelism, None
+    """(parallelism(shape) per group, physical_min_compute(layer, arch) or None): the dataflow's
+    own (eyejax.dataflow protocol); None (RS+: no physical-array search) means step 4 loses
+    nothing."""
     return module.parallelism, module.physical_min_compute
 
 

@@ -10,6 +10,7 @@ from eyejax.arch import family_of
 from eyejax.arch.energy import DATA_TYPES
 from eyejax.arch.family import per_config
 from eyejax.dataflow.mapping import COUNT_KEYS
+from eyejax.dataflow.rs_plus import NOC_MODES
 from eyejax.metrics import objective_of_totals
 
 LEVELS_E = ("dram", "glb", "noc", "rf")
@@ -111,8 +112,6 @@ class NetworkResult:
         for k, v in arr.items():
             cols[k] = np.asarray(v).reshape(-1)
             if k.startswith("noc_mode_"):  # HM-NoC router modes, also by name
-                from eyejax.dataflow.rs_plus import NOC_MODES
-
                 cols[f"{k}_name"] = np.asarray(NOC_MODES, dtype=object)[cols[k]]
         for k in ("iact_density", "weight_density", "ofmap_density"):
             v = np.asarray(getattr(self.sparsity, k))

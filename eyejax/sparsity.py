@@ -12,6 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from eyejax.sparse.gating import nonzero_mac_fraction
+from eyejax.sparse.rlc import expected_rlc_ratio, rlc_ratio
+
 
 class SparsityError(ValueError):
     pass
@@ -73,8 +76,6 @@ class Sparsity:
     def from_densities(num_layers: int, iact=1.0, weight=1.0, ofmap=None) -> "Sparsity":
         """Expected behaviour for i.i.d. zeros. `ofmap` defaults to the next layer's iact density
         (the last layer's own iact density)."""
-        from eyejax.sparse.rlc import expected_rlc_ratio
-
         ia = _per_layer("iact_density", iact, num_layers)
         w = _per_layer("weight_density", weight, num_layers)
         if ofmap is None:
@@ -96,9 +97,6 @@ class Sparsity:
         fraction of MACs whose ifmap operand is non-zero (padding counts as zero); the RLC ratios
         come from encoding the tensors themselves (capped at 1: raw transfer when RLC would expand).
         """
-        from eyejax.sparse.gating import nonzero_mac_fraction
-        from eyejax.sparse.rlc import rlc_ratio
-
         layers = list(network.layers)
         L = len(layers)
         if len(ifmaps) != L:

@@ -12,7 +12,7 @@ import pytest
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.eyeriss_v2 import EyerissV2
 from eyejax.arch.isca16 import isca16_arch
-from eyejax.dataflow import DATAFLOWS, dataflow_for
+from eyejax.dataflow import DATAFLOWS
 from eyejax.evaluate import evaluate
 from eyejax.workload.layer import Layer
 from eyejax.workload.network import Network

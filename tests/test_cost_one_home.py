@@ -21,6 +21,7 @@ from eyejax.codesign import differentiable as dif
 from eyejax.dataflow import cost, rs, rs_plus
 from eyejax.dataflow.mapping import RSMapping, RSPlusMapping
 from eyejax.dataflow.search import at_best, best_candidate, cast
+from eyejax.dataflow.shape import layer_shape
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
 from eyejax.workload import Layer, Network
@@ -63,7 +64,7 @@ def movement(raw, b, i):
 @jax.jit
 def _rs_score(layer, arch, sp, first):
     f32 = jnp.float32
-    shape = rs.layer_shape(layer, f32)
+    shape = layer_shape(layer, f32)
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     mp, ok = rs.candidate_grid(shape, arch32, rs.DEFAULT_SEARCH, f32)
     energy, _ = rs.candidate_scores(shape, arch32, sp32, first, mp, "energy", f32)
@@ -104,7 +105,7 @@ SMALL_V2 = dict(cluster_rows=3, cluster_cols=3, cluster_pe_rows=2, cluster_pe_co
 @jax.jit
 def _rs_plus_score(layer, arch, sp):
     f32 = jnp.float32
-    shape = rs.layer_shape(layer, f32)
+    shape = layer_shape(layer, f32)
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     mp, ok = rs_plus.candidate_grid(shape, arch32, sp32, rs_plus.DEFAULT_SEARCH, f32)
     energy, _ = rs_plus.candidate_scores(shape, arch32, sp32, False, mp, "energy", f32)

@@ -14,7 +14,7 @@ from eyejax.dataflow.nlr import NLR
 from eyejax.dataflow.os import OS_A, OS_B, OS_C
 from eyejax.dataflow.ws import WS
 from eyejax.evaluate import evaluate
-from eyejax.workload import Layer, Network, get_network
+from eyejax.workload import Layer, get_network
 
 # ------------------------------------------------------------------- reference: walk the loop nest
 

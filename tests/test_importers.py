@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eyejax.workload import Layer, LayerType, WorkloadError
+from eyejax.workload import LayerType, WorkloadError
 from eyejax.workload.importers import (ApproximationWarning, UnsupportedOpsWarning, from_flax,
                                        from_jax, from_onnx)
 

@@ -18,11 +18,11 @@ from eyejax.arch.isca16 import ISCA16Spatial, isca16_arch
 from eyejax.dataflow import isca16_base as base
 from eyejax.dataflow.nlr import NLR
 from eyejax.dataflow.os import OS_A, OS_B, OS_C
-from eyejax.dataflow.rs import layer_shape
-from eyejax.metrics import OBJECTIVES
 from eyejax.dataflow.search import cast
+from eyejax.dataflow.shape import layer_shape
 from eyejax.dataflow.ws import WS
 from eyejax.evaluate import evaluate_arrays, in_axes_of
+from eyejax.metrics import OBJECTIVES
 from eyejax.sparsity import Sparsity
 from eyejax.workload import Layer
 from eyejax.workload.layer import LayerArrays

@@ -3,7 +3,9 @@
 Every module under eyejax/ is parsed (imports inside functions included) and checked for
 * no library module importing an app module, and no cycle among the app modules;
 * no module importing a private name (``_x``) of another eyejax module, either as
-  ``from eyejax.m import _x`` or as ``m._x`` on an imported eyejax module.
+  ``from eyejax.m import _x`` or as ``m._x`` on an imported eyejax module;
+* the functional simulation (eyejax/sim/) sharing only the pytrees and data formats with the
+  analytical model, so the two check each other independently.
 """
 from __future__ import annotations
 
@@ -13,6 +15,12 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "eyejax"
 
 # the app layer: everything under eyejax/app/
+
+# what the simulation may import: pytrees (architecture, workload, sparsity, mappings) and the
+# sparse data formats; never the analytical model (eyejax.dataflow.* but its mapping pytrees)
+SIM_MAY_IMPORT = ("eyejax.sim", "eyejax.arch", "eyejax.workload", "eyejax.sparsity",
+                  "eyejax.dataflow.mapping", "eyejax.sparse")
+
 
 def module_name(path: Path) -> str:
     rel = path.relative_to(PKG.parent).with_suffix("")
@@ -128,3 +136,15 @@ def test_no_private_names_across_modules():
                 bad.append(f"{mod}:{line} uses {target}.{name}")
     assert not bad, "private names used across modules:\n" + "\n".join(bad)
 
+
+def test_simulation_shares_only_the_pytrees():
+    bad = []
+    for mod, path in modules().items():
+        if not mod.startswith("eyejax.sim"):
+            continue
+        found, _ = imports(mod, path)
+        for target, _name, line in found:
+            if target.startswith("eyejax") and target != "eyejax" and not any(
+                    target == ok or target.startswith(ok + ".") for ok in SIM_MAY_IMPORT):
+                bad.append(f"{mod}:{line} imports {target}")
+    assert not bad, "the simulation reaches into the model:\n" + "\n".join(bad)

@@ -1,7 +1,6 @@
 """The notebooks run top to bottom (at reduced size, EYEJAX_NOTEBOOK_SMALL=1) and match their source
 script notebooks/make_notebooks.py, with empty outputs."""
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest

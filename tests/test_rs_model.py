@@ -1,5 +1,4 @@
 """The closed-form RS model: internal consistency, invariants, precision, infeasibility."""
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -7,12 +6,12 @@ import numpy as np
 import pytest
 
 import eyejax  # noqa: F401  (enables x64)
-from eyejax.dataflow import cost
 from eyejax.arch.errors import ArchError
 from eyejax.arch.eyeriss_v1 import EyerissV1
-from eyejax.dataflow import rs
-from eyejax.dataflow.search import cast
+from eyejax.dataflow import cost, rs
 from eyejax.dataflow.mapping import RSMapping
+from eyejax.dataflow.search import cast
+from eyejax.dataflow.shape import layer_shape
 from eyejax.dataflow.tiling import clipped_cover
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
@@ -57,7 +56,7 @@ SMALL_LAYERS = [
 def test_factorized_scores_equal_counts(layer, objective):
     """The search's per-axis cost terms add up to the same totals as `counts` + `cost`."""
     arch = EyerissV1(pe_rows=4, pe_cols=5, glb_banks=8, glb_bank_words=64)
-    shape = rs.layer_shape(layer.as_row(), jnp.float64)
+    shape = layer_shape(layer.as_row(), jnp.float64)
     arch64 = cast(arch, jnp.float64)
     sp = Sparsity.from_densities(1, iact=0.6)
     sp1 = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), sp)

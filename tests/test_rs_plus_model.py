@@ -13,9 +13,11 @@ import eyejax  # noqa: F401  (enables x64)
 from eyejax.arch.energy import PJ_65NM
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.eyeriss_v2 import EyerissV2
-from eyejax.dataflow import dataflow_for, prepare_search_space, rs, rs_plus as rp
+from eyejax.dataflow import dataflow_for, prepare_search_space, rs
+from eyejax.dataflow import rs_plus as rp
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.dataflow.search import cast
+from eyejax.dataflow.shape import layer_shape
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
 from eyejax.workload import Layer, get_network
@@ -123,7 +125,7 @@ def random_mappings(layer, arch, count, seed):
     return out
 
 
-_routes = jax.jit(lambda layer, mp: rp.noc_routes(rs.layer_shape(layer, jnp.int64), SMALL_ARCH, mp, 9))
+_routes = jax.jit(lambda layer, mp: rp.noc_routes(layer_shape(layer, jnp.int64), SMALL_ARCH, mp, 9))
 
 
 @pytest.mark.parametrize("layer", SMALL_LAYERS, ids=lambda l: l.name)
@@ -147,7 +149,7 @@ def test_noc_closed_form_equals_brute_force_across_grids(arch_i, dtype):
     shorter than a cluster, remainder tiles in every dimension, both precisions."""
     arch = WIDE_ARCHS[arch_i]
     clusters = arch.cluster_rows * arch.cluster_cols
-    fn = jax.jit(lambda layer, mp: rp.noc_routes(rs.layer_shape(layer, jnp.int64), arch, mp,
+    fn = jax.jit(lambda layer, mp: rp.noc_routes(layer_shape(layer, jnp.int64), arch, mp,
                                                  clusters, dtype))
     rng = np.random.default_rng(arch_i)
     for layer in SMALL_LAYERS:
@@ -213,7 +215,7 @@ def test_pruned_duplicate_axes_change_no_result():
 def test_noc_modes():
     layer = Layer("x", "CONV", 4, 8, 8, 6, 6, 3, 3, 1, 1, 1)
     mode = lambda **kw: {k: int(v) for k, v in rp.noc_modes(
-        rs.layer_shape(layer.as_row(), jnp.int64),
+        layer_shape(layer.as_row(), jnp.int64),
         rp.RSPlusMapping(**{**dict(h=3, e=1, r=1, t=1, g=1, b=1, p=1, q=1, n=1, m=1), **kw})).items()}
     assert mode() == {"noc_mode_ifmap": 0, "noc_mode_filter": 0, "noc_mode_psum": 0}
     assert mode(b=4)["noc_mode_filter"] == 3 and mode(b=4, t=2, m=2)["noc_mode_filter"] == 1
@@ -241,7 +243,7 @@ def test_factorized_scores_equal_counts(layer, dens):
 def _search_vs_counts(layer, sp):
     arch = SMALL_ARCH.replace(energy=PJ_65NM.replace(hop=0.0))
     f64 = jnp.float64
-    shape = rs.layer_shape(layer, f64)
+    shape = layer_shape(layer, f64)
     a64 = cast(arch, f64)
     mp, ok = rp.candidate_grid(shape, a64, sp, rp.DEFAULT_SEARCH, f64)
     energy, cycles = rp.candidate_scores(shape, a64, sp, False, mp, "latency", f64)

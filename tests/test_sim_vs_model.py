@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
-from eyejax.dataflow.rs import RS_EXTRA_KEYS, layer_counts, mapping_is_feasible
+from eyejax.dataflow.mapping import RS_EXTRA_KEYS
+from eyejax.dataflow.rs import layer_counts, mapping_is_feasible
 from eyejax.sim import is_feasible, simulate_rs, simulate_rs_counts
 from eyejax.workload.layer import Layer, LayerArrays
 

@@ -27,7 +27,7 @@ from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.app.runtime import CONF_DIR
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
-from eyejax.sweep import SweepError, build_grid, make_plan, read_results, run_sweep
+from eyejax.sweep import SweepError, build_grid, read_results, run_sweep
 from eyejax.app.sweep_cli import build_plan
 from eyejax.sweep.grid import axis_values
 from eyejax.workload import Network, get_network, save_network_csv

@@ -87,6 +87,11 @@ def register(family: Family) -> Family:
     return family
 
 
+def unregister(name: str) -> None:
+    """Remove a family (e.g. one a test registered)."""
+    _REGISTRY.pop(name, None)
+
+
 def families() -> dict[str, Family]:
     """Every registered family by name, in registration order."""
     return dict(_REGISTRY)

@@ -70,8 +70,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.dataflow import cost
+from eyejax.dataflow import cost, rs_plus
 from eyejax.dataflow.mapping import COUNT_KEYS
+from eyejax.dataflow.shape import layer_shape
+from eyejax.evaluate import evaluate
+from eyejax.sparse.rlc import expected_rlc_ratio
+from eyejax.sparsity import Sparsity
 
 ENERGY_PARAMS = ("alu", "rf", "noc", "glb", "dram")
 ARCH_PARAMS = ENERGY_PARAMS + ("clock_mhz", "dram_bus_bits", "dram_clock_mhz")
@@ -109,8 +113,6 @@ def _single(arch):
 
 def fix_mapping(arch, network, sparsity=None, objective: str = "energy") -> FixedMapping:
     """Run the mapping search once (the batched evaluator, batch of one) and keep its argmin."""
-    from eyejax.evaluate import evaluate
-
     arch = _single(arch)
     res = evaluate(arch, network, sparsity, objective=objective)
     raw = res.raw
@@ -181,8 +183,6 @@ def sparsity_terms(densities, first, energy_model: str = "v1", cap: str = "soft"
                    tau: float = DEFAULT_TAU) -> dict:
     """The model's sparsity inputs as smooth functions of densities: mac_density g and the DRAM size
     ratios of ifmaps, ofmaps and filters (see the module docstring)."""
-    from eyejax.sparse.rlc import expected_rlc_ratio
-
     if energy_model not in ("v1", "v1_cvpr17"):
         raise ValueError(f"sparsity_terms is for v1 and v1_cvpr17, got {energy_model!r}")
     ia, w, of = densities["iact"], densities["weight"], densities["ofmap"]
@@ -228,8 +228,6 @@ def layer_costs(fixed: FixedMapping, terms: dict, params: dict) -> dict:
 def v2_layer_costs(fixed: FixedMapping, densities: dict, params: dict, densities0: dict) -> dict:
     """Eyeriss v2 per-layer energy (by level and total) and latency at the fixed RS+ mapping, as
     smooth functions of the densities and the continuous parameters (module docstring, "v2")."""
-    from eyejax.dataflow import rs, rs_plus
-
     f64 = jnp.float64
     arch = fixed.arch
     table = arch.energy.replace(**{k: params[k] for k in ENERGY_PARAMS + ("hop",)})
@@ -253,7 +251,7 @@ def v2_layer_costs(fixed: FixedMapping, densities: dict, params: dict, densities
     out["energy_alu"] = e["alu"]
     out["energy"] = sum(e.values())
     # latency
-    shape = rs.layer_shape(fixed.layers, f64)
+    shape = layer_shape(fixed.layers, f64)
     sc = jax.vmap(lambda sh, m, dm, dw, act: rs_plus.sparse_compute_cycles(
         sh, arch, m, {"d_mac": dm, "d_w": dw}, act, f64))(
         shape, mp, fm["d_mac"], fm["d_w"], jnp.asarray(c["active_pes"], f64))
@@ -320,8 +318,6 @@ def network_energy_fn(arch, network, densities=None, *, energy_model: str | None
     sparsity: optionally the exact `Sparsity` to search the mapping with (e.g. from real tensors);
     by default it is built from `densities` (i.i.d. expectation).
     """
-    from eyejax.sparsity import Sparsity
-
     if cap not in CAPS:
         raise ValueError(f"cap must be one of {CAPS}, got {cap!r}")
     family = getattr(arch, "family", None)

@@ -26,7 +26,18 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from eyejax.arch.eyeriss_v2 import EyerissV2
+from eyejax.codesign.differentiable import (
+    FixedMapping,
+    arch_params,
+    layer_costs,
+    soft_cap,
+)
 from eyejax.codesign.models import hardware_network, layer_tensors
+from eyejax.dataflow.mapping import COUNT_KEYS
+from eyejax.evaluate import evaluate
+from eyejax.sparse.rlc import expected_rlc_ratio, rlc_ratio
+from eyejax.sparsity import Sparsity
 
 ENERGY_MODELS = ("v1", "v1_cvpr17", "v2")
 
@@ -55,9 +66,6 @@ def measure_sparsity(module, params, x, network):
     Returns (Sparsity for v1 (exact, from tensors), dict of extra per-layer arrays: weight_density,
     pair_density (both operands non-zero), filter_rlc_ratio (capped at 1)).
     """
-    from eyejax.sparse.rlc import rlc_ratio
-    from eyejax.sparsity import Sparsity
-
     ifmaps, ofmaps, weights = layer_tensors(module, params, x)
     sp = Sparsity.from_tensors(network, ifmaps, weights, ofmaps)
     pair, f_rlc = [], []
@@ -70,9 +78,6 @@ def measure_sparsity(module, params, x, network):
 
 
 def _fixed(res, network, arch):
-    from eyejax.codesign.differentiable import FixedMapping
-    from eyejax.dataflow.mapping import COUNT_KEYS
-
     raw = res.raw
     return FixedMapping(network=network, arch=arch,
                         counts={k: np.asarray(raw[k][0], np.float64) for k in COUNT_KEYS},
@@ -102,9 +107,6 @@ class Estimate:
         `weight_density`, by the smooth model of `eyejax.codesign.differentiable`: gated MACs scale
         with the weight density (v1_cvpr17) and filters compress at the i.i.d. RLC ratio
         (soft-capped); v1 ignores weights."""
-        from eyejax.codesign.differentiable import arch_params, layer_costs, soft_cap
-        from eyejax.sparse.rlc import expected_rlc_ratio
-
         terms = {k: jnp.asarray(v) for k, v in self.terms[model].items()}
         if model == "v1_cvpr17":
             x0 = float(self.weight_density[layer])
@@ -132,7 +134,6 @@ class Estimate:
                 out[layer] = (self.predicted_energy(model, layer, x0)
                               - self.predicted_energy(model, layer, x))
             return out
-        from eyejax.evaluate import evaluate
 
         idx = list(targets)
         L = len(self.weight_density)
@@ -152,8 +153,6 @@ class Estimate:
 def layer_energies(arch, network, sp, extra, arch_v2=None) -> Estimate:
     """Per-layer energy under each energy model, latency and the sparsity inputs (`Estimate.table`:
     one row per layer). v2 columns (`energy_v2`, `latency_ms_v2`) when `arch_v2` is given."""
-    from eyejax.evaluate import evaluate
-
     arch = jax.tree_util.tree_map(lambda x: np.asarray(x).reshape(()) if np.ndim(x) else x, arch)
     res_v1 = evaluate(arch, network, sp)
     a1 = res_v1.arrays()
@@ -202,8 +201,6 @@ def layer_energies(arch, network, sp, extra, arch_v2=None) -> Estimate:
 
 def default_v2(arch):
     """The Eyeriss v2 chip with the v1 configuration's energy table."""
-    from eyejax.arch.eyeriss_v2 import EyerissV2
-
     table = jax.tree_util.tree_map(lambda x: np.asarray(x).reshape(()) if np.ndim(x) else x,
                                    arch.energy)
     return EyerissV2(energy=table)

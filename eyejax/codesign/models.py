@@ -14,6 +14,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.workload import Network
+from eyejax.workload.importers import from_flax
+
 LAYERS = ("conv1", "conv2", "fc1", "fc2")
 
 
@@ -69,9 +72,6 @@ def layer_tensors(module: DigitsCNN, params, x):
 def hardware_network(module: DigitsCNN, params, batch: int = 1, name: str = "digits_cnn"):
     """The CNN's conv and dense layers as an eyejax Network with N = batch, traced with the
     workload importer (`eyejax.workload.importers.from_flax`)."""
-    from eyejax.workload import Network
-    from eyejax.workload.importers import from_flax
-
     x = jnp.zeros((batch, 8, 8, 1), jnp.float32)
     net = from_flax(module, {"params": params}, x, name=name)
     if tuple(net.names) != LAYERS:

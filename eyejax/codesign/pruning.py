@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.codesign import data as data_mod
 from eyejax.codesign.energy import ENERGY_MODELS, EnergyEstimator
 from eyejax.codesign.models import LAYERS, DigitsCNN
@@ -369,8 +370,6 @@ def run_pruning(cfg: PruneConfig | None = None, arch=None, logger=None,
 
     arch: the Eyeriss v1 configuration (default: the chip); arch_v2: the Eyeriss v2 one of the v2
     estimates (default: the v2 chip with arch's energy table)."""
-    from eyejax.arch.eyeriss_v1 import EyerissV1
-
     cfg = cfg or PruneConfig()
     arch = EyerissV1() if arch is None else arch
     t0 = time.perf_counter()

@@ -1,14 +1,19 @@
-"""Dataflows: each module maps a layer onto an architecture and costs it.
+"""Dataflows: each maps a layer onto an architecture and costs it.
 
-A dataflow module provides
-  search_layer(layer, arch, sparsity_row, first, objective, space) -> flat dict of scalars
-      (the COUNT_KEYS of eyejax.dataflow.mapping, `energy_<level>_<type>`, `energy_alu`, `cycles`,
-      `dram_cycles`, `feasible`, and its mapping as `map_<name>`),
-  DEFAULT_SEARCH (a hashable, static search-space description) and MAPPING_KEYS,
-and declares the architecture families it runs on; optionally prepare_space(space, arch, layers,
-sparsity) -> space, which fills in static fields from the concrete batch before jit. `dataflow_for`
-picks one by name or by the architecture family's native one (eyejax.arch);
-`prepare_search_space` readies its space.
+The protocol every dataflow (a module, or an object with these attributes) provides:
+  FAMILIES        the architecture families it runs on (eyejax.arch registry names);
+  MAPPING_KEYS    its mapping parameters;
+  DEFAULT_SEARCH  a hashable, static description of its mapping space;
+  search_layer(layer, arch, sparsity_row, first, objective, space) -> flat dict of scalars: the
+      COUNT_KEYS of eyejax.dataflow.mapping, `energy_<level>_<type>`, `energy_alu`, `cycles`,
+      `dram_cycles`, `feasible`, and its mapping as `map_<name>` (search.choose and
+      search.layer_result give the shared search; cost.energy turns counts into energy);
+  validate_arch(arch) -> None, raising an error that names the field and its range;
+  parallelism(shape) and physical_min_compute(layer, arch) (or None) for Eyexam's steps 2 and 4;
+  optionally prepare_space(space, arch, layers, sparsity) -> space, which fills in static fields
+  from the concrete batch before jit.
+`DATAFLOWS` names them (`register_dataflow` adds one); `dataflow_for` picks one by name or by the
+architecture family's native one (eyejax.arch); `prepare_search_space` readies its space.
 """
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ import numpy as np
 
 from eyejax.arch import family_of
 
-# name -> module path. Modules load lazily so a new dataflow costs nothing until it is used.
+# name -> module path, or an object with the dataflow interface (register_dataflow). Modules load
+# lazily so a new dataflow costs nothing until it is used.
 DATAFLOWS = {
     "rs": "eyejax.dataflow.rs",
     "rs_plus": "eyejax.dataflow.rs_plus",
@@ -33,6 +39,16 @@ DATAFLOWS = {
 }
 
 
+def register_dataflow(name: str, target) -> None:
+    """Add a dataflow: `target` is a "module[:attribute]" path, loaded when first used, or an
+    object that provides the interface above (e.g. one a test defines)."""
+    DATAFLOWS[name] = target
+
+
+def unregister_dataflow(name: str) -> None:
+    DATAFLOWS.pop(name, None)
+
+
 def dataflow_for(arch, name: str | None = None):
     """The dataflow `name`, or the architecture family's native one (eyejax.arch registry)."""
     fam = family_of(arch)
@@ -41,10 +57,13 @@ def dataflow_for(arch, name: str | None = None):
         name = fam.dataflow_of(arch)
     if name not in DATAFLOWS:
         raise ValueError(f"dataflow must be one of {sorted(DATAFLOWS)}, got {name!r}")
-    path, _, attr = DATAFLOWS[name].partition(":")
-    module = importlib.import_module(path)
-    if attr:
-        module = getattr(module, attr)
+    target = DATAFLOWS[name]
+    if isinstance(target, str):
+        path, _, attr = target.partition(":")
+        module = importlib.import_module(path)
+        module = getattr(module, attr) if attr else module
+    else:
+        module = target
     families = getattr(module, "FAMILIES", None)
     if families is not None and family not in families:
         raise ValueError(f"dataflow {name!r} runs on {sorted(families)}, not on {family!r}")

@@ -28,7 +28,7 @@ import numpy as np
 from eyejax.arch import isca16
 from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS
-from eyejax.dataflow.rs import layer_shape, rows_glb
+from eyejax.dataflow.rs import rows_glb
 from eyejax.dataflow.search import (
     at_best,
     cast,
@@ -37,6 +37,7 @@ from eyejax.dataflow.search import (
     objective_score,
     pick,
 )
+from eyejax.dataflow.shape import layer_shape
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import check_objective
 
@@ -125,8 +126,6 @@ def prepare_space(radices, space, arch, layers=None, sparsity=None):
     space = ExactSpace() if space is None else space
     if layers is None:
         return space
-    from eyejax.dataflow.rs import layer_shape
-
     shape = layer_shape(layers, jnp.float64)
     total = 1
     for r in radices(shape, None, True):

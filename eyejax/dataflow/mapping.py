@@ -14,6 +14,7 @@ COUNT_KEYS = (
     "rf_psum_reads", "rf_psum_writes",
     "passes", "compute_cycles", "ramp_cycles", "active_pes",
 )
+RS_EXTRA_KEYS = ("stall_cycles",)   # RS counts beyond COUNT_KEYS (model and simulation agree)
 
 
 @struct.dataclass

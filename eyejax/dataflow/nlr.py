@@ -13,7 +13,6 @@ import jax.numpy as jnp
 from eyejax.dataflow import isca16_base as base
 from eyejax.dataflow.tiling import cdiv, fdiv
 
-
 MAPPING_KEYS = ("m_s", "c_s", "n", "e")
 
 

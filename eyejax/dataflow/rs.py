@@ -17,8 +17,9 @@ import numpy as np
 from eyejax.arch import eyeriss_v1
 from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
 from eyejax.dataflow import cost
-from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
+from eyejax.dataflow.mapping import COUNT_KEYS, RS_EXTRA_KEYS, RSMapping
 from eyejax.dataflow.search import cast, choose, layer_result, objective_score
+from eyejax.dataflow.shape import layer_shape
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import check_objective
 
@@ -65,19 +66,6 @@ class RSSearchSpace:
 DEFAULT_SEARCH = RSSearchSpace()
 
 
-def layer_shape(layer, dtype):
-    """Per-group shape of a layer (LayerArrays leaves: rows or a row; a workload.Layer converts
-    with `layer.as_row()`), cast to dtype."""
-    v = {k: jnp.asarray(getattr(layer, k)).astype(dtype)
-         for k in ("N", "C", "M", "H", "W", "R", "S", "U", "P", "G")}
-    v["Cg"] = v["C"] // v["G"]
-    v["Mg"] = v["M"] // v["G"]
-    v["E"] = (v["H"] + 2 * v["P"] - v["R"]) // v["U"] + 1
-    v["F"] = (v["W"] + 2 * v["P"] - v["S"]) // v["U"] + 1
-    v["W_used"] = (v["F"] - 1) * v["U"] + v["S"]
-    return v
-
-
 def rows_glb(es, U, R):
     return jnp.minimum((es - 1) * U + R, es * R)
 
@@ -95,7 +83,6 @@ def set_slots(h, e, pe_rows, pe_cols):
     return seg, set_rows, set_cols
 
 
-RS_EXTRA_KEYS = ("stall_cycles",)   # RS counts beyond COUNT_KEYS (model and simulation agree)
 
 
 def pass_time_terms(nk, es, x, y, hk, s, a, mp, dtype):
@@ -429,3 +416,40 @@ def layer_counts(layer, arch, mapping: RSMapping) -> dict:
 
 def mapping_is_feasible(layer, arch, mapping: RSMapping) -> bool:
     return bool(feasible(layer_shape(layer, jnp.int64), arch, mapping, jnp.int64))
+
+
+# ---------------------------------------------------------------------------- Eyexam (eyejax.eyexam)
+def parallelism(s):
+    """Eyexam step 2: the MACs RS can run at once per group (R·E PE rows and columns of a logical
+    set, over every channel and filter)."""
+    return s["R"] * s["E"] * s["Cg"] * s["Mg"]
+
+
+_NS = np.arange(1, 257)
+_R = np.concatenate([np.arange(1, 65), 2 ** np.arange(7, 15)])
+
+
+def physical_min_compute(layer, arch):
+    """Eyexam step 4: fewest compute cycles of RS on v1's rows×cols, storage ignored (float64).
+
+    Sets are h×e with h = min(R, rows); e = ceil(E/ns) for every strip count ns (a set wider than
+    the array split into segments on different rows, `set_slots`); r sets on channels stacked
+    in one column of set slots × t on filters in the remaining slots (docs/rs_model.md "Array").
+    The busiest PE does ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip
+    and R fold.
+    """
+    f = jnp.float64
+    s = layer_shape(layer, f)
+    rows, cols = jnp.asarray(arch.pe_rows, f), jnp.asarray(arch.pe_cols, f)
+    N, Cg, Mg, E, F, R, S, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G"))
+    h = jnp.minimum(R, rows)
+    nf = cdiv(R, h)
+    ns = jnp.asarray(_NS, f)[:, None]
+    e = cdiv(E, jnp.minimum(ns, E))
+    strips = cdiv(E, e)
+    _, set_rows, set_cols = set_slots(h, e, rows, cols)
+    r = jnp.asarray(_R, f)[None, :]
+    t = jnp.minimum(fdiv(set_rows, r) * set_cols, Mg)
+    ok = (set_rows >= 1) & (r <= set_rows) & (t >= 1)
+    T = G * N * F * S * strips * nf * cdiv(Cg, jnp.minimum(r, Cg)) * cdiv(Mg, jnp.maximum(t, 1))
+    return jnp.min(jnp.where(ok, T, jnp.inf))

@@ -14,7 +14,6 @@ import jax.numpy as jnp
 from eyejax.dataflow import isca16_base as base
 from eyejax.dataflow.tiling import cdiv, fdiv, tile_sum
 
-
 MAPPING_KEYS = ("h", "m_s", "c_s", "n", "e")
 
 

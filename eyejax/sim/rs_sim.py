@@ -43,8 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax.arch.eyeriss_v1 import EyerissV1
-from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
-from eyejax.dataflow.rs import RS_EXTRA_KEYS
+from eyejax.dataflow.mapping import COUNT_KEYS, RS_EXTRA_KEYS, RSMapping
 from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distinct_rows,
                                ifmap_block, mapping_ints, multicast, stack_passes, strip_rows,
                                tiles)

@@ -32,8 +32,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from eyejax import __version__
+from eyejax.dataflow import dataflow_for, prepare_search_space
+from eyejax.evaluate import DEFAULT_CHUNK, evaluate_arrays
+from eyejax.limits import check_counts
 from eyejax.metrics import edp
-
+from eyejax.results import NetworkResult
+from eyejax.sweep.area import area_proxy
 from eyejax.sweep.grid import Grid, SweepError, grid_hash
 
 FORMAT = 1
@@ -85,9 +90,6 @@ class SweepPlan:
 
     def identity(self) -> dict:
         """Everything the results depend on (its hash names the sweep)."""
-        from eyejax import __version__
-        from eyejax.dataflow import dataflow_for
-
         layers = self.network.arrays()
         df_module = dataflow_for(self.grid.base_arch, self.dataflow)
         space = df_module.DEFAULT_SEARCH if self.space is None else self.space
@@ -122,8 +124,6 @@ def make_plan(grid: Grid, network, objective: str = "energy", part_size: int | N
     multiple of eval_chunk (the configurations per compiled call, default DEFAULT_CHUNK).
     per_layer: "auto" stores per-layer rows when the grid has at most PER_LAYER_AUTO_ROWS of them.
     """
-    from eyejax.evaluate import DEFAULT_CHUNK
-
     L = len(network.layers)
     ec = int(eval_chunk or DEFAULT_CHUNK)
     if ec < 1:
@@ -140,11 +140,7 @@ def make_plan(grid: Grid, network, objective: str = "energy", part_size: int | N
     if not isinstance(per_layer, bool):
         raise SweepError(f"sweep.per_layer must be auto, true or false, got {per_layer!r}")
     # static search-space fields from the grid's bounding corner: one compile for the whole sweep
-    from eyejax.dataflow import dataflow_for, prepare_search_space
-
     corner_arch, corner_sp = grid.corner()
-    from eyejax.limits import check_counts
-
     check_counts(corner_arch, network, where="sweep grid (largest values of every axis): ")
     space = prepare_search_space(dataflow_for(grid.base_arch, dataflow), space, corner_arch,
                                  network.arrays(), corner_sp)
@@ -403,12 +399,6 @@ def my_chunks(plan: SweepPlan, process_index: int = 0, process_count: int = 1) -
 # evaluating one chunk
 
 
-def area_columns(arch, n: int) -> dict[str, np.ndarray]:
-    from eyejax.sweep.area import area_proxy
-
-    return area_proxy(arch, n)
-
-
 def evaluate_chunk(plan: SweepPlan, k: int, devices=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(totals, per-layer rows or None) of chunk k, with global config_id and the swept values."""
     start, stop = plan.chunk_range(k)
@@ -418,10 +408,6 @@ def evaluate_chunk(plan: SweepPlan, k: int, devices=None) -> tuple[pd.DataFrame,
 
 def evaluate_indices(plan: SweepPlan, idx: np.ndarray, devices=None, per_layer: bool = False):
     """Evaluate grid configurations ``idx`` (padded to one compiled shape) and tabulate them."""
-    from eyejax.dataflow import dataflow_for
-    from eyejax.evaluate import evaluate_arrays
-    from eyejax.results import NetworkResult
-
     n = len(idx)
     pad = max(n, plan.eval_chunk)
     idx_p = np.concatenate([idx, np.full(pad - n, idx[-1], dtype=np.int64)]) if pad > n else idx
@@ -440,7 +426,7 @@ def evaluate_indices(plan: SweepPlan, idx: np.ndarray, devices=None, per_layer: 
     cols = grid.columns(idx)
     totals = res.network_totals(swept=cols)
     totals["config_id"] = idx
-    for key, v in area_columns(arch_n, n).items():
+    for key, v in area_proxy(arch_n, n).items():
         totals[key] = v
     totals["edp"] = edp(totals["energy"], totals["latency_ms"])
     layers = None

@@ -75,7 +75,6 @@ import jax.numpy as jnp
 
 from eyejax.arch import eyeriss_v2
 from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
-from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import RSPlusMapping
 from eyejax.dataflow.rs_plus.dense import counts, feasible
 from eyejax.dataflow.rs_plus.encoding import (
@@ -117,6 +116,7 @@ from eyejax.dataflow.rs_plus.timing import (
     sparse_compute_cycles,
 )
 from eyejax.dataflow.search import cast, choose, layer_result, objective_score
+from eyejax.dataflow.shape import layer_shape
 from eyejax.metrics import check_objective
 
 # Off-chip bandwidth that never limits (JETCAS19's setup, the scaling study): pass as arch fields.
@@ -138,7 +138,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
                              "before jit") from err
     f32 = jnp.float32
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
-    shape32 = rs.layer_shape(layer, f32)
+    shape32 = layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, sp32, space, f32)
     chip = chip_params(arch)          # static: zeros unless the energy table is in pJ
     with_chip = chip is not MOVEMENT_ONLY and objective != "latency"
@@ -150,7 +150,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
                            {k: getattr(mp_k, k) for k in MAPPING_KEYS})
     mp = RSPlusMapping(**mp)
-    shape = rs.layer_shape(layer, jnp.int64)
+    shape = layer_shape(layer, jnp.int64)
     out, en = evaluate_mapping(shape, arch, sp, mp, space.max_clusters, space.exact_noc,
                                bool(space.noc_float32))
     # chip energy beyond data movement and MACs (eyejax.chip_energy; parameters in
@@ -177,7 +177,7 @@ def layer_cost(layer, arch, mapping, sparsity=None, exact_noc: bool = True) -> t
     dense_compute_cycles). With `sparsity` (one Sparsity row) compute_cycles, the NoC and DRAM
     terms and the energies are those of its mode. energies: by `<level>_<type>` and `alu`.
     Jitted (one compile per architecture structure and cluster count)."""
-    shape = rs.layer_shape(layer, jnp.int64)
+    shape = layer_shape(layer, jnp.int64)
     _, clusters = slot_bounds(arch)
     mp = RSPlusMapping(**{k: jnp.asarray(getattr(mapping, k), jnp.int64) for k in MAPPING_KEYS})
     arch = jax.tree_util.tree_map(jnp.asarray, arch)
@@ -191,7 +191,17 @@ def layer_counts(layer, arch, mapping, sparsity=None) -> dict:
 
 
 def mapping_is_feasible(layer, arch, mapping, sparsity=None) -> bool:
-    return bool(feasible(rs.layer_shape(layer, jnp.int64), arch, sparsity, mapping, jnp.float64))
+    return bool(feasible(layer_shape(layer, jnp.int64), arch, sparsity, mapping, jnp.float64))
+
+
+# ---------------------------------------------------------------------------- Eyexam (eyejax.eyexam)
+def parallelism(s):
+    """Eyexam step 2: RS's parallelism, with groups and images tiled spatially too
+    (docs/rs_plus_model.md)."""
+    return s["R"] * s["E"] * s["Cg"] * s["Mg"] * s["G"] * s["N"]
+
+
+physical_min_compute = None   # no physical-array search: Eyexam's step 4 loses nothing
 
 
 __all__ = [
@@ -201,6 +211,7 @@ __all__ = [
     "arch_in", "csc_words_per_value", "formats", "mapping_values", "counts", "feasible",
     "noc_routes", "noc_modes", "approx_noc", "noc_cycles", "blom_kappa", "k_moments", "pass_time",
     "sparse_compute_cycles", "energy", "dram_bits", "candidate_grid", "candidate_active_pes",
-    "candidate_scores", "evaluate_mapping", "search_layer", "validate_arch", "layer_cost",
+    "candidate_scores", "evaluate_mapping", "search_layer", "validate_arch", "parallelism",
+    "physical_min_compute", "layer_cost",
     "layer_counts", "mapping_is_feasible",
 ]

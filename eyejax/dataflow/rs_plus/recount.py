@@ -13,6 +13,7 @@ from eyejax.dataflow.rs_plus.noc import approx_noc, noc_cycles, noc_modes, noc_r
 from eyejax.dataflow.rs_plus.space import MAPPING_KEYS
 from eyejax.dataflow.rs_plus.timing import sparse_compute_cycles
 from eyejax.dataflow.tiling import cdiv
+from eyejax.sparsity import Sparsity
 
 
 def energy(c, noc, arch, fm):
@@ -53,12 +54,10 @@ def evaluate_mapping(shape, arch, sp, mp, max_clusters: int, exact_noc: bool = T
                      noc_float32: bool = False):
     """Exact int64 counts, router/hop counts, energies and cycles of one layer under one mapping.
 
-    `shape` int64 (rs.layer_shape), `sp` one Sparsity row (None: dense)."""
+    `shape` int64 (dataflow.shape.layer_shape), `sp` one Sparsity row (None: dense)."""
     i64, f64 = jnp.int64, jnp.float64
     if sp is None:
         one = jnp.ones((), f64)
-        from eyejax.sparsity import Sparsity
-
         sp = Sparsity(iact_density=one, weight_density=one, ofmap_density=one, mac_density=one,
                       ifmap_rlc_ratio=one, ofmap_rlc_ratio=one)
     mp = RSPlusMapping(**{k: jnp.asarray(getattr(mp, k)).astype(i64) for k in MAPPING_KEYS})
