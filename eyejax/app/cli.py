@@ -311,17 +311,9 @@ def _log_wandb(cfg, df: pd.DataFrame, totals: pd.DataFrame) -> None:
     """The W&B run (offline by default); a failure is a warning, the results are already written."""
     if cfg.wandb.mode == "disabled":
         return
-    from eyejax.app.logging_wandb import log_run
+    from eyejax.app.logging_wandb import log_or_warn, log_run
 
-    try:
-        run_dir = log_run(cfg, df, totals)
-    except Exception as exc:  # noqa: BLE001 - report and keep the results
-        log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
-                    f"are in {os.getcwd()}. Use wandb.mode=offline or wandb.mode=disabled.")
-    else:
-        if run_dir is not None:
-            sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
-            log.info(f"wandb run: {run_dir}{sync}")
+    log_or_warn(cfg, os.getcwd(), lambda: log_run(cfg, df, totals))
 
 
 def precheck_overrides(argv: list[str]) -> str | None:

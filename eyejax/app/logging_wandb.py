@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from eyejax.app.logs import log
 from eyejax.metrics import objective_of_totals
 
 TABLE_MAX_ROWS = 10_000  # tables larger than this are left to the parquet files
@@ -226,4 +227,17 @@ def log_run(cfg, df: pd.DataFrame, totals: pd.DataFrame, extra_summary: dict | N
     return run_dir
 
 
-__all__ = ["init_wandb", "log_run", "log_sweep", "summary_metrics", "rank_configs", "objective_metric", "TABLE_MAX_ROWS"]
+def log_or_warn(cfg, results_dir, write) -> None:
+    """Run `write()` (a W&B logging call returning the run directory or None); a failure is a
+    warning naming where the results already are, never an error."""
+    try:
+        run_dir = write()
+    except Exception as exc:  # noqa: BLE001 - the results are on disk; report and go on
+        log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
+                    f"are in {results_dir}. Use wandb.mode=offline or wandb.mode=disabled.")
+        return
+    if run_dir is not None:
+        sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
+        log.info(f"wandb run: {run_dir}{sync}")
+
+__all__ = ["init_wandb", "log_or_warn", "log_run", "log_sweep", "summary_metrics", "rank_configs", "objective_metric", "TABLE_MAX_ROWS"]

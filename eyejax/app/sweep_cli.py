@@ -225,19 +225,11 @@ def report(cfg, plan, out_dir: Path) -> int:
         log.info(f"wrote {p}")
 
     if cfg.wandb.mode != "disabled":
-        from eyejax.app.logging_wandb import log_sweep
+        from eyejax.app.logging_wandb import log_or_warn, log_sweep
         from eyejax.sweep.runner import read_results
 
-        try:
-            run_dir = log_sweep(cfg, out_dir, a, files, plan,
-                                load_results=lambda: read_results(out_dir))
-        except Exception as exc:  # noqa: BLE001 - the results are on disk; report and go on
-            log.warning(f"eyejax: warning: W&B logging failed ({type(exc).__name__}: {exc}); results "
-                        f"are in {out_dir}. Use wandb.mode=offline or wandb.mode=disabled.")
-        else:
-            if run_dir is not None:
-                sync = " (upload later with `wandb sync`)" if cfg.wandb.mode == "offline" else ""
-                log.info(f"wandb run: {run_dir}{sync}")
+        log_or_warn(cfg, out_dir, lambda: log_sweep(cfg, out_dir, a, files, plan,
+                                                    load_results=lambda: read_results(out_dir)))
     return 0
 
 

@@ -8,7 +8,7 @@ from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.errors import ArchError
-from eyejax.arch.family import Family, per_config
+from eyejax.arch.family import Family, per_config, random_energy_table, uniform_draws
 
 
 @struct.dataclass
@@ -76,15 +76,11 @@ def area(arch, n: int) -> dict[str, np.ndarray]:
 def random_archs(batch: int, seed: int = 0) -> EyerissV1:
     """Random Eyeriss v1 variants for the benchmark: array shape, scratchpads, GLB banks, DRAM bus
     and the energy table."""
-    rng = np.random.default_rng(seed)
-    u = lambda lo, hi: rng.integers(lo, hi + 1, batch)
-    f = lambda lo, hi: rng.uniform(lo, hi, batch)
+    rng, u, f = uniform_draws(batch, seed)
     return EyerissV1(
         pe_rows=u(8, 16), pe_cols=u(8, 16), filter_spad_words=u(64, 512),
         ifmap_spad_words=u(8, 24), psum_spad_words=u(8, 48), glb_banks=u(8, 64),
-        dram_bus_bits=rng.choice([32, 64, 128], batch),
-        energy=EnergyTable(alu=f(0.8, 1.2), rf=f(0.8, 1.5), noc=f(1.5, 3.0), glb=f(4.0, 10.0),
-                           dram=f(150.0, 250.0)))
+        dram_bus_bits=rng.choice([32, 64, 128], batch), energy=random_energy_table(f))
 
 
 FAMILY = Family(name="eyeriss_v1", arch_class=EyerissV1, ranges=V1_RANGES, title="Eyeriss v1",

@@ -8,7 +8,7 @@ from flax import struct
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
-from eyejax.arch.family import Family, per_config
+from eyejax.arch.family import Family, per_config, random_energy_table, uniform_draws
 from eyejax.chip_energy import CHIP_PARAMS, ChipEnergy
 
 # Address-scratchpad word widths, fixed by the chip (JETCAS19; eyeriss.md §3): iact address 9 × 4 b,
@@ -156,16 +156,13 @@ def area(arch, n: int) -> dict[str, np.ndarray]:
 def random_archs(batch: int, seed: int = 0) -> EyerissV2:
     """Random Eyeriss v2 variants for the benchmark: cluster grid and cluster shape, scratchpads,
     GLB banks, router widths, DRAM bus and the energy table (hop included)."""
-    rng = np.random.default_rng(seed)
-    u = lambda lo, hi: rng.integers(lo, hi + 1, batch)
-    f = lambda lo, hi: rng.uniform(lo, hi, batch)
+    rng, u, f = uniform_draws(batch, seed)
     return EyerissV2(
         cluster_rows=u(2, 8), cluster_cols=u(2, 4), cluster_pe_rows=u(2, 4),
         cluster_pe_cols=u(3, 6), iact_spad_words=u(12, 24), weight_spad_words=u(96, 256),
         psum_spad_words=u(16, 48), iact_glb_banks=u(2, 6), psum_glb_banks=u(2, 6),
         iact_port_bits=rng.choice([16, 24, 48], batch), dram_bus_bits=rng.choice([32, 64, 128], batch),
-        energy=EnergyTable(alu=f(0.8, 1.2), rf=f(0.8, 1.5), noc=f(1.5, 3.0), glb=f(4.0, 10.0),
-                           dram=f(150.0, 250.0), hop=f(1.0, 3.0)))
+        energy=random_energy_table(f, hop=True))
 
 
 FAMILY = Family(name="eyeriss_v2", arch_class=EyerissV2, ranges=V2_RANGES, title="Eyeriss v2",

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from eyejax.arch.energy import EnergyTable
 from eyejax.arch.errors import ArchError
 from eyejax.arch.validation import validate_arch
 
@@ -23,6 +24,24 @@ def per_config(x, n: int) -> np.ndarray:
     """A scalar or [n] leaf as an [n] array (one value per configuration)."""
     x = np.asarray(x)
     return np.broadcast_to(x, (n,)) if x.ndim == 0 else x
+
+
+def uniform_draws(batch: int, seed: int):
+    """(rng, u, f) for a family's random sampler: u(lo, hi) draws `batch` integers in [lo, hi],
+    f(lo, hi) `batch` floats in [lo, hi)."""
+    rng = np.random.default_rng(seed)
+    return (rng, lambda lo, hi: rng.integers(lo, hi + 1, batch),
+            lambda lo, hi: rng.uniform(lo, hi, batch))
+
+
+def random_energy_table(f, hop: bool = False):
+    """A random normalized energy table around ISCA16's (alu 1, RF 1, NoC 2, GLB 6, DRAM 200 per
+    16-bit access), drawn with `f` from `uniform_draws`; `hop` also draws the mesh-hop energy."""
+    table = dict(alu=f(0.8, 1.2), rf=f(0.8, 1.5), noc=f(1.5, 3.0), glb=f(4.0, 10.0),
+                 dram=f(150.0, 250.0))
+    if hop:
+        table["hop"] = f(1.0, 3.0)
+    return EnergyTable(**table)
 
 
 @dataclasses.dataclass(frozen=True)
