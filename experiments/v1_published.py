@@ -9,7 +9,7 @@ words, MB = 1e6 B). VGG-16 CONV layers, batch 3: 0.7 frames/s, 236 mW, 0.0035 DR
 Assumptions (the papers do not give them in our reference): post-ReLU activations are 50% zeros
 (density 0.5) for every layer input but the first (the image, dense); energy uses the 65 nm pJ table
 (eyejax/arch/energy.py, docs/energy_65nm.md) plus the chip's clock, control and leakage
-(eyejax/chip_energy.py); power is chip power (DRAM excluded). The per-layer comparison with the
+(eyejax.dataflow.cost.overhead_energy); power is chip power (DRAM excluded). The per-layer comparison with the
 measured sparsity is experiments/v1_silicon.py.
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ VGG-16 (CONV layers, batch 3): only the whole-network figures are public (0.7 fr
 Its sparsity is not given in our reference: post-ReLU activations are taken as 50% zeros (the input
 image dense), as in experiments/v1_published.py.
 
-Nothing here is fitted per layer: the chip-energy parameters (eyejax/chip_energy.py) were
+Nothing here is fitted per layer: the chip-energy parameters (eyejax.dataflow.cost.overhead_energy) were
 calibrated once on AlexNet CONV1-5 as a set with the chip's mapping.
 """
 from __future__ import annotations

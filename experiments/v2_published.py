@@ -26,7 +26,7 @@ Setup and assumptions (the papers do not give them in our reference):
 * inference/J is the chip's energy (everything but DRAM): the published figures are chip-level
   (their GOPS/W = 2 × MACs × inference/J, the same relation), and 71.9 MB of DRAM traffic at the
   table's 20 pJ/bit would alone exceed the published AlexNet energy per inference. Chip energy =
-  data movement + MACs + clock network, control and leakage per cycle (`eyejax.chip_energy` with
+  data movement + MACs + clock network, control and leakage per cycle (`eyejax.dataflow.cost.overhead_energy` with
   `eyeriss_v2.V2_CHIP_PJ`, calibrated on the two dense rows; see there). The detail table keeps the
   movement + MAC figure beside it.
 * Utilization: time-weighted fraction of active PEs (Σ cycles·active_pes / Σ cycles / 192); the

@@ -380,9 +380,10 @@ def test_physical_invariants(v2_nets):
 
 
 def test_chip_energy_is_movement_plus_clock_and_leakage(v2_nets):
-    """With a pJ table a layer's energy is the movement + MAC energy plus eyejax.chip_energy's clock
+    """With a pJ table a layer's energy is the movement + MAC energy plus eyejax.dataflow.cost.overhead_energy's clock
     and leakage terms on its cycles and active PEs; a normalized table stays movement-only."""
-    from eyejax.chip_energy import MOVEMENT_ONLY, chip_params
+    from eyejax.arch.energy import MOVEMENT_ONLY
+    from eyejax.dataflow.cost import chip_params
 
     chip = chip_params(PUB_ARCH)
     assert chip.fixed > 0 and chip_params(EyerissV2()) is MOVEMENT_ONLY

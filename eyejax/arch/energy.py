@@ -79,6 +79,21 @@ ENERGY_TABLES: dict[str, EnergyTable] = {
 }
 
 
+# Chip energy beyond data movement and MACs (the form: eyejax.dataflow.cost.overhead_energy);
+# each family gives its parameters per energy-table unit (Family.chip_energy).
+@struct.dataclass
+class ChipEnergy:
+    """Per-cycle energies beyond data movement (energy-table unit per core cycle)."""
+
+    pe_clock: float = 0.0   # per active PE per cycle: clock leaves, pipeline registers, PE control
+    fixed: float = 0.0      # per cycle for the whole chip: clock trunk, top-level control, GLB periphery
+    leakage: float = 0.0    # per cycle: static power / core clock
+    pe_gated: float = 0.0   # per active PE per cycle × MAC density: PE logic zero gating turns off
+
+
+MOVEMENT_ONLY = ChipEnergy()
+
+
 def energy_table(name: str) -> EnergyTable:
     """Return the named energy table ("isca16_normalized" or "pj_65nm")."""
     try:

@@ -6,10 +6,9 @@ import dataclasses
 import numpy as np
 from flax import struct
 
-from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
+from eyejax.arch.energy import ISCA16_NORMALIZED, ChipEnergy, EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.family import Family, per_config, random_energy_table, uniform_draws
-from eyejax.chip_energy import CHIP_PARAMS, ChipEnergy
 
 # Address-scratchpad word widths, fixed by the chip (JETCAS19; eyeriss.md §3): iact address 9 × 4 b,
 # weight address 16 × 7 b.
@@ -79,7 +78,7 @@ DRAM_PRESETS = {
 }
 
 
-# Chip energy beyond data movement and MACs, in eyejax.chip_energy's form, pJ per core cycle (65 nm,
+# Chip energy beyond data movement and MACs, in eyejax.dataflow.cost.overhead_energy's form, pJ per core cycle (65 nm,
 # to go with the PJ_65NM table). JETCAS19 (eyeriss.md §3) reports chip energy (not DRAM), the HM-NoC
 # at 6-10% of it, and the clock network as the main reason depthwise layers (little work per cycle)
 # are the least efficient: energy paid every cycle whatever the work done. The papers give no
@@ -95,8 +94,6 @@ DRAM_PRESETS = {
 #   leakage 50 pJ per cycle (10 mW at 200 MHz): a 65 nm LP process's static power.
 V2_CHIP_PJ = ChipEnergy(pe_clock=2.0, fixed=750.0, leakage=50.0)
 
-
-CHIP_PARAMS[("eyeriss_v2", "pJ")] = V2_CHIP_PJ   # one registry of chip parameters (chip_energy)
 
 
 V2_RANGES = {
@@ -167,4 +164,4 @@ def random_archs(batch: int, seed: int = 0) -> EyerissV2:
 
 FAMILY = Family(name="eyeriss_v2", arch_class=EyerissV2, ranges=V2_RANGES, title="Eyeriss v2",
                 native_dataflow="rs_plus", pe_count=pe_count, macs_per_pe=macs_per_pe, area=area,
-                sample=random_archs)
+                sample=random_archs, chip_energy={"pJ": V2_CHIP_PJ})

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from eyejax.arch.energy import EnergyTable
+from eyejax.arch.energy import MOVEMENT_ONLY, ChipEnergy, EnergyTable
 from eyejax.arch.errors import ArchError
 from eyejax.arch.validation import validate_arch
 
@@ -60,6 +60,8 @@ class Family:
     sample: (batch, seed) -> a batch of random architectures for the benchmark, or None.
     check: extra cross-field validation (arch -> None, raising ArchError), or None.
     configurable: selectable as `arch.family` in the Hydra config.
+    chip_energy: energy-table unit -> ChipEnergy, the clock, control and leakage parameters of
+        eyejax.dataflow.cost.overhead_energy; a unit not listed is movement-only.
     """
 
     name: str
@@ -73,6 +75,7 @@ class Family:
     sample: Callable | None = None
     check: Callable | None = None
     configurable: bool = True
+    chip_energy: dict = dataclasses.field(default_factory=dict)
 
     def validate(self, arch) -> None:
         """Raise ArchError naming the field and its allowed range; scalars or batches."""
@@ -92,6 +95,11 @@ class Family:
         """MAC datapaths of each configuration (PEs × MACs per PE)."""
         per_pe = 1 if self.macs_per_pe is None else self.macs_per_pe(arch, n)
         return self.num_pes(arch, n).astype(np.float64) * per_config(per_pe, n)
+
+    def chip_params(self, arch) -> ChipEnergy:
+        """The chip-energy parameters for the unit of the architecture's energy table (static:
+        resolved at trace time); MOVEMENT_ONLY when the family gives none (e.g. normalized)."""
+        return self.chip_energy.get(getattr(arch.energy, "unit", "normalized"), MOVEMENT_ONLY)
 
     def dataflow_of(self, arch) -> str:
         return self.native_dataflow or arch.native_dataflow

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from eyejax.arch import family_of
+from eyejax.arch.energy import ChipEnergy
 from eyejax.dataflow.tiling import cdiv
 
 # (level, data type) -> count keys summed for it.
@@ -100,3 +102,18 @@ def dram_wait_cycles(c, arch, sp, first):
     bounds each pass instead, docs/rs_model.md "Time")."""
     d_if, _, d_ps = dram_traffic_words(c, sp, first)
     return bus_cycles(d_if + d_ps, arch)
+
+
+def chip_params(arch) -> ChipEnergy:
+    """The architecture family's chip-energy parameters for its energy table's unit."""
+    return family_of(arch).chip_params(arch)
+
+
+def overhead_energy(cycles, active_pes, params: ChipEnergy, mac_density=1.0) -> dict:
+    """Clock/control and leakage energy of a run of `cycles` with `active_pes` PEs clocked, a
+    fraction `mac_density` of whose MACs are not zero-gated (the form in the module docstring)."""
+    return {
+        "clock": cycles * (active_pes * (params.pe_clock + params.pe_gated * mac_density)
+                           + params.fixed),
+        "leakage": cycles * params.leakage,
+    }

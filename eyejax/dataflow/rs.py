@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax.arch import eyeriss_v1
-from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
+from eyejax.arch.energy import MOVEMENT_ONLY
 from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS, RS_EXTRA_KEYS, RSMapping
 from eyejax.dataflow.search import cast, choose, layer_result, objective_score
@@ -343,7 +343,7 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
     per_rq = outputs * (et.glb * 2 * nc * nf + et.noc * (sum_r_eff * R + nc * nf - 1))
     const = et.dram * outputs * of_ratio + et.rf * macs * (3 + g) + et.alu * macs * g
     energy = G * (nm * per_m + per_en + per_erqp + per_rq + const)
-    chip = chip_params(arch)
+    chip = cost.chip_params(arch)
     chip = None if chip == MOVEMENT_ONLY else chip
     if objective == "energy" and chip is None:
         return energy, None
@@ -353,9 +353,9 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
     wait = wait_words * (arch.word_bits * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz))
     cycles = G * (ramp + stream + wait)
     if chip is not None:
-        # chip energy: clock, control and leakage over the layer's time (eyejax/chip_energy.py)
+        # chip energy: clock, control and leakage over the layer's time (eyejax.dataflow.cost.overhead_energy)
         active = h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
-        over = overhead_energy(cycles, active, chip, g)
+        over = cost.overhead_energy(cycles, active, chip, g)
         energy = energy + over["clock"] + over["leakage"]
     return energy, cycles
 
@@ -367,8 +367,8 @@ def _cost(shape, arch, sp, first, mp, dtype):
     c["processing_cycles"] = c["compute_cycles"] + c["ramp_cycles"] + c["stall_cycles"]
     c["dram_wait_cycles"] = cost.dram_wait_cycles(c, arch, sp, first)
     cycles = c["processing_cycles"] + c["dram_wait_cycles"]
-    # chip energy beyond movement: clock, control, leakage (eyejax/chip_energy.py)
-    en.update(overhead_energy(cycles, c["active_pes"], chip_params(arch), sp.mac_density))
+    # chip energy beyond movement: clock, control, leakage (eyejax.dataflow.cost.overhead_energy)
+    en.update(cost.overhead_energy(cycles, c["active_pes"], cost.chip_params(arch), sp.mac_density))
     return c, en, dcyc, cycles
 
 

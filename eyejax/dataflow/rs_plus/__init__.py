@@ -74,7 +74,8 @@ import jax
 import jax.numpy as jnp
 
 from eyejax.arch import eyeriss_v2
-from eyejax.chip_energy import MOVEMENT_ONLY, chip_params, overhead_energy
+from eyejax.arch.energy import MOVEMENT_ONLY
+from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import RSPlusMapping
 from eyejax.dataflow.rs_plus.dense import counts, feasible
 from eyejax.dataflow.rs_plus.encoding import (
@@ -140,12 +141,12 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = layer_shape(layer, f32)
     mp_k, ok = candidate_grid(shape32, arch32, sp32, space, f32)
-    chip = chip_params(arch)          # static: zeros unless the energy table is in pJ
+    chip = cost.chip_params(arch)          # static: zeros unless the energy table is in pJ
     with_chip = chip is not MOVEMENT_ONLY and objective != "latency"
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k,
                                           "edp" if with_chip else objective, f32)
     if with_chip:   # the search ranks by chip energy: clock, control and leakage per cycle too
-        ov = overhead_energy(cycles_k, candidate_active_pes(shape32, mp_k), cast(chip, f32))
+        ov = cost.overhead_energy(cycles_k, candidate_active_pes(shape32, mp_k), cast(chip, f32))
         energy_k = energy_k + ov["clock"] + ov["leakage"]
     mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
                            {k: getattr(mp_k, k) for k in MAPPING_KEYS})
@@ -153,9 +154,9 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     shape = layer_shape(layer, jnp.int64)
     out, en = evaluate_mapping(shape, arch, sp, mp, space.max_clusters, space.exact_noc,
                                bool(space.noc_float32))
-    # chip energy beyond data movement and MACs (eyejax.chip_energy; parameters in
-    # eyejax.chip_energy.chip_params): kept apart from the movement breakdown
-    ov = overhead_energy(out["cycles"].astype(jnp.float64), out["active_pes"].astype(jnp.float64),
+    # chip energy beyond data movement and MACs (eyejax.dataflow.cost.overhead_energy; parameters:
+    # the family's chip_energy): kept apart from the movement breakdown
+    ov = cost.overhead_energy(out["cycles"].astype(jnp.float64), out["active_pes"].astype(jnp.float64),
                          cast(chip, jnp.float64))
     en.update({k: jnp.broadcast_to(v, ()).astype(jnp.float64) for k, v in ov.items()})
     return layer_result(out, en, {k: getattr(mp, k) for k in MAPPING_KEYS}, any_ok)
