@@ -49,21 +49,25 @@ def unregister_dataflow(name: str) -> None:
     DATAFLOWS.pop(name, None)
 
 
+def get_dataflow(name: str):
+    """The registered dataflow `name` (its module or object)."""
+    if name not in DATAFLOWS:
+        raise ValueError(f"dataflow must be one of {sorted(DATAFLOWS)}, got {name!r}")
+    target = DATAFLOWS[name]
+    if not isinstance(target, str):
+        return target
+    path, _, attr = target.partition(":")
+    module = importlib.import_module(path)
+    return getattr(module, attr) if attr else module
+
+
 def dataflow_for(arch, name: str | None = None):
     """The dataflow `name`, or the architecture family's native one (eyejax.arch registry)."""
     fam = family_of(arch)
     family = fam.name
     if name is None:
         name = fam.dataflow_of(arch)
-    if name not in DATAFLOWS:
-        raise ValueError(f"dataflow must be one of {sorted(DATAFLOWS)}, got {name!r}")
-    target = DATAFLOWS[name]
-    if isinstance(target, str):
-        path, _, attr = target.partition(":")
-        module = importlib.import_module(path)
-        module = getattr(module, attr) if attr else module
-    else:
-        module = target
+    module = get_dataflow(name)
     families = getattr(module, "FAMILIES", None)
     if families is not None and family not in families:
         raise ValueError(f"dataflow {name!r} runs on {sorted(families)}, not on {family!r}")
