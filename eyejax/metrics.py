@@ -1,10 +1,12 @@
-"""Objectives and the metrics derived from a run's totals, defined once.
+"""Objectives and the metrics derived from counts and totals, defined once.
 
 Every place that ranks configurations (the mapping search inside the compiled evaluation, the
 results tables, sweeps, W&B summaries, co-design problems) asks this module what an objective
 means, so a new objective is one entry here. Functions work on numbers, numpy, jax and pandas alike.
 """
 from __future__ import annotations
+
+import numpy as np
 
 # name -> (what it minimizes, the totals column holding it)
 OBJECTIVES = ("energy", "latency", "edp")
@@ -45,5 +47,33 @@ def objective_of_totals(totals, objective: str):
                            totals["latency_ms"].astype(float))
 
 
+# ------------------------------------------------------------------------------- derived metrics
+def latency_ms(cycles, clock_mhz):
+    """Milliseconds of `cycles` at the core clock."""
+    return cycles / (clock_mhz * 1e3)
+
+
+def frames_per_second(images, latency_ms):
+    """Images per second of a run taking `latency_ms` (0 where nothing ran)."""
+    return np.where(latency_ms > 0, images / np.maximum(latency_ms, 1e-30) * 1e3, 0.0)
+
+
+def per_mac(count, macs):
+    """A count per MAC (e.g. DRAM accesses per MAC, JSSC17's figure of merit); 0 MACs count as 1."""
+    return count / np.maximum(macs, 1)
+
+
+def mac_utilization(macs, cycles, mac_units):
+    """MACs per cycle over the MAC datapaths (0 where nothing ran)."""
+    return np.where(cycles > 0, macs / np.maximum(cycles, 1) / mac_units, 0.0)
+
+
+def power_mw(energy_pj, latency_ms):
+    """Average power of `energy_pj` spent over `latency_ms` (pJ / ms = 1e-6 mW; 0 where nothing
+    ran)."""
+    return np.where(latency_ms > 0, energy_pj * 1e-6 / np.maximum(latency_ms, 1e-30), 0.0)
+
+
 __all__ = ["OBJECTIVES", "OBJECTIVE_COLUMNS", "check_objective", "edp", "objective_value",
-           "objective_of_totals"]
+           "objective_of_totals", "latency_ms", "frames_per_second", "per_mac", "mac_utilization",
+           "power_mw"]

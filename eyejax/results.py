@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from eyejax import metrics
 from eyejax.arch import family_of
 from eyejax.arch.energy import DATA_TYPES
 from eyejax.arch.family import per_config
@@ -44,10 +45,10 @@ class NetworkResult:
         out["dram_cycles"] = r["dram_cycles"]
         # MAC datapaths used per cycle (Eyeriss v2 PEs have macs_per_pe datapaths; v1 PEs one)
         datapaths = family.mac_units(a, B)
-        out["mac_utilization"] = np.where(cycles > 0, r["macs"] / np.maximum(cycles, 1) / datapaths[:, None], 0.0)
-        out["latency_ms"] = cycles / (clock[:, None] * 1e3)
+        out["mac_utilization"] = metrics.mac_utilization(r["macs"], cycles, datapaths[:, None])
+        out["latency_ms"] = metrics.latency_ms(cycles, clock[:, None])
         if "processing_cycles" in r:   # RS on v1: DRAM-overlapped processing vs total (JSSC17 Table V)
-            out["processing_latency_ms"] = r["processing_cycles"] / (clock[:, None] * 1e3)
+            out["processing_latency_ms"] = metrics.latency_ms(r["processing_cycles"], clock[:, None])
             out["total_latency_ms"] = out["latency_ms"]
         total = 0.0
         for lv in LEVELS_E:
@@ -77,7 +78,7 @@ class NetworkResult:
                                         out["dram_accesses_raw"]).astype(np.int64)
         for lv in ("glb", "noc", "rf"):
             out[f"{lv}_accesses"] = sum(r[k] for k in COUNT_KEYS if k.startswith(lv + "_"))
-        out["dram_accesses_per_mac"] = out["dram_accesses"] / np.maximum(r["macs"], 1)
+        out["dram_accesses_per_mac"] = metrics.per_mac(out["dram_accesses"], r["macs"])
         for k in COUNT_KEYS:
             out.setdefault(k, r[k])
         for k in self.mapping_keys:
@@ -96,8 +97,7 @@ class NetworkResult:
     def _power_mw(self, energy, latency_ms):
         if getattr(self.arch.energy, "unit", "normalized") != "pJ":
             return np.full(np.shape(energy), np.nan)
-        # pJ / ms = 1e-9 W = 1e-6 mW
-        return np.where(latency_ms > 0, energy * 1e-6 / np.maximum(latency_ms, 1e-30), 0.0)
+        return metrics.power_mw(energy, latency_ms)
 
     # ---------------------------------------------------------------- tables
     def to_dataframe(self, swept: dict | None = None) -> pd.DataFrame:
@@ -139,8 +139,8 @@ class NetworkResult:
         t["infeasible_layers"] = (~np.asarray(arr["feasible"])).sum(axis=1)
         images = self.network.layers[0].N
         t["images"] = np.full(B, images)
-        t["fps"] = np.where(t["latency_ms"] > 0, images / np.maximum(t["latency_ms"], 1e-30) * 1e3, 0.0)
-        t["dram_accesses_per_mac"] = t["dram_accesses"] / np.maximum(t["macs"], 1)
+        t["fps"] = metrics.frames_per_second(images, t["latency_ms"])
+        t["dram_accesses_per_mac"] = metrics.per_mac(t["dram_accesses"], t["macs"])
         t["power_mw"] = self._power_mw(self._power_energy(t), t["latency_ms"])
         t["energy_per_image"] = t["energy"] / images
         t["energy_unit"] = getattr(self.arch.energy, "unit", "normalized")

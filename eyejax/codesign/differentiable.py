@@ -70,6 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax import metrics
 from eyejax.dataflow import cost, rs_plus
 from eyejax.dataflow.mapping import COUNT_KEYS
 from eyejax.dataflow.shape import layer_shape
@@ -221,7 +222,7 @@ def layer_costs(fixed: FixedMapping, terms: dict, params: dict) -> dict:
     cycles = c["compute_cycles"] + c["ramp_cycles"] + c.get("stall_cycles", 0.0) + dram_cycles
     out = {f"energy_{k}": v for k, v in e.items()}
     out.update(energy=energy, cycles=cycles, dram_words=dram_words,
-               latency_ms=cycles / (params["clock_mhz"] * 1e3))
+               latency_ms=metrics.latency_ms(cycles, params["clock_mhz"]))
     return out
 
 
@@ -264,7 +265,8 @@ def v2_layer_costs(fixed: FixedMapping, densities: dict, params: dict, densities
     bits = rs_plus.dram_bits(c, fm)
     dram_cycles = bits * params["clock_mhz"] / (params["dram_bus_bits"] * params["dram_clock_mhz"])
     cycles = busy + dram_cycles
-    out.update(cycles=cycles, dram_bits=bits, latency_ms=cycles / (params["clock_mhz"] * 1e3))
+    out.update(cycles=cycles, dram_bits=bits,
+               latency_ms=metrics.latency_ms(cycles, params["clock_mhz"]))
     return out
 
 
