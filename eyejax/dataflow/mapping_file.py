@@ -106,6 +106,9 @@ def check_fits(network, arch, mapping: RSMapping, fixed, batch: int) -> None:
     (the capacity rules of docs/rs_model.md, checked by the simulation's own check)."""
     import jax
 
+    # The simulation's rule check names the broken limit (the model's `feasible` only says whether
+    # the mapping fits); imported here so the model does not load the simulation unless a fixed
+    # mapping is given.
     from eyejax.sim.rs_sim import check_mapping
 
     for b in range(batch):
