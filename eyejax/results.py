@@ -61,7 +61,8 @@ class NetworkResult:
             total = total + lv_sum
         out["energy_alu"] = r["energy_alu"]
         # movement + MACs (the ISCA16 breakdown), then the chip's clock, control and leakage
-        # where the family reports them (eyejax.dataflow.cost.overhead_energy); `energy` is the sum of both
+        # where the family reports them (eyejax.dataflow.cost.overhead_energy); `energy` is the sum
+        # of both
         out["energy_movement"] = total + r["energy_alu"]
         out["energy"] = out["energy_movement"]
         if "energy_clock" in r:

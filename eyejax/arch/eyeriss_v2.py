@@ -78,9 +78,9 @@ DRAM_PRESETS = {
 }
 
 
-# Chip energy beyond data movement and MACs, in eyejax.dataflow.cost.overhead_energy's form, pJ per core cycle (65 nm,
-# to go with the PJ_65NM table). JETCAS19 (eyeriss.md §3) reports chip energy (not DRAM), the HM-NoC
-# at 6-10% of it, and the clock network as the main reason depthwise layers (little work per cycle)
+# Chip energy beyond data movement and MACs, in eyejax.dataflow.cost.overhead_energy's form, pJ per
+# core cycle (65 nm, to go with the PJ_65NM table). JETCAS19 (eyeriss.md §3) reports chip energy
+# (not DRAM), the HM-NoC at 6-10% of it, and the clock network as the main reason depthwise layers (little work per cycle)
 # are the least efficient: energy paid every cycle whatever the work done. The papers give no
 # split, so these values are an estimate CALIBRATED on the two dense published rows (the rows whose
 # workload is known exactly): the published chip power is 584 mW on AlexNet (102.1 inf/s at 174.8
@@ -93,7 +93,6 @@ DRAM_PRESETS = {
 #   fixed 750 pJ per cycle (150 mW): clock trunk, router- and GLB-cluster clocking, top control.
 #   leakage 50 pJ per cycle (10 mW at 200 MHz): a 65 nm LP process's static power.
 V2_CHIP_PJ = ChipEnergy(pe_clock=2.0, fixed=750.0, leakage=50.0)
-
 
 
 V2_RANGES = {
