@@ -3,6 +3,21 @@
 Energy = Σ accesses × energy per access of the level (ISCA16 model, shared/reference/eyeriss.md §2),
 with CVPR17's refinements: zero-gated MACs and filter-RF reads cost nothing, and fmaps move to and
 from DRAM in their RLC-compressed size.
+
+Chip energy beyond data movement and MACs (clock network, control and leakage) has one form for
+every architecture family, so a family only supplies parameters (`Family.chip_energy`):
+
+    E_chip = E_movement + E_mac
+           + cycles × active_PEs × (pe_clock + pe_gated × mac_density)   # PE clock leaves,
+           + cycles × fixed                                              #   pipeline, PE control;
+           + cycles × leakage                                            #   clock trunk, top-level
+                                                                         #   control; leakage
+(cycles at the core clock). Idle PEs are clock-gated (JSSC17 §IV-A), so only active PEs pay the
+per-PE terms. `pe_gated` is the part of a PE's clocked logic that zero gating switches off with a
+zero input activation (JSSC17: zero gating saves 45% of PE power), so it scales with the fraction
+of MACs not gated (`mac_density`; 1 for a dense layer or a family without gating). Parameters are
+in the unit of the family's energy table per core cycle; a "normalized" table is movement-only
+(the ISCA16 analysis). The movement-only breakdown stays beside the chip total.
 """
 from __future__ import annotations
 
