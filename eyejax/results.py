@@ -10,8 +10,7 @@ from eyejax import metrics
 from eyejax.arch import family_of
 from eyejax.arch.energy import DATA_TYPES
 from eyejax.arch.family import per_config
-from eyejax.dataflow.mapping import COUNT_KEYS
-from eyejax.dataflow.rs_plus import NOC_MODES
+from eyejax.dataflow.mapping import COUNT_KEYS, NOC_MODES
 from eyejax.metrics import objective_of_totals
 
 LEVELS_E = ("dram", "glb", "noc", "rf")

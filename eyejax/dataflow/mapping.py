@@ -15,6 +15,8 @@ COUNT_KEYS = (
     "passes", "compute_cycles", "ramp_cycles", "active_pes",
 )
 RS_EXTRA_KEYS = ("stall_cycles",)   # RS counts beyond COUNT_KEYS (model and simulation agree)
+# HM-NoC router modes (JETCAS19): the `noc_mode_<type>` results index these names
+NOC_MODES = ("unicast", "grouped_multicast", "interleaved_multicast", "broadcast")
 
 
 @struct.dataclass

@@ -76,7 +76,7 @@ import jax.numpy as jnp
 from eyejax.arch import eyeriss_v2
 from eyejax.arch.energy import MOVEMENT_ONLY
 from eyejax.dataflow import cost
-from eyejax.dataflow.mapping import RSPlusMapping
+from eyejax.dataflow.mapping import NOC_MODES, RSPlusMapping
 from eyejax.dataflow.rs_plus.dense import counts, feasible
 from eyejax.dataflow.rs_plus.encoding import (
     OFMAP_COLUMN,
@@ -87,7 +87,6 @@ from eyejax.dataflow.rs_plus.encoding import (
 from eyejax.dataflow.rs_plus.noc import (
     DATA_TYPES,
     EXTRA_KEYS,
-    NOC_MODES,
     approx_noc,
     noc_cycles,
     noc_modes,

@@ -27,7 +27,6 @@ from eyejax.dataflow.rs_plus.space import mapping_values
 from eyejax.dataflow.tiling import cdiv, fdiv, tile_classes, tile_sum
 
 DATA_TYPES = ("ifmap", "filter", "psum")
-NOC_MODES = ("unicast", "grouped_multicast", "interleaved_multicast", "broadcast")
 EXTRA_KEYS = (
     "router_ifmap", "router_filter", "router_psum", "hops_ifmap", "hops_filter", "hops_psum",
     "noc_cycles_ifmap", "noc_cycles_filter", "noc_cycles_psum",
