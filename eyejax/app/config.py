@@ -204,19 +204,16 @@ def _expand(base, fields: Mapping[str, Any], energy_over: Mapping[str, Any]
             tbl = dataclasses.replace(table, **{name: np.asarray(vals, dtype=float)})
             validate_arch(probe_base.replace(energy=tbl), {})
             continue
-        probe = probe_base.replace(**{name: np.asarray(vals)})
-        if name == "glb_ifmap_banks":  # its bound on glb_banks is checked on the expanded batch below
-            probe = probe.replace(glb_banks=np.iinfo(np.int64).max)
-        validate_arch(probe, {name: ranges[name]})
+        validate_arch(probe_base.replace(**{name: np.asarray(vals)}), {name: ranges[name]})
 
     # The product is a sweep grid (eyejax.sweep.grid.Grid, the one sweep mechanism of every family),
     # decoded here for all of its configurations at once.
-    base = cls(**{name: int(vals[0]) for key, name, vals, _ in axes if not key.startswith("arch.energy.")},
-               energy=dataclasses.replace(table, **{name: float(vals[0]) for key, name, vals, _ in axes
-                                                    if key.startswith("arch.energy.")}))
-    grid = Grid([Axis((key,), (np.asarray(vals).astype(
-        np.float64 if key.startswith("arch.energy.") else np.int64),))
-        for key, _, vals, s in axes if s], base, base_sparsity=None, num_layers=0)
+    is_energy = lambda key: key.startswith("arch.energy.")
+    base = cls(**{name: int(vals[0]) for key, name, vals, _ in axes if not is_energy(key)},
+               energy=dataclasses.replace(table, **{name: float(vals[0])
+                                                    for key, name, vals, _ in axes if is_energy(key)}))
+    grid = Grid([Axis((key,), (np.asarray(vals).astype(np.float64 if is_energy(key) else np.int64),))
+                 for key, _, vals, s in axes if s], base, base_sparsity=None, num_layers=0)
     if not grid.axes:
         family.validate(base)
         return base, {}
