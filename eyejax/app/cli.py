@@ -232,7 +232,8 @@ def _evaluate(cfg, inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         result = evaluate(inputs.arch, inputs.network, sparsity=inputs.sparsity,
                           objective=cfg.objective, dataflow=getattr(inputs, "dataflow", None),
-                          progress=bar.update if bar is not None else None, mapping=mapping)
+                          progress=bar.update if bar is not None else None, mapping=mapping,
+                          space=cfg.get("search", "fast"))
     finally:
         if bar is not None:
             bar.close()

@@ -27,6 +27,7 @@ from eyejax.arch import families, get_family
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.validation import validate_arch
+from eyejax.dataflow import SEARCH_MODE_NAMES
 from eyejax.metrics import check_objective
 from eyejax.sweep.grid import Axis, Grid
 
@@ -42,7 +43,7 @@ ARCH_KEYS = tuple(dict.fromkeys(
     ("family",) + sum((f.fields() for f in FAMILIES.values()), ()) + ("energy_table", "energy")))
 SPARSITY_KEYS = ("iact_density", "weight_density", "ofmap_density")
 WORKLOAD_KEYS = ("name", "batch", "path", "layer_types")
-TOP_KEYS = ("arch", "workload", "sparsity", "objective", "wandb", "output", "sweep", "dataflow",
+TOP_KEYS = ("arch", "workload", "sparsity", "objective", "search", "wandb", "output", "sweep", "dataflow",
             "compile_cache", "mapping")
 
 
@@ -350,6 +351,9 @@ def check_run_config(cfg) -> None:
             raise ConfigError(f"{k} is not a known top-level key; allowed: {', '.join(TOP_KEYS)}")
     obj = cfg.get("objective", "energy")
     check_objective(obj, ConfigError)
+    search = cfg.get("search", "fast")
+    if search not in SEARCH_MODE_NAMES:
+        raise ConfigError(f"search = {search!r} is unknown; allowed: {', '.join(SEARCH_MODE_NAMES)}")
     wb = cfg.get("wandb") or {}
     mode = wb.get("mode", "offline")
     if mode not in WANDB_MODES:

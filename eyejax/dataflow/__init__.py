@@ -11,7 +11,9 @@ The protocol every dataflow (a module, or an object with these attributes) provi
   validate_arch(arch) -> None, raising an error that names the field and its range;
   parallelism(shape) and physical_min_compute(layer, arch) (or None) for Eyexam's steps 2 and 4;
   optionally prepare_space(space, arch, layers, sparsity) -> space, which fills in static fields
-  from the concrete batch before jit.
+  from the concrete batch before jit;
+  optionally SEARCH_MODES {"fast" | "exact": "module:attribute" of a space}, or SEARCH_EXACT =
+  True when its one search (DEFAULT_SEARCH) is already exact (`search_space` picks by name).
 `DATAFLOWS` names them (`register_dataflow` adds one); `dataflow_for` picks one by name or by the
 architecture family's native one (eyejax.arch); `prepare_search_space` readies its space.
 """
@@ -74,13 +76,34 @@ def dataflow_for(arch, name: str | None = None):
     return module
 
 
+SEARCH_MODE_NAMES = ("fast", "exact")
+
+
+def search_space(module, mode: str):
+    """The dataflow's space for a search mode: "exact" (the objective's minimum over every legal
+    mapping) or "fast" (a fixed grid where the dataflow has one; the exact search otherwise)."""
+    if mode not in SEARCH_MODE_NAMES:
+        raise ValueError(f"search must be one of {', '.join(SEARCH_MODE_NAMES)}, got {mode!r}")
+    modes = getattr(module, "SEARCH_MODES", None)
+    if modes is None:
+        if mode == "exact" and not getattr(module, "SEARCH_EXACT", False):
+            name = getattr(module, "__name__", type(module).__name__)
+            raise ValueError(f"search=exact is not available for the dataflow {name} yet; its "
+                             "search is a fixed grid (search=fast)")
+        return module.DEFAULT_SEARCH
+    path, _, attr = modes[mode].partition(":")
+    return getattr(importlib.import_module(path), attr)
+
+
 def prepare_search_space(module, space, arch, layers=None, sparsity=None):
-    """The dataflow's search space (its default when None) ready to compile for this batch: the
+    """The dataflow's search space (its default when None, a mode name: `search_space`) ready to compile for this batch: the
     module's own `prepare_space` (static bounds from the concrete architectures), and, for a
     workload of single images, one image split instead of several: every split gives n =
     ceil(1/k) = 1 in every dataflow here, so the dropped candidates are exact duplicates and no
     result changes (the search keeps the first of equal scores, and the order of the rest holds)."""
     space = module.DEFAULT_SEARCH if space is None else space
+    if isinstance(space, str):
+        space = search_space(module, space)
     if layers is not None and hasattr(space, "n_splits") and int(np.max(layers.N)) == 1:
         space = dataclasses.replace(space, n_splits=tuple(space.n_splits[:1]))
     prepare = getattr(module, "prepare_space", None)

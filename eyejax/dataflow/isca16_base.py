@@ -237,6 +237,7 @@ class Dataflow:
         self.parallelism = parallelism
         self.MAPPING_KEYS = tuple(mapping_keys)
         self.DEFAULT_SEARCH = ExactSpace()
+        self.SEARCH_EXACT = True    # the one search is exact (docs/isca16_dataflows.md)
         self.__doc__ = doc
 
     def prepare_space(self, space, arch, layers=None, sparsity=None):

@@ -243,7 +243,7 @@ def feasible(shape, arch, mp: RSMapping, dtype):
     # remaining slots of that column, then the other columns
     ok &= (set_rows >= 1) & (r <= set_rows) & (t <= fdiv(set_rows, r) * set_cols)
     ok &= (m >= p * t) & (m % (p * t) == 0)
-    ok &= (h == jnp.minimum(R, a["pe_rows"]))
+    ok &= h <= R   # h < min(R, pe_rows) folds the filter rows like h = pe_rows < R does
     ifmap_banks = cdiv(n * q * r * rows_glb(e, U, R) * W_used, a["glb_bank_words"])
     psum_banks = cdiv(n * m * e * F, a["glb_bank_words"])
     split = a["glb_ifmap_banks"] > 0
@@ -255,6 +255,9 @@ def feasible(shape, arch, mp: RSMapping, dtype):
 
 
 FAMILIES = ("eyeriss_v1",)
+# search modes by name (eyejax.dataflow.search_space): the fast grid above, or every legal mapping
+SEARCH_MODES = {"fast": "eyejax.dataflow.rs:DEFAULT_SEARCH",
+                "exact": "eyejax.dataflow.rs_exact:EXACT_SEARCH"}
 MAPPING_KEYS = ("h", "e", "r", "t", "p", "q", "n", "m")
 _ARCH_INT_FIELDS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words",
                     "psum_spad_words", "glb_banks", "glb_bank_words", "glb_ifmap_banks")
@@ -360,7 +363,8 @@ def candidate_scores(shape, arch, sp, first, mp: RSMapping, objective: str, dtyp
     return energy, cycles
 
 
-def _cost(shape, arch, sp, first, mp, dtype):
+def cost_of(shape, arch, sp, first, mp, dtype):
+    """(counts, energy by level and type, DRAM cycles, total cycles) of one mapping; elementwise."""
     c = counts(shape, arch, mp, dtype)
     en = cost.energy(c, arch, sp, first)
     dcyc = cost.dram_cycles(c, arch, sp, first)
@@ -382,6 +386,8 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     fits (eyejax.dataflow.mapping_file checks this before any work and names the broken limit).
     """
     check_objective(objective)
+    if not isinstance(space, RSSearchSpace):   # another search mode (SEARCH_MODES), e.g. exact
+        return space.search_layer(layer, arch, sp, first, objective, fixed)
     f32 = jnp.float32
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = layer_shape(layer, f32)
@@ -389,7 +395,13 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
     mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
                            {k: getattr(mp_k, k) for k in MAPPING_KEYS})
-    mp = RSMapping(**mp)
+    return finish(layer, arch, sp, first, RSMapping(**mp), any_ok, fixed)
+
+
+def finish(layer, arch, sp, first, mp: RSMapping, any_ok, fixed=None):
+    """The flat result of a search's choice `mp` (any_ok: whether any candidate was feasible): a
+    fixed mapping replaces it where its `use` flag is set (h = 0 stands for min(R, pe_rows)), and
+    the choice is recounted exactly in int64."""
     i64 = jnp.int64
     shape = layer_shape(layer, i64)
     if fixed is not None:
@@ -400,8 +412,14 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
         fmp = RSMapping(**fvals)
         mp = RSMapping(**{k: jnp.where(use, getattr(fmp, k), getattr(mp, k)) for k in MAPPING_KEYS})
         any_ok = jnp.where(use, feasible(shape, arch, fmp, i64), any_ok)
-    c, en, dcyc, cycles = _cost(shape, arch, sp, first, mp, i64)
+    c, en, dcyc, cycles = cost_of(shape, arch, sp, first, mp, i64)
     return layer_result(c, en, {k: getattr(mp, k) for k in MAPPING_KEYS}, any_ok, dcyc, cycles)
+
+
+def prepare_space(space, arch, layers=None, sparsity=None):
+    """A search mode's static bounds from the concrete batch (the exact search has some)."""
+    prepare = getattr(space, "prepare", None)
+    return space if prepare is None else prepare(arch, layers)
 
 
 def validate_arch(arch) -> None:

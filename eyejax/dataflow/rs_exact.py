@@ -1,0 +1,189 @@
+"""Exact RS search: the objective's minimum over every legal RS mapping (docs/rs_model.md, "Exact
+search"), the `search=exact` mode of the RS dataflow (`eyejax.dataflow.rs.SEARCH_MODES`).
+
+The legal space is `rs.feasible`: 1 ≤ h ≤ min(R, pe_rows), 1 ≤ e ≤ E with the set's segments
+fitting the rows, r ≤ set_rows, t ≤ floor(set_rows / r)·set_cols, p·q·S ≤ filter spad,
+q·S ≤ ifmap spad, p ≤ psum spad, n ≤ N, and m a multiple of p·t that fits the GLB. Two
+reductions are proved in the doc and lose no optimum:
+  (a) q > Cg, r > cdiv(Cg, q), t > cdiv(Mg, p) and p > Mg count exactly like the capped value and
+      are never more feasible, so they are left out;
+  (b) m enters the counts only through cdiv(Mg, m), which never rises with m, and its only limit
+      is the GLB, so the largest legal m is optimal (as in the fast grid).
+Everything else is costed, candidate by candidate, with the same int-exact float64 cost as the
+final recount (`rs.cost_of`), so the result is the model's own optimum, not an estimate of it.
+
+The space is ragged (the t range depends on r, e and h; the p range on q), so it is enumerated by
+a flat index: "units" (h, e, q, r) on a static grid sized by the batch's largest values
+(`prepare`), each holding N·Σ_p min(t range, cdiv(Mg, p)) candidates (p, t, n); a running minimum
+over blocks of `block` flat indices in a `lax.while_loop` costs them all with static shapes.
+Every capacity enters only as an upper bound and no count depends on one, so growing any capacity
+only enlarges the space: the optimum never rises and a feasible layer stays feasible.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eyejax.dataflow import rs
+from eyejax.dataflow.mapping import RSMapping
+from eyejax.dataflow.search import cast
+from eyejax.dataflow.shape import layer_shape
+from eyejax.dataflow.tiling import cdiv, fdiv
+from eyejax.metrics import objective_value
+
+# candidate·layer·configuration evaluations held in memory per compiled call (chunk_hint)
+MEMORY_BUDGET = 1 << 21
+
+
+@dataclasses.dataclass(frozen=True)
+class RSExactSpace:
+    """Static bounds of the exact search, filled in from the concrete batch by `prepare` (the
+    largest h, e, q, r, p any layer of any configuration can take); `block` candidates are costed
+    per loop step; `chunk_hint` bounds the configurations per compiled call (memory)."""
+
+    h_max: int = 1
+    e_max: int = 1
+    q_max: int = 1
+    r_max: int = 1
+    p_max: int = 1
+    block: int = 1024
+    chunk_hint: int | None = None
+
+    @property
+    def units(self) -> int:
+        return self.h_max * self.e_max * self.q_max * self.r_max
+
+    def prepare(self, arch, layers=None) -> "RSExactSpace":
+        if layers is None:
+            return self
+        s = {k: np.asarray(v, np.int64).reshape(1, -1)
+             for k, v in layer_shape(layers, jnp.int64).items()}
+        a = {k: np.asarray(getattr(arch, k), np.int64).reshape(-1, 1) for k in (
+            "pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words", "psum_spad_words")}
+        rows, cols = a["pe_rows"], a["pe_cols"]
+        big = lambda v: int(max(1, np.max(v)))
+        space = dataclasses.replace(
+            self,
+            h_max=max(self.h_max, big(np.minimum(s["R"], rows))),
+            e_max=max(self.e_max, big(np.minimum(s["E"], cols * rows))),
+            q_max=max(self.q_max, big(np.minimum(a["ifmap_spad_words"] // s["S"], s["Cg"]))),
+            r_max=max(self.r_max, big(np.minimum(rows, s["Cg"]))),
+            p_max=max(self.p_max, big(np.minimum(np.minimum(a["psum_spad_words"],
+                                                            a["filter_spad_words"] // s["S"]),
+                                                 s["Mg"]))))
+        per_config = s["N"].size * max(space.units, space.block * 64)
+        return dataclasses.replace(space, chunk_hint=max(1, MEMORY_BUDGET // per_config))
+
+    def search_layer(self, layer, arch, sp, first, objective, fixed=None):
+        return search_layer(layer, arch, sp, first, objective, self, fixed)
+
+
+EXACT_SEARCH = RSExactSpace()
+
+
+def _unit_values(u, space, dtype):
+    """(h, e, q, r) of flat unit indices u (row-major over h, e, q, r)."""
+    u, r = jnp.divmod(u, space.r_max)
+    u, q = jnp.divmod(u, space.q_max)
+    h, e = jnp.divmod(u, space.e_max)
+    return tuple((v + 1).astype(dtype) for v in (h, e, q, r))
+
+
+def _unit_terms(s, a, h, e, q, r):
+    """(t range, p range, legal) of units: t ≤ floor(set_rows/r)·set_cols, p ≤ the spads' bound."""
+    _, set_rows, set_cols = rs.set_slots(h, e, a["pe_rows"], a["pe_cols"])
+    legal = ((h <= jnp.minimum(s["R"], a["pe_rows"])) & (e <= s["E"]) & (set_rows >= 1)
+             & (q <= jnp.minimum(fdiv(a["ifmap_spad_words"], s["S"]), s["Cg"]))
+             & (r <= jnp.minimum(set_rows, cdiv(s["Cg"], q))))
+    t_range = fdiv(set_rows, r) * set_cols
+    p_range = jnp.minimum(jnp.minimum(a["psum_spad_words"],
+                                      fdiv(a["filter_spad_words"], q * s["S"])), s["Mg"])
+    return t_range, p_range, legal & (t_range >= 1) & (p_range >= 1)
+
+
+def _p_weights(s, t_range, p_range, space):
+    """Candidates (t, n) under each p = 1..p_max of a unit: N·min(t range, cdiv(Mg, p)), p legal."""
+    p = jnp.arange(1, space.p_max + 1, dtype=t_range.dtype)
+    w = s["N"] * jnp.minimum(t_range[..., None], cdiv(s["Mg"], p))
+    return jnp.where(p <= p_range[..., None], w, 0)
+
+
+def _unit_weights(s, a, space, dtype):
+    """Candidates in each unit [units] (0 where the unit is not legal)."""
+    u = jnp.arange(space.units, dtype=jnp.int64)
+    h, e, q, r = _unit_values(u, space, dtype)
+    t_range, p_range, legal = _unit_terms(s, a, h, e, q, r)
+    t_sum = jnp.sum(_p_weights(s, t_range, p_range, space), axis=-1)
+    return jnp.where(legal, t_sum, 0)
+
+
+def _decode(i, cum, weights, s, a, space, dtype):
+    """The mapping (without m) of flat candidate indices i < cum[-1]."""
+    u = jnp.clip(jnp.searchsorted(cum, i, side="right"), 0, space.units - 1)
+    j = i - (cum[u] - weights[u])
+    h, e, q, r = _unit_values(u, space, dtype)
+    t_range, p_range, _ = _unit_terms(s, a, h, e, q, r)
+    w = _p_weights(s, t_range, p_range, space)                   # [..., p_max]
+    cs = jnp.cumsum(w, axis=-1)
+    jd = j.astype(dtype)[..., None]
+    pi = jnp.minimum(jnp.sum(cs <= jd, axis=-1), space.p_max - 1)
+    k = j.astype(dtype) - (jnp.take_along_axis(cs, pi[..., None], -1)[..., 0]
+                           - jnp.take_along_axis(w, pi[..., None], -1)[..., 0])
+    t, n = fdiv(k, s["N"]) + 1, k - fdiv(k, s["N"]) * s["N"] + 1
+    return dict(h=h, e=e, r=r, t=t, p=(pi + 1).astype(dtype), q=q, n=n)
+
+
+def _largest_m(s, a, mp):
+    """The largest legal m of each candidate (reduction (b)), at least p·t (the mask rules out
+    candidates where even that does not fit)."""
+    pt = mp["p"] * mp["t"]
+    bank = a["glb_bank_words"]
+    ifmap_banks = cdiv(mp["n"] * mp["q"] * mp["r"] * rs.rows_glb(mp["e"], s["U"], s["R"])
+                       * s["W_used"], bank)
+    split = a["glb_ifmap_banks"] > 0
+    psum_banks = jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - ifmap_banks)
+    m_fit = fdiv(jnp.maximum(psum_banks, 0) * bank, mp["n"] * mp["e"] * s["F"])
+    m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(s["Mg"], pt) * pt)
+    return jnp.maximum(m, pt)
+
+
+def _candidates(i, cum, weights, total, s, a, space, dtype):
+    mp = _decode(i, cum, weights, s, a, space, dtype)
+    mp["m"] = _largest_m(s, a, mp)
+    return RSMapping(**mp), i < total
+
+
+def search_layer(layer, arch, sp, first, objective: str, space: RSExactSpace, fixed=None):
+    """`rs.search_layer` with every legal mapping costed (see the module docstring)."""
+    f64 = jnp.float64
+    s = layer_shape(layer, f64)
+    arch64, sp64 = cast(arch, f64), cast(sp, f64)
+    a = {k: getattr(arch64, k) for k in ("pe_rows", "pe_cols", "filter_spad_words",
+                                         "ifmap_spad_words", "psum_spad_words", "glb_banks",
+                                         "glb_bank_words", "glb_ifmap_banks")}
+    weights = _unit_weights(s, a, space, f64).astype(jnp.int64)
+    cum = jnp.cumsum(weights)
+    total = cum[-1]
+    lanes = jnp.arange(space.block, dtype=jnp.int64)
+
+    def score(i):
+        mp, valid = _candidates(i, cum, weights, total, s, a, space, f64)
+        ok = valid & rs.feasible(s, arch64, mp, f64)
+        _, en, _, cycles = rs.cost_of(s, arch64, sp64, first, mp, f64)
+        return jnp.where(ok, objective_value(objective, sum(en.values()), cycles), jnp.inf)
+
+    def body(state):
+        base, best, best_i = state
+        sc = score(base + lanes)
+        k = jnp.argmin(sc)
+        better = sc[k] < best      # strict: the first of equal scores wins
+        return base + space.block, jnp.where(better, sc[k], best), jnp.where(better, base + k, best_i)
+
+    init = (jnp.zeros((), jnp.int64), jnp.asarray(jnp.inf, f64), jnp.zeros((), jnp.int64))
+    _, best, best_i = jax.lax.while_loop(lambda st: st[0] < total, body, init)
+    mp, _ = _candidates(best_i, cum, weights, total, s, a, space, f64)
+    mp = RSMapping(**{k: jnp.round(getattr(mp, k)).astype(jnp.int64) for k in rs.MAPPING_KEYS})
+    return rs.finish(layer, arch, sp, first, mp, jnp.isfinite(best), fixed)
