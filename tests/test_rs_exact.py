@@ -109,9 +109,16 @@ def brute_force(cases, table):
     ok = np.asarray(rs.feasible(shape, arch, mp, jnp.float64))
     _, en, _, cycles = rs.cost_of(shape, arch, sp, first, mp, jnp.float64)
     energy, cycles = np.asarray(sum(en.values())), np.asarray(cycles)
+    a = {k: getattr(arch, k) for k in ARCH_KEYS + ("glb_bank_words",)}
+    unit = (mp.h, mp.e, mp.q, mp.r)
+    t_range, p_range, _ = rs_exact._unit_terms(shape, a, *unit)
     best = {}
     for obj in OBJECTIVES:
         score = np.where(ok, np.asarray(objective_value(obj, energy, cycles)), np.inf)
+        # the pruning bound of a candidate's unit never exceeds the candidate's objective
+        lower = np.asarray(rs_exact.unit_lower_bound(shape, arch, sp, first, obj, *unit,
+                                                     t_range, p_range))
+        assert (lower[ok] <= score[ok] * (1 + 1e-12)).all(), (table, obj)
         b = np.full(len(cases), np.inf)
         np.minimum.at(b, idx, score)
         best[obj] = b

@@ -226,7 +226,7 @@ def test_counts_do_not_depend_on_data_except_zero_macs():
     (M_(3, 4, q=5), A12x14, "ifmap spad"),                    # q*S = 15 > 12
     (M_(3, 4, p=25, m=25), A12x14, "psum spad"),              # p = 25 > 24
     (M_(3, 4, r=2, t=1), A3x4, "PE array"),                   # 1 set of 3x4 fits a 3x4 array
-    (M_(2, 4), A12x14, "mapping.h"),                          # h must be min(R, pe_rows)
+    (M_(4, 4), A12x14, "mapping.h"),                          # h <= min(R, pe_rows)
     (M_(3, 9), A12x14, "mapping.e"),                          # e <= min(E=8, pe_cols)
     (M_(3, 4, p=2, m=3), A12x14, "multiple of p\\*t"),
     (M_(3, 4, n=2), A12x14, "mapping.n"),

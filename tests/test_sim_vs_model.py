@@ -90,7 +90,9 @@ def _random_cases(count, seed):
         N = int(rng.integers(1, 4))
         layer = L(f"rand{len(out)}", N=N, C=G * Cg, M=G * Mg, H=H, W=W, R=R, S=S, U=U, P=P, G=G)
         pr, pc = int(arch.pe_rows), int(arch.pe_cols)
-        h, e = min(R, pr), int(rng.integers(1, min(layer.E, 2 * pc) + 1))
+        # h below min(R, pe_rows) folds the filter rows too (docs/rs_model.md "Exact search")
+        h = int(rng.choice([min(R, pr), rng.integers(1, min(R, pr) + 1)]))
+        e = int(rng.integers(1, min(layer.E, 2 * pc) + 1))
         p, q = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         sets = max(1, (pr // h) * (pc // e))
         r = int(rng.integers(1, sets + 1))
@@ -168,7 +170,7 @@ def test_feasibility_matches_model():
                   U=int(rng.integers(1, 3)))
         pr, pc = int(arch.pe_rows), int(arch.pe_cols)
         p, t = int(rng.integers(1, 30)), int(rng.integers(1, 5))
-        mp = RSMapping(h=min(layer.R, pr), e=int(rng.integers(1, min(layer.E, 2 * pc) + 1)),
+        mp = RSMapping(h=int(rng.integers(1, min(layer.R, pr) + 1)), e=int(rng.integers(1, min(layer.E, 2 * pc) + 1)),
                        r=int(rng.integers(1, 6)), t=t, p=p, q=int(rng.integers(1, 6)),
                        n=int(rng.integers(1, layer.N + 1)),
                        m=p * t * int(rng.integers(1, -(-layer.M // (p * t)) + 1)))

@@ -6,7 +6,8 @@ device present.
     eyejax bench --arch eyeriss_v1 --workload alexnet,resnet50 --batches 1000,10000,100000
     eyejax bench --device cpu                                # only the CPU (default: every platform)
 
-`cands` is the number of candidate mappings the search costs per layer. For each batch size it times the first call (compile + run) and the best of several steady calls,
+`cands` is the number of candidate mappings the search costs per layer ("all": `--search exact`
+costs every legal mapping, docs/rs_model.md "Mapping search"). For each batch size it times the first call (compile + run) and the best of several steady calls,
 and reports compile time as their difference (0 when that shape was already compiled), and the
 process CPU time of the steady call (evals/cpu-s: a figure that holds on a shared, loaded machine).
 Architectures are random draws of the structural fields and the energy table (each family's
@@ -39,7 +40,7 @@ def samplers() -> dict[str, Callable]:
 
 
 def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v1",
-        devices=None, sparsity=None):
+        devices=None, sparsity=None, search: str = "fast"):
     """Benchmark one family on one workload over batch sizes; returns one dict per batch size."""
     sample = samplers().get(arch)
     if sample is None:
@@ -52,8 +53,9 @@ def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v
     rows = []
     for B in batches:
         archs = sample(B)
-        space = prepare_search_space(dataflow_for(archs), None, archs, layers, sp)
-        call = lambda: evaluate_arrays(archs, layers, sp, chunk_size=chunk, devices=devices)
+        space = prepare_search_space(dataflow_for(archs), search, archs, layers, sp)
+        call = lambda: evaluate_arrays(archs, layers, sp, space=space, chunk_size=chunk,
+                                       devices=devices)
         t0 = time.perf_counter()
         out = call()
         first = time.perf_counter() - t0
@@ -67,7 +69,8 @@ def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v
         best_cpu = cpu[int(np.argmin(steady))]
         peak = peak_device_bytes(devices)
         rows.append(dict(arch=arch, workload=workload, batch=B, layers=L, distinct_layers=distinct,
-                         evals=B * L, candidates=getattr(space, "size", None), compile_s=max(first - best, 0.0), run_s=best,
+                         evals=B * L, search=search,
+                         candidates=getattr(space, "size", None) or "all", compile_s=max(first - best, 0.0), run_s=best,
                          evals_per_s=B * L / best, cpu_s=best_cpu,
                          evals_per_cpu_s=B * L / max(best_cpu, 1e-9),
                          feasible=float(np.mean(out["feasible"])), peak_device_gib=peak))
@@ -121,6 +124,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=None,
                     help="configs per compiled call (default: 1024 on a CPU, 32768 on a GPU/TPU)")
+    ap.add_argument("--search", default="fast", choices=("fast", "exact"),
+                    help="mapping search: fast (fixed grid) or exact (every legal mapping)")
     ap.add_argument("--device", default="all", choices=("all", "cpu", "gpu", "tpu"),
                     help="which platform(s) to run on (default: every one present)")
     args = ap.parse_args(argv)
@@ -132,14 +137,15 @@ def main(argv=None):
     workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
     print(f"eyejax bench  jax {jax.__version__}  cpus: {os.cpu_count()}")
     for name, devs in device_groups(args.device):
-        print(f"device: {name}  chunk: {args.chunk or default_chunk(devs)}")
+        print(f"device: {name}  chunk: {args.chunk or default_chunk(devs)}  search: {args.search}")
         print(f"{'arch':<11} {'workload':<20} {'batch':>7} {'layers':>9} {'evals':>9} "
               f"{'cands':>6} {'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9} "
               f"{'peak GiB':>9}")
         with jax.default_device(devs[0]):
             for a in archs:
                 for w in workloads:
-                    for r in run(w, batches, args.repeats, args.chunk, arch=a, devices=devs):
+                    for r in run(w, batches, args.repeats, args.chunk, arch=a, devices=devs,
+                                 search=args.search):
                         lay = f"{r['layers']}({r['distinct_layers']})"
                         print(f"{r['arch']:<11} {r['workload']:<20} {r['batch']:>7} {lay:>9} "
                               f"{r['evals']:>9} {r['candidates'] or '-':>6} {r['compile_s']:>10.2f} {r['run_s']:>9.4f} "

@@ -388,6 +388,13 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     check_objective(objective)
     if not isinstance(space, RSSearchSpace):   # another search mode (SEARCH_MODES), e.g. exact
         return space.search_layer(layer, arch, sp, first, objective, fixed)
+    mp, any_ok = fast_choice(layer, arch, sp, first, objective, space, with_flag=True)
+    return finish(layer, arch, sp, first, mp, any_ok, fixed)
+
+
+def fast_choice(layer, arch, sp, first, objective: str, space: RSSearchSpace = DEFAULT_SEARCH,
+                with_flag: bool = False):
+    """The fast grid's best mapping (int64 RSMapping; and whether any candidate is feasible)."""
     f32 = jnp.float32
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = layer_shape(layer, f32)
@@ -395,7 +402,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
     mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
                            {k: getattr(mp_k, k) for k in MAPPING_KEYS})
-    return finish(layer, arch, sp, first, RSMapping(**mp), any_ok, fixed)
+    return (RSMapping(**mp), any_ok) if with_flag else RSMapping(**mp)
 
 
 def finish(layer, arch, sp, first, mp: RSMapping, any_ok, fixed=None):

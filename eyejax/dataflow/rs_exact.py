@@ -27,11 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.dataflow import rs
+from eyejax.dataflow import cost, rs
 from eyejax.dataflow.mapping import RSMapping
 from eyejax.dataflow.search import cast
 from eyejax.dataflow.shape import layer_shape
-from eyejax.dataflow.tiling import cdiv, fdiv
+from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import objective_value
 
 # candidate·layer·configuration evaluations held in memory per compiled call (chunk_hint)
@@ -111,12 +111,81 @@ def _p_weights(s, t_range, p_range, space):
     return jnp.where(p <= p_range[..., None], w, 0)
 
 
-def _unit_weights(s, a, space, dtype):
-    """Candidates in each unit [units] (0 where the unit is not legal)."""
+def unit_lower_bound(s, arch, sp, first, objective, h, e, q, r, t_range, p_range):
+    """A lower bound of the objective over every candidate (p, t, n, m) of units (h, e, q, r)
+    (docs/rs_model.md "Pruning"): each count takes its least value over the unit, and cycles the
+    largest of the least compute, ifmap-bus and psum-bus times plus the least drain and DRAM wait.
+    """
+    G, N, Cg, Mg, E, F, R, S, U, P = (s[k] for k in ("G", "N", "Cg", "Mg", "E", "F", "R", "S",
+                                                     "U", "P"))
+    W_used = s["W_used"]
+    ns, nf, nc = cdiv(E, e), cdiv(R, h), cdiv(Cg, q * r)
+    t_top = jnp.maximum(jnp.minimum(t_range, Mg), 1)          # t ≤ min(t range, cdiv(Mg, p) ≤ Mg)
+    p_top = jnp.maximum(p_range, 1)
+    outputs = N * Mg * E * F
+    macs = outputs * Cg * R * S
+    rows_glb_sum = tile_sum(E, e, lambda es: rs.rows_glb(es, U, R))
+    rows_pass_sum = tile_sum(
+        E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
+    real = clipped_cover(E, e, U, R, P, s["H"]) * (jnp.minimum(W_used, P + s["W"]) - P)
+    # the GLB bounds n and m: the ifmap block of n = 1 leaves the most banks for psums
+    bank = arch.glb_bank_words
+    block1 = q * r * rs.rows_glb(e, U, R) * W_used              # ifmap words per image
+    split = arch.glb_ifmap_banks > 0
+    n_top = jnp.where(split, fdiv(arch.glb_ifmap_banks * bank, block1),
+                      fdiv((arch.glb_banks - 1) * bank, block1))
+    psum_banks = jnp.where(split, arch.glb_banks - arch.glb_ifmap_banks,
+                           arch.glb_banks - cdiv(block1, bank))
+    m_top = fdiv(jnp.maximum(psum_banks, 0) * bank, e * F)
+    nm = cdiv(Mg, jnp.clip(m_top, 1, Mg))                        # cdiv(Mg, m) ≥ cdiv(Mg, m_top)
+    nb = cdiv(N, jnp.clip(n_top, 1, N))                          # cdiv(N, n) ≥ cdiv(N, n_top)
+    noc_ifmap = N * Cg * E * R * cdiv(Mg, p_top) * W_used          # cdiv(Mg, p) ≥ cdiv(Mg, p_top)
+    noc_filter = nb * Mg * Cg * R * S * E
+    glb_ifmap_reads = N * Cg * rows_pass_sum * W_used * cdiv(Mg, p_top * t_top)
+    c = {"macs": macs, "dram_ifmap_reads": nm * N * Cg * real,
+         "dram_filter_reads": nb * ns * Mg * Cg * R * S,
+         "dram_psum_reads": 0 * macs, "dram_psum_writes": outputs,
+         "glb_ifmap_reads": glb_ifmap_reads, "glb_ifmap_writes": nm * N * Cg * rows_glb_sum * W_used,
+         "glb_filter_reads": 0 * macs, "glb_filter_writes": 0 * macs,
+         "glb_psum_reads": outputs * nc * nf, "glb_psum_writes": outputs * nc * nf,
+         "noc_ifmap": noc_ifmap, "noc_filter": noc_filter,
+         "noc_psum": outputs * (cdiv(Cg, q) * R + nc * nf - 1),
+         "rf_ifmap_reads": macs, "rf_ifmap_writes": noc_ifmap, "rf_filter_reads": macs,
+         "rf_filter_writes": noc_filter, "rf_psum_reads": macs, "rf_psum_writes": macs}
+    words = cost.compressed_words(c, *cost.rlc_ratios(sp, first))    # not rounded up: ≤ moved
+    movement = G * sum(cost.movement_energy(c, arch.energy, sp.mac_density, words).values())
+    # Σ over passes of max(compute, ifmap bus, psum bus) ≥ the max of the three sums; the busiest
+    # PE runs Σ min(p, x) ≥ cdiv(Mg, t) filters' rows (x ≤ p·t filters over t sets)
+    wb = arch.word_bits
+    compute = S * F * N * ns * nf * cdiv(Mg, t_top) * tile_sum(Cg, q * r, lambda y: jnp.minimum(q, y))
+    ifmap_bus = glb_ifmap_reads * wb / arch.ifmap_bus_bits
+    psum_bus = outputs * nc * nf * wb / arch.psum_bus_bits
+    drain = ns * nc * R                                        # h_k cycles per pass, Σ h_k = R
+    wait = (words[0] + words[2]) * wb * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz)
+    cycles = G * (jnp.maximum(compute, jnp.maximum(ifmap_bus, psum_bus)) + drain) + wait * G
+    chip = cost.chip_params(arch)
+    active = h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q))       # t ≥ 1 set
+    energy = movement + sum(cost.overhead_energy(cycles, active, chip, sp.mac_density).values())
+    return objective_value(objective, energy, cycles)
+
+
+def _unit_weights(s, a, space, dtype, bound=None):
+    """Candidates in each unit [units]: 0 where the unit is not legal, or where `bound` (a function
+    of the units' values and ranges) says no candidate in it can beat the incumbent."""
     u = jnp.arange(space.units, dtype=jnp.int64)
     h, e, q, r = _unit_values(u, space, dtype)
     t_range, p_range, legal = _unit_terms(s, a, h, e, q, r)
-    t_sum = jnp.sum(_p_weights(s, t_range, p_range, space), axis=-1)
+    # N·Σ_{p ≤ P} min(A, cdiv(Mg, p)) in closed form: cdiv(Mg, p) ≤ A from p0 = cdiv(Mg, A) on,
+    # and the prefix sums of cdiv(Mg, p) over p ≤ p_max are one small table per layer
+    Mg = s["Mg"]
+    pre = jnp.concatenate([jnp.zeros(1, dtype),
+                           jnp.cumsum(cdiv(Mg, jnp.arange(1, space.p_max + 1, dtype=dtype)))])
+    A, P = jnp.maximum(t_range, 1), jnp.clip(p_range, 0, space.p_max)
+    k = jnp.minimum(cdiv(Mg, A) - 1, P)
+    idx = lambda v: jnp.clip(v, 0, space.p_max).astype(jnp.int32)
+    t_sum = s["N"] * (A * k + pre[idx(P)] - pre[idx(k)])
+    if bound is not None:
+        legal &= bound(h, e, q, r, t_range, p_range)
     return jnp.where(legal, t_sum, 0)
 
 
@@ -164,7 +233,15 @@ def search_layer(layer, arch, sp, first, objective: str, space: RSExactSpace, fi
     a = {k: getattr(arch64, k) for k in ("pe_rows", "pe_cols", "filter_spad_words",
                                          "ifmap_spad_words", "psum_spad_words", "glb_banks",
                                          "glb_bank_words", "glb_ifmap_banks")}
-    weights = _unit_weights(s, a, space, f64).astype(jnp.int64)
+    # incumbent: the fast grid's choice, costed exactly; units whose lower bound exceeds it cannot
+    # hold the optimum (nor a tie with it) and are skipped
+    inc = rs.fast_choice(layer, arch, sp, first, objective)
+    inc = RSMapping(**{k: getattr(inc, k).astype(f64) for k in rs.MAPPING_KEYS})
+    _, en0, _, cyc0 = rs.cost_of(s, arch64, sp64, first, inc, f64)
+    upper = jnp.where(rs.feasible(s, arch64, inc, f64),
+                      objective_value(objective, sum(en0.values()), cyc0), jnp.inf)
+    bound = lambda *unit: unit_lower_bound(s, arch64, sp64, first, objective, *unit) <= upper
+    weights = _unit_weights(s, a, space, f64, bound).astype(jnp.int64)
     cum = jnp.cumsum(weights)
     total = cum[-1]
     lanes = jnp.arange(space.block, dtype=jnp.int64)

@@ -125,8 +125,8 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
                                         "ifmap_spad_words", "psum_spad_words", "glb_banks",
                                         "glb_bank_words", "glb_ifmap_banks")}
     pe_rows, pe_cols = A["pe_rows"], A["pe_cols"]
-    if h != min(R, pe_rows):
-        raise ValueError(f"mapping.h = {h} must equal min(R, pe_rows) = {min(R, pe_rows)}")
+    if not 1 <= h <= min(R, pe_rows):
+        raise ValueError(f"mapping.h = {h} must be in [1, min(R, pe_rows) = {min(R, pe_rows)}]")
     if e > E:
         raise ValueError(f"mapping.e = {e} exceeds the ofmap height E = {E}")
     seg = cdiv(e, pe_cols)
