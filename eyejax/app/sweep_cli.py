@@ -80,7 +80,7 @@ def build_plan(cfg, base_dir: str | None = None):
     plan = make_plan(grid, network, objective=cfg.get("objective", "energy"),
                      part_size=sw.get("chunk_size"), per_layer=sw.get("per_layer", "auto"),
                      eval_chunk=sw.get("eval_chunk"), name=str(sw.get("name") or "custom"),
-                     dataflow=getattr(inputs, "dataflow", None), space=cfg.get("search", "fast"))
+                     dataflow=getattr(inputs, "dataflow", None), space=sw.get("search") or "fast")
     return plan
 
 
