@@ -92,6 +92,7 @@ def test_bad_arch_is_named(override, exc, words):
     ([f"workload={NET}", "sparsity.iact_density=[0.5,0.5]"], ["sparsity.iact_density", "28"]),
     ([f"workload={NET}", "sparsity.weight_density=1.5"], ["sparsity.weight_density"]),
     (["objective=speed"], ["objective", "edp"]),
+    (["search=greedy"], ["search", "exact"]),
     (["wandb.mode=sometimes"], ["wandb.mode"]),
 ])
 def test_bad_run_config_is_named(overrides, words, tmp_path):
@@ -164,6 +165,7 @@ def runs(tmp_path_factory):
     procs = {
         "single": _start(base / "single", f"workload={NET}", "wandb.mode=offline"),
         "sweep": _start(base / "sweep", f"workload={NET}", "wandb.mode=offline", "arch.pe_rows=[8,12]"),
+        "exact": _start(base / "exact", f"workload={NET}", "wandb.mode=disabled", "search=exact"),
     }
     res = {k: (base / k, *_finish(p)) for k, p in procs.items()}
     return res
@@ -227,6 +229,17 @@ def test_sweep_run(runs):
     best = totals.loc[totals["energy"].idxmin()]
     assert summary["best_config_id"] == int(best["config_id"])
     assert summary["best/arch.pe_rows"] == int(best["arch.pe_rows"])
+
+
+def test_exact_search_run(runs):
+    """search=exact: every layer at or below the fast grid's energy (the same default design)."""
+    run_dir, rc, out, err = runs["exact"]
+    assert rc == 0, err[-3000:]
+    assert "exact search" in out
+    exact, _ = _check_results(run_dir, 1)
+    fast = pd.read_parquet(runs["single"][0] / "results.parquet")
+    assert (exact["energy"].to_numpy() <= fast["energy"].to_numpy() * (1 + 1e-9)).all()
+    assert exact["energy"].sum() < fast["energy"].sum()
 
 
 @pytest.mark.parametrize("override, words", [

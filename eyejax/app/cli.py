@@ -205,34 +205,19 @@ def _log_header(cfg, inputs) -> None:
     B = num_configs(swept)
     log.info(f"eyejax: {network.name} ({inputs.num_layers} layers, {network.macs:,} MACs, "
              f"batch {network.layers[0].N}) on {_design(inputs, cfg)}; {_sparsity_words(cfg)}; "
-             f"objective {cfg.objective}, {cfg.get('search', 'exact')} search"
+             f"objective {cfg.objective}, {cfg.get('search', 'fast')} search"
              + (f"; mapping {cfg.get('mapping')}" if cfg.get("mapping") is not None else "")
              + f"; {plural(B, 'configuration')}"
              + (f" over {', '.join(f'{k} ({len(np.unique(v))})' for k, v in swept.items())}"
                 if swept else ""))
 
 
-EXACT_HINT_CONFIGS = 64   # above this many configurations an exact search says how to go faster
-
-
 def _search_mode(cfg, inputs) -> str:
-    """cfg.search, or "fast" where the dataflow has no exact search (RS+), with a note either way
-    when it matters."""
-    from eyejax.app.config import num_configs
-    from eyejax.dataflow import dataflow_for, search_space
+    from eyejax.app.config import search_mode
 
-    mode = str(cfg.get("search", "exact"))
-    module = dataflow_for(inputs.arch, getattr(inputs, "dataflow", None))
-    if mode == "exact":
-        try:
-            search_space(module, "exact")
-        except ValueError as err:
-            log.info(f"note: {err}; using it")
-            return "fast"
-        configs = num_configs(inputs.swept)
-        if configs > EXACT_HINT_CONFIGS and getattr(module, "SEARCH_MODES", None):
-            log.info(f"note: the exact mapping search of {configs:,} configurations is slow "
-                     "(docs/rs_model.md \"Mapping search\"); search=fast is about 10^3 times faster")
+    mode, notes = search_mode(cfg, inputs)
+    for note in notes:
+        log.info(f"note: {note}")
     return mode
 
 

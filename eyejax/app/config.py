@@ -27,7 +27,7 @@ from eyejax.arch import families, get_family
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.validation import validate_arch
-from eyejax.dataflow import SEARCH_MODE_NAMES
+from eyejax.dataflow import SEARCH_MODE_NAMES, dataflow_for, search_space
 from eyejax.metrics import check_objective
 from eyejax.sweep.grid import Axis, Grid
 
@@ -341,6 +341,27 @@ def sparsity_from_config(cfg_sparsity, num_layers: int):
 
 # --------------------------------------------------------------------------------------------------
 # the whole run
+
+
+EXACT_HINT_CONFIGS = 64   # above this many configurations an exact search says how to go faster
+
+
+def search_mode(cfg, inputs) -> tuple[str, list[str]]:
+    """(the mapping search to run, notes for the user): cfg.search, or "fast" where the dataflow
+    has no exact search (RS+); a note when an exact search of many configurations will be slow."""
+    mode = str(cfg.get("search", "fast"))
+    module = dataflow_for(inputs.arch, getattr(inputs, "dataflow", None))
+    if mode != "exact":
+        return mode, []
+    try:
+        search_space(module, "exact")
+    except ValueError as err:
+        return "fast", [f"{err}; using it"]
+    configs = num_configs(inputs.swept)
+    if configs > EXACT_HINT_CONFIGS and getattr(module, "SEARCH_MODES", None):
+        return mode, [f"the exact mapping search of {configs:,} configurations is slow "
+                      "(docs/rs_model.md \"Mapping search\"); search=fast is about 10^3 times faster"]
+    return mode, []
 
 
 def check_run_config(cfg) -> None:

@@ -80,8 +80,17 @@ def build_plan(cfg, base_dir: str | None = None):
     plan = make_plan(grid, network, objective=cfg.get("objective", "energy"),
                      part_size=sw.get("chunk_size"), per_layer=sw.get("per_layer", "auto"),
                      eval_chunk=sw.get("eval_chunk"), name=str(sw.get("name") or "custom"),
-                     dataflow=getattr(inputs, "dataflow", None), space=sw.get("search") or "fast")
+                     dataflow=getattr(inputs, "dataflow", None), space=_search_mode(cfg, inputs))
     return plan
+
+
+def _search_mode(cfg, inputs) -> str:
+    from eyejax.app.config import search_mode
+
+    mode, notes = search_mode(cfg, inputs)
+    for note in notes:
+        log.info(f"note: {note}")
+    return mode
 
 
 def sweep_dir(cfg, plan, base_dir: str) -> Path:
