@@ -167,7 +167,8 @@ def test_exact_search_equals_brute_force_optimum(table, cases):
         assert bad.size == 0, (table, obj, [(cases[i], score[i], want[obj][i]) for i in bad[:3]])
         # the fast grid never beats the optimum (it searches a subset of the same space)
         f_score, f_ok = fast[obj]
-        assert not (f_ok & ~feasible).any()
+        # ... and is feasible exactly where a legal mapping exists (its least-mapping fallback)
+        np.testing.assert_array_equal(f_ok, feasible, err_msg=f"fast {table} {obj} feasibility")
         both = f_ok & feasible
         assert (f_score[both] >= want[obj][both] * (1 - 1e-6)).all(), (table, obj)
     assert n_rows > 10 * len(cases)
@@ -211,18 +212,22 @@ arch_st = st.fixed_dictionaries({
     "glb_bank_words": st.sampled_from([16, 64, 256])})
 
 
+@pytest.mark.parametrize("mode", ["exact", "fast"])
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layers=st.lists(layer_st, min_size=MONO_LAYERS, max_size=MONO_LAYERS), a=arch_st)
-def test_doubling_a_capacity_never_loses_a_layer_nor_raises_its_energy(layers, a):
+def test_doubling_a_capacity_never_loses_a_layer_nor_raises_its_energy(mode, layers, a):
+    """Both searches keep every feasible layer feasible; the exact optimum never rises (the fast
+    grid's candidates move with the capacities, so its energy may: docs/rs_model.md)."""
     vals = {k: [a[k]] + [a[k] * (2 if k == j else 1) for j in CAPACITIES] for k in CAPACITIES}
     arch = EyerissV1(**{k: np.array(v) for k, v in vals.items()})
     la = LayerArrays.from_layers(layers)
-    res = evaluate_arrays(arch, la, Sparsity.dense(MONO_LAYERS), space=MONO_SPACE,
+    space = MONO_SPACE if mode == "exact" else rs.DEFAULT_SEARCH
+    res = evaluate_arrays(arch, la, Sparsity.dense(MONO_LAYERS), space=space,
                           dedupe_layers=False)     # one compiled shape for every example
     energy = sum(v for k, v in res.items() if k.startswith("energy_")).astype(np.float64)
     ok = res["feasible"]
     for j, k in enumerate(CAPACITIES, start=1):
-        assert (ok[j] | ~ok[0]).all(), (k, "lost a layer")
+        assert (ok[j] | ~ok[0]).all(), (mode, k, "lost a layer")
         worse = ok[0] & (energy[j] > energy[0] * (1 + 1e-12))
-        assert not worse.any(), (k, energy[0], energy[j])
+        assert mode == "fast" or not worse.any(), (k, energy[0], energy[j])

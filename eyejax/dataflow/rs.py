@@ -289,7 +289,8 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
                        jnp.maximum(fdiv(jnp.minimum(E, a["pe_cols"]), jnp.maximum(e_split, 1)), 1))
     e = cdiv(E, cdiv(E, e_base))                                   # balanced strips  [e]
     q_max = fdiv(a["ifmap_spad_words"], S)
-    q = jnp.maximum(fdiv(q_max, q_split), 1)                       # [q]
+    # q beyond the channels counts like q = Cg and fits worse (docs/rs_model.md, (R1))
+    q = jnp.clip(fdiv(q_max, q_split), 1, Cg)                      # [q]
     p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["filter_spad_words"], q * S)), Mg)
     p = jnp.maximum(fdiv(p_max, p_split), 1)                       # [q, p]
     _, set_rows, set_cols = set_slots(h, e, a["pe_rows"], a["pe_cols"])   # [e]
@@ -297,19 +298,25 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     t = jnp.maximum(jnp.minimum(fdiv(set_rows, r) * set_cols, cdiv(Mg, p)), 1)  # [e, r, q, p]
     # balanced filter chunks: the fewest filters per PE that keeps the same number of p·t chunks,
     # so the last chunk is not a ragged one that leaves sets idle (like the balanced strips of e)
-    p = cdiv(Mg, t * cdiv(Mg, t * p))                              # [e, r, q, p]
+    balanced = lambda t: cdiv(Mg, t * cdiv(Mg, t * p))
+    # no more filter sets than one image's psums can keep in the GLB (m >= p·t): with every set
+    # taken, large arrays left no candidate that fits (candidates that fit are unchanged)
+    bank = a["glb_bank_words"]
+    split = a["glb_ifmap_banks"] > 0
+    banks_1 = cdiv(q * r * rows_glb(e, U, R) * W_used, bank)              # [e, r, q]
+    m_fit_1 = fdiv(jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - banks_1)
+                   * bank, e * F)
+    t = jnp.where(balanced(t) * t <= m_fit_1, t, jnp.maximum(jnp.minimum(t, fdiv(m_fit_1, p)), 1))
+    p = balanced(t)                                                # [e, r, q, p]
     n = jnp.maximum(cdiv(N, n_split), 1)                           # [n]
     pt = p * t
-    bank = a["glb_bank_words"]
     ifmap_banks = cdiv(n * q * r * rows_glb(e, U, R) * W_used, bank)   # [e, r, q, n]
-    split = a["glb_ifmap_banks"] > 0
     psum_banks = jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - ifmap_banks)
     m_fit = fdiv(psum_banks * bank, n * e * F)
     m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)       # full grid
     ok = (m >= pt) & (p * q * S <= a["filter_spad_words"]) & (q_max >= 1) & (set_rows >= 1)
     ok &= t <= fdiv(set_rows, r) * set_cols
     ok &= jnp.where(split, ifmap_banks <= a["glb_ifmap_banks"], True)
-    ok &= (q <= Cg) | (q == 1)
     m = jnp.maximum(m, pt)  # keep the arithmetic finite where infeasible; the mask rules it out
     return RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m), ok
 
@@ -402,7 +409,18 @@ def fast_choice(layer, arch, sp, first, objective: str, space: RSSearchSpace = D
     energy_k, cycles_k = candidate_scores(shape32, arch32, sp32, first, mp_k, objective, f32)
     mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
                            {k: getattr(mp_k, k) for k in MAPPING_KEYS})
-    return (RSMapping(**mp), any_ok) if with_flag else RSMapping(**mp)
+    # Where no grid candidate fits, the least mapping (one filter row fold of min(R, pe_rows) rows,
+    # every other parameter 1): every capacity term is smallest there, so it fits whenever any
+    # legal mapping does, and the fast search is feasible exactly where the exact one is (a
+    # feasible layer stays feasible when a capacity grows; the grid alone lost some).
+    i64 = jnp.int64
+    h = jnp.minimum(layer_shape(layer, i64)["R"], jnp.asarray(arch.pe_rows).astype(i64))
+    least = RSMapping(h=h, e=h * 0 + 1, r=h * 0 + 1, t=h * 0 + 1, p=h * 0 + 1, q=h * 0 + 1,
+                      n=h * 0 + 1, m=h * 0 + 1)
+    least_ok = feasible(layer_shape(layer, i64), arch, least, i64)
+    mp = RSMapping(**{k: jnp.where(any_ok, mp[k], getattr(least, k)) for k in MAPPING_KEYS})
+    any_ok = any_ok | least_ok
+    return (mp, any_ok) if with_flag else mp
 
 
 def finish(layer, arch, sp, first, mp: RSMapping, any_ok, fixed=None):
