@@ -35,14 +35,16 @@ class RSSearchSpace:
       5×27 as 5×14 + 5×13), `min(E, pe_cols · floor(pe_rows / h))`, balanced likewise;
     r (PE sets on different channels): each of `r_options`, capped by the channel count and by the
       set slots of one column (their psums chain vertically, docs/rs_model.md "Array");
-    q (channels per PE): `floor(ifmap_spad / S) // k` for k in `q_splits`;
+    q (channels per PE): `floor(ifmap_spad / S) // k` for k in `q_splits`, at most Cg;
     p (filters per PE): the most the filter and psum scratchpads allow, divided by each `p_splits`,
       then balanced so the ceil(Mg/(p·t)) filter chunks are near-equal (JSSC17's CONV1 runs
       p = 16 with t = 2: 96 filters in three equal chunks of 32);
     n (images per pass): ceil(N / k) for k in `n_splits`.
-    t (sets on different filters) takes the remaining PE sets, and m (psums kept in the GLB) is the
-    largest multiple of p*t that fits: only the ifmap re-fetch count depends on m, so the largest
-    is optimal and need not be enumerated.
+    t (sets on different filters) takes the remaining PE sets, or, where one image's psums for all
+    of them do not fit the GLB, as many as do; m (psums kept in the GLB) is the largest multiple of
+    p*t that fits: only the ifmap re-fetch count depends on m, so the largest is optimal and need
+    not be enumerated. Where no candidate fits, the search takes the least mapping (`fast_choice`).
+    The exact search is `eyejax.dataflow.rs_exact` (docs/rs_model.md, "Mapping search").
     """
 
     e_splits: tuple = (1, 2, 3)
