@@ -36,7 +36,17 @@ VGG_PINNED = {"fps": 1.04861, "power_mw": 192.024, "dram_per_mac": 0.0041782}
 
 @pytest.fixture(scope="module")
 def runs():
-    return {"searched": mod.alexnet_layers(None), "chip": mod.alexnet_layers("alexnet_jssc17")}
+    return {"searched": mod.alexnet_layers(None), "chip": mod.alexnet_layers("alexnet_jssc17"),
+            "exact": mod.alexnet_layers(None, search="exact")}
+
+
+def test_exact_optimum_is_below_the_grid_and_slower_than_the_chip(runs):
+    """search=exact: no layer costs more chip energy than the fast grid's choice; the optimum uses
+    fewer PEs than the chip on CONV1 and CONV2 (README "Mapping search": not a target)."""
+    exact, fast = runs["exact"], runs["searched"]
+    assert (exact["energy"].to_numpy() <= fast["energy"].to_numpy() * (1 + 1e-9)).all()
+    assert exact["energy"].sum() < 0.96 * fast["energy"].sum()
+    assert list(exact["active_pes"]) == [55, 90, 156, 156, 156]
 
 
 @pytest.mark.parametrize("which", ["searched", "chip"])
