@@ -417,8 +417,8 @@ def fast_choice(layer, arch, sp, first, objective: str, space: RSSearchSpace = D
     # feasible layer stays feasible when a capacity grows; the grid alone lost some).
     i64 = jnp.int64
     h = jnp.minimum(layer_shape(layer, i64)["R"], jnp.asarray(arch.pe_rows).astype(i64))
-    least = RSMapping(h=h, e=h * 0 + 1, r=h * 0 + 1, t=h * 0 + 1, p=h * 0 + 1, q=h * 0 + 1,
-                      n=h * 0 + 1, m=h * 0 + 1)
+    one = jnp.ones_like(h)
+    least = RSMapping(h=h, e=one, r=one, t=one, p=one, q=one, n=one, m=one)
     least_ok = feasible(layer_shape(layer, i64), arch, least, i64)
     mp = RSMapping(**{k: jnp.where(any_ok, mp[k], getattr(least, k)) for k in MAPPING_KEYS})
     any_ok = any_ok | least_ok
@@ -472,28 +472,31 @@ def parallelism(s):
 
 _NS = np.arange(1, 257)
 _R = np.concatenate([np.arange(1, 65), 2 ** np.arange(7, 15)])
+_H = np.arange(1, 33)     # fold heights below min(R, rows) the exact search may take
 
 
 def physical_min_compute(layer, arch):
     """Eyexam step 4: fewest compute cycles of RS on v1's rows×cols, storage ignored (float64).
 
-    Sets are h×e with h = min(R, rows); e = ceil(E/ns) for every strip count ns (a set wider than
-    the array split into segments on different rows, `set_slots`); r sets on channels stacked
-    in one column of set slots × t on filters in the remaining slots (docs/rs_model.md "Array").
-    The busiest PE does ceil(Cg/r)·ceil(Mg/t) 1-D convolutions of F·S MACs per image, per strip
-    and R fold.
+    Sets are h×e with h = min(R, rows) or a smaller fold height (h ≤ 32); e = ceil(E/ns) for
+    every strip count ns (a set wider than the array split into segments on different rows,
+    `set_slots`); r sets on channels stacked in one column of set slots × t on filters in the
+    remaining slots (docs/rs_model.md "Array"). The busiest PE does ceil(Cg/r)·ceil(Mg/t) 1-D
+    convolutions of F·S MACs per image, per strip and R fold.
     """
     f = jnp.float64
     s = layer_shape(layer, f)
     rows, cols = jnp.asarray(arch.pe_rows, f), jnp.asarray(arch.pe_cols, f)
     N, Cg, Mg, E, F, R, S, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G"))
-    h = jnp.minimum(R, rows)
+    h_top = jnp.minimum(R, rows)
+    h = jnp.concatenate([jnp.atleast_1d(h_top), jnp.minimum(jnp.asarray(_H, f), h_top)])
+    h = h[:, None, None]
     nf = cdiv(R, h)
-    ns = jnp.asarray(_NS, f)[:, None]
+    ns = jnp.asarray(_NS, f)[None, :, None]
     e = cdiv(E, jnp.minimum(ns, E))
     strips = cdiv(E, e)
     _, set_rows, set_cols = set_slots(h, e, rows, cols)
-    r = jnp.asarray(_R, f)[None, :]
+    r = jnp.asarray(_R, f)[None, None, :]
     t = jnp.minimum(fdiv(set_rows, r) * set_cols, Mg)
     ok = (set_rows >= 1) & (r <= set_rows) & (t >= 1)
     T = G * N * F * S * strips * nf * cdiv(Cg, jnp.minimum(r, Cg)) * cdiv(Mg, jnp.maximum(t, 1))
