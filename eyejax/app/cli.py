@@ -212,19 +212,10 @@ def _log_header(cfg, inputs) -> None:
                 if swept else ""))
 
 
-def _search_mode(cfg, inputs) -> str:
-    from eyejax.app.config import search_mode
-
-    mode, notes = search_mode(cfg, inputs)
-    for note in notes:
-        log.info(f"note: {note}")
-    return mode
-
-
 def _evaluate(cfg, inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-layer rows, per-configuration totals) of every configuration; a progress bar on stderr
     for more than one chunk. A fixed mapping file is taken from the folder the app started in."""
-    from eyejax.app.config import num_configs
+    from eyejax.app.config import num_configs, search_mode
     from eyejax.evaluate import DEFAULT_CHUNK, evaluate
 
     swept = inputs.swept
@@ -242,7 +233,7 @@ def _evaluate(cfg, inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
         result = evaluate(inputs.arch, inputs.network, sparsity=inputs.sparsity,
                           objective=cfg.objective, dataflow=getattr(inputs, "dataflow", None),
                           progress=bar.update if bar is not None else None, mapping=mapping,
-                          space=_search_mode(cfg, inputs))
+                          space=search_mode(cfg, inputs))
     finally:
         if bar is not None:
             bar.close()

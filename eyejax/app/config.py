@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from eyejax.app.logs import log
 from eyejax.arch import families, get_family
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
@@ -346,22 +347,24 @@ def sparsity_from_config(cfg_sparsity, num_layers: int):
 EXACT_HINT_CONFIGS = 64   # above this many configurations an exact search says how to go faster
 
 
-def search_mode(cfg, inputs) -> tuple[str, list[str]]:
-    """(the mapping search to run, notes for the user): cfg.search, or "fast" where the dataflow
-    has no exact search (RS+); a note when an exact search of many configurations will be slow."""
+def search_mode(cfg, inputs, configs: int | None = None) -> str:
+    """The mapping search to run: cfg.search, or "fast" where the dataflow has no exact search
+    (RS+), with a note; a note too when an exact search of many configurations will be slow
+    (`configs`: their number; default: the list-valued fields' product)."""
     mode = str(cfg.get("search", "fast"))
     module = dataflow_for(inputs.arch, getattr(inputs, "dataflow", None))
     if mode != "exact":
-        return mode, []
+        return mode
     try:
         search_space(module, "exact")
     except ValueError as err:
-        return "fast", [f"{err}; using it"]
-    configs = num_configs(inputs.swept)
+        log.info(f"note: {err}; using it")
+        return "fast"
+    configs = num_configs(inputs.swept) if configs is None else configs
     if configs > EXACT_HINT_CONFIGS and getattr(module, "SEARCH_MODES", None):
-        return mode, [f"the exact mapping search of {configs:,} configurations is slow "
-                      "(docs/rs_model.md \"Mapping search\"); search=fast is about 10^3 times faster"]
-    return mode, []
+        log.info(f"note: the exact mapping search of {configs:,} configurations is slow "
+                 "(docs/rs_model.md \"Mapping search\"); search=fast is about 10^3 times faster")
+    return mode
 
 
 def check_run_config(cfg) -> None:

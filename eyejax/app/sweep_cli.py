@@ -64,7 +64,7 @@ def _slug(s: str) -> str:
 
 def build_plan(cfg, base_dir: str | None = None):
     """(plan, base arch) from the composed configuration; every check runs here, no evaluation."""
-    from eyejax.app.config import ConfigError, build_inputs
+    from eyejax.app.config import ConfigError, build_inputs, search_mode
     from eyejax.sweep.grid import build_grid
     from eyejax.sweep.runner import make_plan
 
@@ -80,17 +80,9 @@ def build_plan(cfg, base_dir: str | None = None):
     plan = make_plan(grid, network, objective=cfg.get("objective", "energy"),
                      part_size=sw.get("chunk_size"), per_layer=sw.get("per_layer", "auto"),
                      eval_chunk=sw.get("eval_chunk"), name=str(sw.get("name") or "custom"),
-                     dataflow=getattr(inputs, "dataflow", None), space=_search_mode(cfg, inputs))
+                     dataflow=getattr(inputs, "dataflow", None),
+                     space=search_mode(cfg, inputs, configs=grid.size))
     return plan
-
-
-def _search_mode(cfg, inputs) -> str:
-    from eyejax.app.config import search_mode
-
-    mode, notes = search_mode(cfg, inputs)
-    for note in notes:
-        log.info(f"note: {note}")
-    return mode
 
 
 def sweep_dir(cfg, plan, base_dir: str) -> Path:
@@ -165,7 +157,7 @@ def _log_plan(plan, out_dir: Path, p_idx: int, p_cnt: int) -> None:
     family = getattr(grid.base_arch, "family", type(grid.base_arch).__name__)
     log.info(f"eyejax sweep {plan.name}: {plural(grid.size, 'configuration')} = {grid.describe()}")
     log.info(f"  on {plan.network.name} ({plan.num_layers} layers, batch {plan.network.layers[0].N}), "
-             f"{family}, objective={plan.objective}; {plan.num_chunks} chunk(s) of {plan.part_size:,} "
+             f"{family}, objective={plan.objective}, {'exact' if getattr(plan.space, 'exact', False) else 'fast'} search; {plan.num_chunks} chunk(s) of {plan.part_size:,} "
              f"({plan.eval_chunk} per compiled call); "
              f"{'per-layer rows + totals' if plan.per_layer else 'per-config totals'}")
     log.info(f"  results: {out_dir}" + (f"  (process {p_idx} of {p_cnt})" if p_cnt > 1 else ""))

@@ -115,6 +115,7 @@ class ExactSpace:
     size: int = 0
     phys_size: int = 4096
     chunk_hint: int | None = None
+    exact = True    # (class attribute) the search it drives returns the optimum
 
 
 CHUNK_BUDGET = 1 << 22      # candidate·layer evaluations per compiled call (about 1-2 GB peak)

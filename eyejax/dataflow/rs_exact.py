@@ -51,6 +51,7 @@ class RSExactSpace:
     p_max: int = 1
     block: int = 1024
     chunk_hint: int | None = None
+    exact = True    # (class attribute) the search it drives returns the optimum
 
     @property
     def units(self) -> int:
