@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, PJ_65NM
 from eyejax.arch.eyeriss_v1 import EyerissV1
-from eyejax.dataflow import rs, rs_exact, search_space
+from eyejax.dataflow import get_dataflow, rs, rs_exact, search_space
 from eyejax.dataflow.mapping import RSMapping
 from eyejax.dataflow.search import cast
 from eyejax.dataflow.shape import layer_shape
@@ -177,8 +177,14 @@ def test_exact_search_equals_brute_force_optimum(table, cases):
 def test_search_modes_by_name():
     assert search_space(rs, "exact") is rs_exact.EXACT_SEARCH
     assert search_space(rs, "fast") is rs.DEFAULT_SEARCH
+    assert getattr(search_space(rs, "exact"), "exact", False)
+    assert not getattr(search_space(rs, "fast"), "exact", False)
     with pytest.raises(ValueError, match="search must be one of"):
         search_space(rs, "greedy")
+    ws = get_dataflow("ws")                      # one search, already exact: both names give it
+    assert search_space(ws, "exact") is search_space(ws, "fast") is ws.DEFAULT_SEARCH
+    with pytest.raises(ValueError, match="rs_plus"):
+        search_space(get_dataflow("rs_plus"), "exact")
 
 
 # ----------------------------------------------------------------------------- monotone hardware
