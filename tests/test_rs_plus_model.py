@@ -461,3 +461,12 @@ def test_v2_scaling_script_plumbing():
     assert rows[0][:4] == ("AlexNet", 256, 17.9, 1.0)
     assert rows[0][4] == pytest.approx((1.0 - 17.9) / 17.9 * 100)
     assert "| MobileNet (1.0, 224) | 16384 |" in mod.markdown(rows, fake)
+
+
+def test_a_larger_iact_spad_loses_no_layer():
+    """Issue 12: with iact_spad_words = 1024 the grid's q splits all exceeded what the weight
+    spad holds, and 41 of ResNet-50's 54 layers had no feasible candidate; q is now capped so one
+    filter fits (the grid's energy may still change, only the exact search is monotone)."""
+    net = get_network("resnet50")
+    res = evaluate(EyerissV2(iact_spad_words=np.array([16, 1024])), net).arrays()
+    assert res["feasible"].all()

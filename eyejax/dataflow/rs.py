@@ -291,8 +291,10 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
                        jnp.maximum(fdiv(jnp.minimum(E, a["pe_cols"]), jnp.maximum(e_split, 1)), 1))
     e = cdiv(E, cdiv(E, e_base))                                   # balanced strips  [e]
     q_max = fdiv(a["ifmap_spad_words"], S)
-    # q beyond the channels counts like q = Cg and fits worse (docs/rs_model.md, (R1))
-    q = jnp.clip(fdiv(q_max, q_split), 1, Cg)                      # [q]
+    # q beyond the channels counts like q = Cg and fits worse (docs/rs_model.md, (R1)); beyond
+    # what leaves room for one filter in the filter spad nothing fits
+    q = jnp.clip(fdiv(q_max, q_split), 1, jnp.minimum(Cg, jnp.maximum(
+        fdiv(a["filter_spad_words"], S), 1)))                      # [q]
     p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["filter_spad_words"], q * S)), Mg)
     p = jnp.maximum(fdiv(p_max, p_split), 1)                       # [q, p]
     _, set_rows, set_cols = set_slots(h, e, a["pe_rows"], a["pe_cols"])   # [e]

@@ -40,7 +40,10 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     e = cdiv(E, cdiv(E, e_base))                                           # [e]
     sets = fdiv(a["cpes"], h * e) * a["clusters"]                          # [e]
     q_max = fdiv(a["iact_spad_words"], S * wi0)
-    q = jnp.minimum(jnp.maximum(fdiv(q_max, q_split), 1), Cg)              # [q]
+    # q at most the channels and what leaves room for one filter in the weight spad (a large iact
+    # spad otherwise gave every q split more channels than the weight spad holds: no fit at all)
+    q_top = jnp.minimum(Cg, jnp.maximum(fdiv(a["weight_spad_words"], S * ww0), 1))
+    q = jnp.minimum(jnp.maximum(fdiv(q_max, q_split), 1), q_top)           # [q]
     p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["weight_spad_words"], q * S * ww0)), Mg)
     r = jnp.maximum(jnp.minimum(r_opt, cdiv(Cg, q)), 1)                    # [r, q]
     g = jnp.minimum(G, jnp.maximum(fdiv(fdiv(sets, r), g_split), 1))       # [e, r, g, q]
