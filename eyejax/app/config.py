@@ -352,9 +352,9 @@ def search_mode(cfg, inputs, configs: int | None = None) -> str:
     (RS+), with a note; a note too when an exact search of many configurations will be slow
     (`configs`: their number; default: the list-valued fields' product)."""
     mode = str(cfg.get("search", "fast"))
-    module = dataflow_for(inputs.arch, getattr(inputs, "dataflow", None))
     if mode != "exact":
         return mode
+    module = dataflow_for(inputs.arch, getattr(inputs, "dataflow", None))
     try:
         search_space(module, "exact")
     except ValueError as err:

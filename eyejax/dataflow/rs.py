@@ -72,6 +72,28 @@ def rows_glb(es, U, R):
     return jnp.minimum((es - 1) * U + R, es * R)
 
 
+# the architecture's capacity fields (integers) the mapping rules read
+ARCH_INT_FIELDS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words",
+                   "psum_spad_words", "glb_banks", "glb_bank_words", "glb_ifmap_banks")
+
+
+def glb_room(shape, a, e, q, r, n):
+    """(ifmap GLB banks, most psums m·e·F·n that fit as m) of an ifmap block of n images, q·r
+    channels and strips of e rows: the banks the ifmaps take (or the fixed split) leave the rest
+    to psums; `a` holds the GLB fields of ARCH_INT_FIELDS. m_fit may be negative: nothing fits."""
+    bank = a["glb_bank_words"]
+    ifmap_banks = cdiv(n * q * r * rows_glb(e, shape["U"], shape["R"]) * shape["W_used"], bank)
+    psum_banks = jnp.where(a["glb_ifmap_banks"] > 0, a["glb_banks"] - a["glb_ifmap_banks"],
+                           a["glb_banks"] - ifmap_banks)
+    return ifmap_banks, fdiv(psum_banks * bank, n * e * shape["F"])
+
+
+def largest_m(Mg, m_fit, pt):
+    """The largest multiple of p·t that fits (m_fit), never past cdiv(Mg, p·t)·p·t: every
+    objective falls with m, so it is optimal (docs/rs_model.md, (R2))."""
+    return jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)
+
+
 def set_slots(h, e, pe_rows, pe_cols):
     """(segments, set_rows, set_cols) of h×e PE sets on the array (docs/rs_model.md "Array").
 
@@ -233,9 +255,7 @@ def feasible(shape, arch, mp: RSMapping, dtype):
     E, F, R, S, U, W_used, Cg, Mg, N = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg", "Mg", "N"))
     h, e, r, t, p, q, n, m = (jnp.asarray(getattr(mp, k)).astype(dtype)
                               for k in ("h", "e", "r", "t", "p", "q", "n", "m"))
-    a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in (
-        "pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
-        "glb_banks", "glb_bank_words", "glb_ifmap_banks")}
+    a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in ARCH_INT_FIELDS}
     ok = (p * q * S <= a["filter_spad_words"]) & (q * S <= a["ifmap_spad_words"])
     ok &= p <= a["psum_spad_words"]
     ok &= (h >= 1) & (h <= a["pe_rows"]) & (e >= 1) & (e <= E)
@@ -261,8 +281,6 @@ FAMILIES = ("eyeriss_v1",)
 SEARCH_MODES = {"fast": "eyejax.dataflow.rs:DEFAULT_SEARCH",
                 "exact": "eyejax.dataflow.rs_exact:EXACT_SEARCH"}
 MAPPING_KEYS = ("h", "e", "r", "t", "p", "q", "n", "m")
-_ARCH_INT_FIELDS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words",
-                    "psum_spad_words", "glb_banks", "glb_bank_words", "glb_ifmap_banks")
 
 
 def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
@@ -282,8 +300,8 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     e_split, r_opt, q_split, p_split, n_split = (axis(i) for i in range(nax))
     segmented = e_split == 0
     s = shape
-    E, F, R, S, U, W_used, Cg, Mg, N = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg", "Mg", "N"))
-    a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in _ARCH_INT_FIELDS}
+    E, R, S, Cg, Mg, N = (s[k] for k in ("E", "R", "S", "Cg", "Mg", "N"))
+    a = {k: jnp.asarray(getattr(arch, k)).astype(dtype) for k in ARCH_INT_FIELDS}
     one = jnp.ones((1,) * nax, dtype)
     h = jnp.minimum(R, a["pe_rows"]) * one
     e_seg = jnp.minimum(E, a["pe_cols"] * jnp.maximum(fdiv(a["pe_rows"], h), 1))
@@ -305,22 +323,16 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     balanced = lambda t: cdiv(Mg, t * cdiv(Mg, t * p))
     # no more filter sets than one image's psums can keep in the GLB (m >= p·t): with every set
     # taken, large arrays left no candidate that fits (candidates that fit are unchanged)
-    bank = a["glb_bank_words"]
-    split = a["glb_ifmap_banks"] > 0
-    banks_1 = cdiv(q * r * rows_glb(e, U, R) * W_used, bank)              # [e, r, q]
-    m_fit_1 = fdiv(jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - banks_1)
-                   * bank, e * F)
+    _, m_fit_1 = glb_room(s, a, e, q, r, 1)                        # [e, r, q]
     t = jnp.where(balanced(t) * t <= m_fit_1, t, jnp.maximum(jnp.minimum(t, fdiv(m_fit_1, p)), 1))
     p = balanced(t)                                                # [e, r, q, p]
     n = jnp.maximum(cdiv(N, n_split), 1)                           # [n]
     pt = p * t
-    ifmap_banks = cdiv(n * q * r * rows_glb(e, U, R) * W_used, bank)   # [e, r, q, n]
-    psum_banks = jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - ifmap_banks)
-    m_fit = fdiv(psum_banks * bank, n * e * F)
-    m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)       # full grid
+    ifmap_banks, m_fit = glb_room(s, a, e, q, r, n)                # [e, r, q, n]
+    m = largest_m(Mg, m_fit, pt)                                   # full grid
     ok = (m >= pt) & (p * q * S <= a["filter_spad_words"]) & (q_max >= 1) & (set_rows >= 1)
     ok &= t <= fdiv(set_rows, r) * set_cols
-    ok &= jnp.where(split, ifmap_banks <= a["glb_ifmap_banks"], True)
+    ok &= jnp.where(a["glb_ifmap_banks"] > 0, ifmap_banks <= a["glb_ifmap_banks"], True)
     m = jnp.maximum(m, pt)  # keep the arithmetic finite where infeasible; the mask rules it out
     return RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m), ok
 
@@ -418,10 +430,11 @@ def fast_choice(layer, arch, sp, first, objective: str, space: RSSearchSpace = D
     # legal mapping does, and the fast search is feasible exactly where the exact one is (a
     # feasible layer stays feasible when a capacity grows; the grid alone lost some).
     i64 = jnp.int64
-    h = jnp.minimum(layer_shape(layer, i64)["R"], jnp.asarray(arch.pe_rows).astype(i64))
+    shape = layer_shape(layer, i64)
+    h = jnp.minimum(shape["R"], jnp.asarray(arch.pe_rows).astype(i64))
     one = jnp.ones_like(h)
     least = RSMapping(h=h, e=one, r=one, t=one, p=one, q=one, n=one, m=one)
-    least_ok = feasible(layer_shape(layer, i64), arch, least, i64)
+    least_ok = feasible(shape, arch, least, i64)
     mp = RSMapping(**{k: jnp.where(any_ok, mp[k], getattr(least, k)) for k in MAPPING_KEYS})
     any_ok = any_ok | least_ok
     return (mp, any_ok) if with_flag else mp

@@ -31,7 +31,7 @@ from eyejax.dataflow import cost, rs
 from eyejax.dataflow.mapping import RSMapping
 from eyejax.dataflow.search import cast
 from eyejax.dataflow.shape import layer_shape
-from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
+from eyejax.dataflow.tiling import cdiv, fdiv, tile_sum
 from eyejax.metrics import objective_value
 
 # candidate·layer·configuration evaluations held in memory per compiled call (chunk_hint)
@@ -114,56 +114,35 @@ def _p_weights(s, t_range, p_range, space):
 
 def unit_lower_bound(s, arch, sp, first, objective, h, e, q, r, t_range, p_range):
     """A lower bound of the objective over every candidate (p, t, n, m) of units (h, e, q, r)
-    (docs/rs_model.md "Pruning"): each count takes its least value over the unit, and cycles the
+    (docs/rs_model.md "Pruning"): every count is non-increasing in p, t, n and m, so `rs.counts`
+    at their largest values over the unit gives each count's least value; cycles are at least the
     largest of the least compute, ifmap-bus and psum-bus times plus the least drain and DRAM wait.
     """
-    G, N, Cg, Mg, E, F, R, S, U, P = (s[k] for k in ("G", "N", "Cg", "Mg", "E", "F", "R", "S",
-                                                     "U", "P"))
-    W_used = s["W_used"]
-    ns, nf, nc = cdiv(E, e), cdiv(R, h), cdiv(Cg, q * r)
-    t_top = jnp.maximum(jnp.minimum(t_range, Mg), 1)          # t ≤ min(t range, cdiv(Mg, p) ≤ Mg)
-    p_top = jnp.maximum(p_range, 1)
-    outputs = N * Mg * E * F
-    macs = outputs * Cg * R * S
-    rows_glb_sum = tile_sum(E, e, lambda es: rs.rows_glb(es, U, R))
-    rows_pass_sum = tile_sum(
-        E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
-    real = clipped_cover(E, e, U, R, P, s["H"]) * (jnp.minimum(W_used, P + s["W"]) - P)
+    G, N, Cg, Mg, E, F, R, S = (s[k] for k in ("G", "N", "Cg", "Mg", "E", "F", "R", "S"))
+    a = {k: getattr(arch, k) for k in rs.ARCH_INT_FIELDS}
     # the GLB bounds n and m: the ifmap block of n = 1 leaves the most banks for psums
-    bank = arch.glb_bank_words
-    block1 = q * r * rs.rows_glb(e, U, R) * W_used              # ifmap words per image
-    split = arch.glb_ifmap_banks > 0
-    n_top = jnp.where(split, fdiv(arch.glb_ifmap_banks * bank, block1),
-                      fdiv((arch.glb_banks - 1) * bank, block1))
-    psum_banks = jnp.where(split, arch.glb_banks - arch.glb_ifmap_banks,
-                           arch.glb_banks - cdiv(block1, bank))
-    m_top = fdiv(jnp.maximum(psum_banks, 0) * bank, e * F)
-    nm = cdiv(Mg, jnp.clip(m_top, 1, Mg))                        # cdiv(Mg, m) ≥ cdiv(Mg, m_top)
-    nb = cdiv(N, jnp.clip(n_top, 1, N))                          # cdiv(N, n) ≥ cdiv(N, n_top)
-    noc_ifmap = N * Cg * E * R * cdiv(Mg, p_top) * W_used          # cdiv(Mg, p) ≥ cdiv(Mg, p_top)
-    noc_filter = nb * Mg * Cg * R * S * E
-    glb_ifmap_reads = N * Cg * rows_pass_sum * W_used * cdiv(Mg, p_top * t_top)
-    c = {"macs": macs, "dram_ifmap_reads": nm * N * Cg * real,
-         "dram_filter_reads": nb * ns * Mg * Cg * R * S,
-         "dram_psum_reads": 0 * macs, "dram_psum_writes": outputs,
-         "glb_ifmap_reads": glb_ifmap_reads, "glb_ifmap_writes": nm * N * Cg * rows_glb_sum * W_used,
-         "glb_filter_reads": 0 * macs, "glb_filter_writes": 0 * macs,
-         "glb_psum_reads": outputs * nc * nf, "glb_psum_writes": outputs * nc * nf,
-         "noc_ifmap": noc_ifmap, "noc_filter": noc_filter,
-         "noc_psum": outputs * (cdiv(Cg, q) * R + nc * nf - 1),
-         "rf_ifmap_reads": macs, "rf_ifmap_writes": noc_ifmap, "rf_filter_reads": macs,
-         "rf_filter_writes": noc_filter, "rf_psum_reads": macs, "rf_psum_writes": macs}
+    block1 = q * r * rs.rows_glb(e, s["U"], R) * s["W_used"]      # ifmap words per image
+    bank = a["glb_bank_words"]
+    n_top = jnp.where(a["glb_ifmap_banks"] > 0, fdiv(a["glb_ifmap_banks"] * bank, block1),
+                      fdiv((a["glb_banks"] - 1) * bank, block1))
+    _, m_top = rs.glb_room(s, a, e, q, r, 1)
+    t_top = jnp.maximum(jnp.minimum(t_range, Mg), 1)          # t ≤ min(t range, cdiv(Mg, p) ≤ Mg)
+    top = RSMapping(h=h, e=e, r=r, t=t_top, p=jnp.maximum(p_range, 1), q=q,
+                    n=jnp.clip(n_top, 1, N), m=jnp.clip(m_top, 1, Mg))
+    c = rs.counts(s, None, top, h.dtype)                          # × G already
     words = cost.compressed_words(c, *cost.rlc_ratios(sp, first))    # not rounded up: ≤ moved
-    movement = G * sum(cost.movement_energy(c, arch.energy, sp.mac_density, words).values())
+    movement = sum(cost.movement_energy(c, arch.energy, sp.mac_density, words).values())
     # Σ over passes of max(compute, ifmap bus, psum bus) ≥ the max of the three sums; the busiest
     # PE runs Σ min(p, x) ≥ cdiv(Mg, t) filters' rows (x ≤ p·t filters over t sets)
+    ns, nf, nc = cdiv(E, e), cdiv(R, h), cdiv(Cg, q * r)
     wb = arch.word_bits
-    compute = S * F * N * ns * nf * cdiv(Mg, t_top) * tile_sum(Cg, q * r, lambda y: jnp.minimum(q, y))
-    ifmap_bus = glb_ifmap_reads * wb / arch.ifmap_bus_bits
-    psum_bus = outputs * nc * nf * wb / arch.psum_bus_bits
-    drain = ns * nc * R                                        # h_k cycles per pass, Σ h_k = R
+    compute = G * S * F * N * ns * nf * cdiv(Mg, t_top) * tile_sum(Cg, q * r,
+                                                                  lambda y: jnp.minimum(q, y))
+    ifmap_bus = c["glb_ifmap_reads"] * wb / arch.ifmap_bus_bits
+    psum_bus = c["glb_psum_writes"] * wb / arch.psum_bus_bits
+    drain = G * ns * nc * R                                    # h_k cycles per pass, Σ h_k = R
     wait = (words[0] + words[2]) * wb * arch.clock_mhz / (arch.dram_bus_bits * arch.dram_clock_mhz)
-    cycles = G * (jnp.maximum(compute, jnp.maximum(ifmap_bus, psum_bus)) + drain) + wait * G
+    cycles = jnp.maximum(compute, jnp.maximum(ifmap_bus, psum_bus)) + drain + wait
     chip = cost.chip_params(arch)
     active = h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q))       # t ≥ 1 set
     energy = movement + sum(cost.overhead_energy(cycles, active, chip, sp.mac_density).values())
@@ -206,23 +185,12 @@ def _decode(i, cum, weights, s, a, space, dtype):
     return dict(h=h, e=e, r=r, t=t, p=(pi + 1).astype(dtype), q=q, n=n)
 
 
-def _largest_m(s, a, mp):
-    """The largest legal m of each candidate (reduction (b)), at least p·t (the mask rules out
-    candidates where even that does not fit)."""
-    pt = mp["p"] * mp["t"]
-    bank = a["glb_bank_words"]
-    ifmap_banks = cdiv(mp["n"] * mp["q"] * mp["r"] * rs.rows_glb(mp["e"], s["U"], s["R"])
-                       * s["W_used"], bank)
-    split = a["glb_ifmap_banks"] > 0
-    psum_banks = jnp.where(split, a["glb_banks"] - a["glb_ifmap_banks"], a["glb_banks"] - ifmap_banks)
-    m_fit = fdiv(jnp.maximum(psum_banks, 0) * bank, mp["n"] * mp["e"] * s["F"])
-    m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(s["Mg"], pt) * pt)
-    return jnp.maximum(m, pt)
-
-
 def _candidates(i, cum, weights, total, s, a, space, dtype):
     mp = _decode(i, cum, weights, s, a, space, dtype)
-    mp["m"] = _largest_m(s, a, mp)
+    _, m_fit = rs.glb_room(s, a, mp["e"], mp["q"], mp["r"], mp["n"])
+    # the largest legal m (reduction (R2)), at least p·t (the mask rules out what does not fit)
+    pt = mp["p"] * mp["t"]
+    mp["m"] = jnp.maximum(rs.largest_m(s["Mg"], m_fit, pt), pt)
     return RSMapping(**mp), i < total
 
 
@@ -231,9 +199,7 @@ def search_layer(layer, arch, sp, first, objective: str, space: RSExactSpace, fi
     f64 = jnp.float64
     s = layer_shape(layer, f64)
     arch64, sp64 = cast(arch, f64), cast(sp, f64)
-    a = {k: getattr(arch64, k) for k in ("pe_rows", "pe_cols", "filter_spad_words",
-                                         "ifmap_spad_words", "psum_spad_words", "glb_banks",
-                                         "glb_bank_words", "glb_ifmap_banks")}
+    a = {k: getattr(arch64, k) for k in rs.ARCH_INT_FIELDS}
     # incumbent: the fast grid's choice, costed exactly; units whose lower bound exceeds it cannot
     # hold the optimum (nor a tie with it) and are skipped
     inc = rs.fast_choice(layer, arch, sp, first, objective)
