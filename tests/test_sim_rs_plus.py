@@ -466,7 +466,7 @@ def test_check_operands_duplicates_and_channel_mismatch():
 # Feasibility
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("mapping,arch,needle", [
-    (M_(2, 1), A3234, "mapping.h"),
+    (M_(4, 1), A3234, "mapping.h"),     # h above min(R, cluster PEs) = 3
     (M_(3, 5), A3234, "cluster PEs"),
     (M_(3, 1, q=6), A3234, "iact spad"),
     (M_(3, 1, p=13, q=5, m=13), A3234, "weight spad"),

@@ -87,7 +87,8 @@ def _random_cases(count, seed):
         layer = L(f"rand{len(out)}", N=N, C=G * Cg, M=G * Mg, H=H, W=W, R=R, S=S, U=U, P=P, G=G)
         cp = int(arch.cluster_pe_rows * arch.cluster_pe_cols)
         slots_cl = int(arch.cluster_rows * arch.cluster_cols)
-        h = min(R, cp)
+        # h below min(R, cluster_pes) folds the filter rows too (the exact search's space)
+        h = int(rng.choice([min(R, cp), rng.integers(1, min(R, cp) + 1)]))
         e = int(rng.integers(1, min(layer.E, cp // h) + 1))
         slots = (cp // (h * e)) * slots_cl
         p, q = int(rng.integers(1, 4)), int(rng.integers(1, 4))
@@ -160,7 +161,7 @@ def test_full_simulation_matches_model(layer, arch, mapping):
 
 def _feasibility_cases(count, seed):
     """Random mappings, feasible or not (only the structural rules the simulation's own checks
-    rely on are kept: h = min(R, cluster_pes), e <= E, m a multiple of p·t)."""
+    rely on are kept: 1 <= h <= min(R, cluster_pes), e <= E, m a multiple of p·t)."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
@@ -175,7 +176,7 @@ def _feasibility_cases(count, seed):
         N = int(rng.integers(1, 9))
         layer = L(f"feas{i}", N=N, C=G * Cg, M=G * Mg, H=H, W=W, R=R, S=S, G=G)
         cp = int(arch.cluster_pe_rows * arch.cluster_pe_cols)
-        h = min(R, cp)
+        h = int(rng.choice([min(R, cp), rng.integers(1, min(R, cp) + 1)]))
         e = int(rng.integers(1, min(layer.E, cp // h) + 1))
         e += int(rng.random() < 0.1 and e < layer.E)            # sometimes h·e > cluster_pes
         p, q, t = int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 3))

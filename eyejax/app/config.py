@@ -349,8 +349,9 @@ EXACT_HINT_CONFIGS = 64   # above this many configurations an exact search says 
 
 def search_mode(cfg, inputs, configs: int | None = None) -> str:
     """The mapping search to run: cfg.search, or "fast" where the dataflow has no exact search
-    (RS+), with a note; a note too when an exact search of many configurations will be slow
-    (`configs`: their number; default: the list-valued fields' product)."""
+    (every shipped dataflow has one; a plugged-in one may not), with a note; a note too when an
+    exact search of many configurations will be slow (`configs`: their number; default: the
+    list-valued fields' product)."""
     mode = str(cfg.get("search", "fast"))
     if mode != "exact":
         return mode
@@ -363,7 +364,7 @@ def search_mode(cfg, inputs, configs: int | None = None) -> str:
     configs = num_configs(inputs.swept) if configs is None else configs
     if configs > EXACT_HINT_CONFIGS and getattr(module, "SEARCH_MODES", None):
         log.info(f"note: the exact mapping search of {configs:,} configurations is slow "
-                 "(docs/rs_model.md \"Mapping search\"); search=fast is about 10^3 times faster")
+                 "(README \"Mapping search\"); search=fast is 10^3 to 10^4 times faster")
     return mode
 
 

@@ -149,8 +149,8 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
     W_used = (F - 1) * U + S
     cpes = A["cluster_pe_rows"] * A["cluster_pe_cols"]
     clusters = A["cluster_rows"] * A["cluster_cols"]
-    if h != min(R, cpes):
-        raise ValueError(f"mapping.h = {h} must equal min(R, cluster_pes) = {min(R, cpes)}")
+    if not 1 <= h <= min(R, cpes):
+        raise ValueError(f"mapping.h = {h} must be in [1, min(R, cluster_pes) = {min(R, cpes)}]")
     if h * e > cpes:
         raise ValueError(f"cluster PEs: h*e = {h * e} exceeds cluster_pes = {cpes}")
     if e > E:

@@ -123,12 +123,26 @@ from eyejax.metrics import check_objective
 UNLIMITED_DRAM = eyeriss_v2.DRAM_PRESETS["unlimited"]
 
 
+SEARCH_MODES = {"fast": "eyejax.dataflow.rs_plus.space:DEFAULT_SEARCH",
+                "exact": "eyejax.dataflow.rs_plus.exact:EXACT_SEARCH"}
+
+
 def search_layer(layer, arch, sp, first, objective: str = "energy",
                  space: RSPlusSearchSpace = DEFAULT_SEARCH):
     """Best RS+ mapping of one layer on one Eyeriss v2 architecture and its exact cost (scalars).
 
-    `space.max_clusters` must be filled in (`prepare_space`; `evaluate` does it)."""
+    `space.max_clusters` must be filled in (`prepare_space`; `evaluate` does it). Another search
+    mode's space (SEARCH_MODES, e.g. exact) runs its own search."""
     check_objective(objective)
+    if not isinstance(space, RSPlusSearchSpace):
+        return space.search_layer(layer, arch, sp, first, objective)
+    space = _with_bounds(space, arch)
+    mp, any_ok = fast_choice(layer, arch, sp, first, objective, space)
+    return finish(layer, arch, sp, mp, any_ok, space.max_clusters, space.exact_noc,
+                  bool(space.noc_float32))
+
+
+def _with_bounds(space, arch):
     if space.max_slots <= 0 or space.max_clusters <= 0:
         try:
             space = prepare_space(space, arch)
@@ -136,6 +150,24 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
             raise ValueError("RSPlusSearchSpace.max_clusters is not set: call "
                              "rs_plus.prepare_space(space, arch) on the concrete architecture "
                              "before jit") from err
+    return space
+
+
+def least_mapping(shape, arch):
+    """The least RS+ mapping (h = min(R, cluster PEs), every other parameter 1): every capacity
+    term is smallest there, so it fits whenever any legal mapping does."""
+    i64 = jnp.int64
+    cpes = (jnp.asarray(arch.cluster_pe_rows).astype(i64)
+            * jnp.asarray(arch.cluster_pe_cols).astype(i64))
+    h = jnp.minimum(shape["R"], cpes)
+    one = jnp.ones_like(h)
+    return RSPlusMapping(h=h, e=one, r=one, t=one, g=one, b=one, p=one, q=one, n=one, m=one)
+
+
+def fast_choice(layer, arch, sp, first, objective: str, space: RSPlusSearchSpace = DEFAULT_SEARCH):
+    """The fast grid's best mapping (int64 RSPlusMapping) and whether any legal mapping exists:
+    where no grid candidate fits, the least mapping (`least_mapping`), so the fast search is
+    feasible exactly where the exact one is."""
     f32 = jnp.float32
     arch32, sp32 = cast(arch, f32), cast(sp, f32)
     shape32 = layer_shape(layer, f32)
@@ -149,16 +181,30 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
         energy_k = energy_k + ov["clock"] + ov["leakage"]
     mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
                            {k: getattr(mp_k, k) for k in MAPPING_KEYS})
-    mp = RSPlusMapping(**mp)
     shape = layer_shape(layer, jnp.int64)
-    out, en = evaluate_mapping(shape, arch, sp, mp, space.max_clusters, space.exact_noc,
-                               bool(space.noc_float32))
-    # chip energy beyond data movement and MACs (eyejax.dataflow.cost.overhead_energy; parameters:
-    # the family's chip_energy): kept apart from the movement breakdown
-    ov = cost.overhead_energy(out["cycles"].astype(jnp.float64), out["active_pes"].astype(jnp.float64),
-                         cast(chip, jnp.float64))
+    least = least_mapping(shape, arch)
+    least_ok = feasible(shape, arch, sp, least, jnp.float64)
+    mp = RSPlusMapping(**{k: jnp.where(any_ok, mp[k], getattr(least, k)) for k in MAPPING_KEYS})
+    return mp, any_ok | least_ok
+
+
+def finish(layer, arch, sp, mp, any_ok, max_clusters: int, exact_noc: bool = True,
+           noc_float32: bool = False):
+    """The flat result of a search's choice `mp`: its exact recount, with the chip energy beyond
+    data movement and MACs (eyejax.dataflow.cost.overhead_energy; parameters: the family's
+    chip_energy) kept apart from the movement breakdown."""
+    shape = layer_shape(layer, jnp.int64)
+    out, en = evaluate_mapping(shape, arch, sp, mp, max_clusters, exact_noc, noc_float32)
+    ov = chip_overhead(out, arch)
     en.update({k: jnp.broadcast_to(v, ()).astype(jnp.float64) for k, v in ov.items()})
     return layer_result(out, en, {k: getattr(mp, k) for k in MAPPING_KEYS}, any_ok)
+
+
+def chip_overhead(out, arch) -> dict:
+    """Clock/control and leakage energy of a recount `out` (cost.overhead_energy)."""
+    return cost.overhead_energy(out["cycles"].astype(jnp.float64),
+                                out["active_pes"].astype(jnp.float64),
+                                cast(cost.chip_params(arch), jnp.float64))
 
 
 def validate_arch(arch) -> None:
@@ -212,6 +258,7 @@ __all__ = [
     "noc_routes", "noc_modes", "approx_noc", "noc_cycles", "blom_kappa", "k_moments", "pass_time",
     "sparse_compute_cycles", "energy", "dram_bits", "candidate_grid", "candidate_active_pes",
     "candidate_scores", "evaluate_mapping", "search_layer", "validate_arch", "parallelism",
-    "physical_min_compute", "layer_cost",
+    "physical_min_compute", "layer_cost", "SEARCH_MODES", "least_mapping", "fast_choice",
+    "finish", "chip_overhead",
     "layer_counts", "mapping_is_feasible",
 ]

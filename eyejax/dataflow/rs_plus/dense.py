@@ -48,12 +48,14 @@ def feasible(shape, arch, sp, mp, dtype):
                                                           "Mg", "N", "G"))
     h, e, r, t, g, b, p, q, n, m = mapping_values(mp, dtype)
     a = arch_in(arch, dtype)
-    fm = formats(a, sp, q, p, dtype) if sp is not None else None
+    # CSC column heights are the filters and channels that exist: p and q beyond Mg and Cg add
+    # nothing (docs/rs_plus_model.md "Exact search", reduction (R1))
+    fm = formats(a, sp, jnp.minimum(q, Cg), jnp.minimum(p, Mg), dtype) if sp is not None else None
     wi = 1.0 if fm is None else fm["ratio_i"]
     ww = 1.0 if fm is None else fm["ratio_w"]
     beta_i = a["data_bits"] if fm is None else fm["beta_i"]
     k = fdiv(a["cpes"], h * e)
-    ok = (h == jnp.minimum(R, a["cpes"])) & (e >= 1) & (e <= E) & (h * e <= a["cpes"])
+    ok = (h >= 1) & (h <= jnp.minimum(R, a["cpes"])) & (e >= 1) & (e <= E) & (h * e <= a["cpes"])
     ok &= (r >= 1) & (t >= 1) & (g >= 1) & (b >= 1) & (p >= 1) & (q >= 1) & (n >= 1) & (n <= N)
     ok &= r * t * g * b <= k * a["clusters"]
     ok &= (m >= p * t) & (m % (p * t) == 0) & (m <= cdiv(Mg, p * t) * p * t)

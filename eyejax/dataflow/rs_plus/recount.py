@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from eyejax.dataflow.mapping import RSPlusMapping
 from eyejax.dataflow.rs_plus.dense import counts
 from eyejax.dataflow.rs_plus.encoding import arch_in, formats
-from eyejax.dataflow.rs_plus.noc import approx_noc, noc_cycles, noc_modes, noc_routes
+from eyejax.dataflow.rs_plus.noc import DATA_TYPES, approx_noc, noc_cycles, noc_modes, noc_routes
 from eyejax.dataflow.rs_plus.space import MAPPING_KEYS
 from eyejax.dataflow.rs_plus.timing import sparse_compute_cycles
 from eyejax.dataflow.tiling import cdiv
@@ -51,10 +51,13 @@ def dram_bits(c, fm):
 
 
 def evaluate_mapping(shape, arch, sp, mp, max_clusters: int, exact_noc: bool = True,
-                     noc_float32: bool = False):
+                     noc_float32: bool = False, with_noc: bool = True):
     """Exact int64 counts, router/hop counts, energies and cycles of one layer under one mapping.
 
-    `shape` int64 (dataflow.shape.layer_shape), `sp` one Sparsity row (None: dense)."""
+    `shape` int64 (dataflow.shape.layer_shape), `sp` one Sparsity row (None: dense).
+    with_noc=False leaves the mesh out (no hops, no NoC bound: every router and hop count 0), the
+    same expressions otherwise, so its energy and cycles are lower bounds of the full ones, term by
+    term and in floating point (the exact search's pruning bound, rs_plus/exact.py)."""
     i64, f64 = jnp.int64, jnp.float64
     if sp is None:
         one = jnp.ones((), f64)
@@ -63,7 +66,11 @@ def evaluate_mapping(shape, arch, sp, mp, max_clusters: int, exact_noc: bool = T
     mp = RSPlusMapping(**{k: jnp.asarray(getattr(mp, k)).astype(i64) for k in MAPPING_KEYS})
     c = counts(shape, arch, mp, i64)
     a = arch_in(arch, f64)
-    if exact_noc:
+    if not with_noc:
+        zero = jnp.zeros((), i64)
+        noc = {f"{kind}_{dt}": zero for kind in ("router", "hops", "load") for dt in DATA_TYPES}
+        noc.update(noc_modes(shape, mp))
+    elif exact_noc:
         noc = noc_routes(shape, arch, mp, max_clusters, jnp.float32 if noc_float32 else jnp.float64)
     else:
         shape64 = {kk: jnp.asarray(v).astype(f64) for kk, v in shape.items()}
@@ -73,7 +80,7 @@ def evaluate_mapping(shape, arch, sp, mp, max_clusters: int, exact_noc: bool = T
         noc = approx_noc(words, *(getattr(mp, kk).astype(f64) for kk in "hertgbpqn"), shape64, a)
         noc = {kk: jnp.round(v).astype(i64) for kk, v in noc.items()}
         noc.update(noc_modes(shape, mp))
-    fm = formats(a, sp, mp.q, mp.p, f64)
+    fm = formats(a, sp, jnp.minimum(mp.q, shape["Cg"]), jnp.minimum(mp.p, shape["Mg"]), f64)
     en = energy(c, noc, arch, fm)
     dense_compute = c["compute_cycles"]
     shape64 = {k: jnp.asarray(v).astype(f64) for k, v in shape.items()}

@@ -107,8 +107,10 @@ def prepare_space(space, arch, layers=None, sparsity=None):
     for the exact NoC counts when `noc_value_bound` proves it exact, and, with one group per
     layer, one group split (every split gives g = 1: the others are exact duplicates; image splits
     are dropped the same way for N = 1 by `eyejax.dataflow.prepare_search_space`)."""
-    slots, clusters = slot_bounds(arch)
     space = DEFAULT_SEARCH if space is None else space
+    if not isinstance(space, RSPlusSearchSpace):     # another search mode: its own bounds
+        return space.prepare(arch, layers, sparsity)
+    slots, clusters = slot_bounds(arch)
     space = dataclasses.replace(space, max_slots=max(space.max_slots, slots),
                                 max_clusters=max(space.max_clusters, clusters))
     if layers is None:
