@@ -237,10 +237,7 @@ RELAX = ("iact_spad_words", "weight_spad_words", "psum_spad_words", "iact_glb_ba
 @given(seed=st.integers(0, 2**31 - 1), field=st.sampled_from(GROW))
 def test_doubling_a_capacity_never_loses_a_layer(seed, field):
     rng = np.random.default_rng(seed)
-    layers, archs = [], []
-    for i in range(4):
-        layer, a, dens = random_case(rng, i)
-        layers.append((layer, a, dens))
+    layers = [random_case(rng, i) for i in range(4)]
     grown = [(layer, {**a, field: 2 * a[field]}, dens) for layer, a, dens in layers]
     for mode in ("fast", "exact"):
         small = search_all(layers, mode, "pj", ("energy",))["energy"]
