@@ -1,11 +1,14 @@
-"""How far the fast RS grid is from the exact optimum (docs/rs_model.md, "Mapping search").
+"""How far the fast grid is from the exact optimum (docs/rs_model.md and docs/rs_plus_model.md,
+"Mapping search").
 
-    python -m experiments.search_excess [--networks alexnet vgg16 ...] [--objective energy]
+    python -m experiments.search_excess [--arch eyeriss_v1|eyeriss_v2] [--networks alexnet ...]
+                                        [--objective energy] [--batch N]
 
-Eyeriss v1 as built (movement-energy table), each network at its file's batch, dense: every layer
-is searched with `search=fast` (the 432-candidate grid) and `search=exact` (every legal mapping);
-the table gives the fast grid's excess over the optimum (per layer at most, and the network total)
-and the warm evaluation time of each mode on this machine.
+The architecture as built (movement-energy table), dense; Eyeriss v1 (RS) with each network at
+its file's batch, Eyeriss v2 (RS+) at batch 1 (JETCAS19's setting). Every layer is searched with
+`search=fast` (the fixed grid) and `search=exact` (every legal mapping); the table gives the fast
+grid's excess over the optimum (per layer at most, and the network total) and the warm evaluation
+time of each mode on this machine.
 """
 from __future__ import annotations
 
@@ -17,12 +20,16 @@ import pandas as pd
 
 import eyejax  # noqa: F401  (x64)
 from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.arch.eyeriss_v2 import EyerissV2
 from eyejax.evaluate import evaluate
 from eyejax.metrics import objective_of_totals
 from eyejax.plots import markdown_table
 from eyejax.workload import get_network
 
-NETWORKS = ("alexnet", "vgg16", "mobilenet_v1", "resnet50")
+NETWORKS = {"eyeriss_v1": ("alexnet", "vgg16", "mobilenet_v1", "resnet50"),
+            "eyeriss_v2": ("alexnet", "mobilenet_v1_0.5_128")}
+ARCHES = {"eyeriss_v1": EyerissV1, "eyeriss_v2": EyerissV2}
+BATCH = {"eyeriss_v1": None, "eyeriss_v2": 1}      # None: the network file's batch
 
 
 def timed(fn):
@@ -32,9 +39,9 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
-def compare(network: str, objective: str = "energy", arch=None) -> dict:
+def compare(network: str, objective: str = "energy", arch=None, batch: int | None = None) -> dict:
     arch = EyerissV1() if arch is None else arch
-    net = get_network(network)
+    net = get_network(network) if batch is None else get_network(network, batch=batch)
     res, secs = {}, {}
     for mode in ("fast", "exact"):
         res[mode], secs[mode] = timed(lambda: evaluate(arch, net, objective=objective, space=mode))
@@ -55,12 +62,16 @@ def compare(network: str, objective: str = "energy", arch=None) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--networks", nargs="+", default=list(NETWORKS))
+    ap.add_argument("--arch", choices=sorted(ARCHES), default="eyeriss_v1")
+    ap.add_argument("--networks", nargs="+", default=None)
     ap.add_argument("--objective", default="energy")
+    ap.add_argument("--batch", type=int, default=None)
     args = ap.parse_args(argv)
-    rows = [compare(n, args.objective) for n in args.networks]
+    batch = BATCH[args.arch] if args.batch is None else args.batch
+    rows = [compare(n, args.objective, ARCHES[args.arch](), batch)
+            for n in (args.networks or NETWORKS[args.arch])]
     df = pd.DataFrame(rows)
-    print(f"device: {jax.devices()[0].device_kind}; objective {args.objective}")
+    print(f"device: {jax.devices()[0].device_kind}; {args.arch}; objective {args.objective}")
     print(markdown_table(df, floatfmt=".3g"), end="")
 
 

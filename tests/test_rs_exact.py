@@ -8,6 +8,7 @@ energy. The fast grid is compared too: never below the optimum, and its excess i
 from __future__ import annotations
 
 import itertools
+import types
 
 import jax
 import jax.numpy as jnp
@@ -183,8 +184,10 @@ def test_search_modes_by_name():
         search_space(rs, "greedy")
     ws = get_dataflow("ws")                      # one search, already exact: both names give it
     assert search_space(ws, "exact") is search_space(ws, "fast") is ws.DEFAULT_SEARCH
-    with pytest.raises(ValueError, match="rs_plus"):
-        search_space(get_dataflow("rs_plus"), "exact")
+    assert getattr(search_space(get_dataflow("rs_plus"), "exact"), "exact", False)
+    plugin = types.SimpleNamespace(__name__="plugin_df", DEFAULT_SEARCH=object())
+    with pytest.raises(ValueError, match="plugin_df"):   # a dataflow with only a grid says so
+        search_space(plugin, "exact")
 
 
 # ----------------------------------------------------------------------------- monotone hardware

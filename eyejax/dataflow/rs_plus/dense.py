@@ -49,7 +49,7 @@ def feasible(shape, arch, sp, mp, dtype):
     h, e, r, t, g, b, p, q, n, m = mapping_values(mp, dtype)
     a = arch_in(arch, dtype)
     # CSC column heights are the filters and channels that exist: p and q beyond Mg and Cg add
-    # nothing (docs/rs_plus_model.md "Exact search", reduction (R1))
+    # nothing (docs/rs_plus_model.md "Mapping search", reduction (R1))
     fm = formats(a, sp, jnp.minimum(q, Cg), jnp.minimum(p, Mg), dtype) if sp is not None else None
     wi = 1.0 if fm is None else fm["ratio_i"]
     ww = 1.0 if fm is None else fm["ratio_w"]

@@ -1,5 +1,5 @@
 """Exact RS+ search: the objective's minimum over every legal RS+ mapping (docs/rs_plus_model.md,
-"Exact search"), the `search=exact` mode of the RS+ dataflow (`rs_plus.SEARCH_MODES`).
+"Mapping search"), the `search=exact` mode of the RS+ dataflow (`rs_plus.SEARCH_MODES`).
 
 The legal space is `rs_plus.feasible`: 1 ≤ h ≤ min(R, cluster PEs), h·e ≤ cluster PEs, e ≤ E,
 r·t·g·b ≤ floor(cluster PEs / (h·e))·clusters, the spads (q·S, p·q·S in stored CSC words, p),
@@ -128,7 +128,9 @@ def _unit_ranges(s, arch, sp, space):
     sparse = (d_i < 1) | (d_w < 1)
     lo_i = jnp.where(sparse, jnp.maximum(d_i, 1e-12), 1.0)
     lo_w = jnp.where(sparse, jnp.maximum(d_w, 1e-12), 1.0)
-    spad = lambda k, lo: jnp.floor(jnp.minimum(a(k).astype(f64) / (S * lo), 1e15)).astype(i64)
+    # (a hair above the quotient: these are only upper bounds, `feasible` decides exactly)
+    spad = lambda k, lo: jnp.floor(jnp.minimum(a(k).astype(f64) / (S * lo) * (1 + 1e-9),
+                                               1e15)).astype(i64)
     q_cap = jnp.minimum(jnp.minimum(spad("iact_spad_words", lo_i), spad("weight_spad_words", lo_w)), Cg)
     p_cap = jnp.minimum(jnp.minimum(spad("weight_spad_words", lo_w), a("psum_spad_words")), Mg)
     # the largest x with cdiv(D, x) ≥ k: D for k = 1, else floor((D - 1) / (k - 1))
