@@ -451,6 +451,9 @@ def test_v2_published_script(v2_nets):
         assert np.isfinite(got) and got > 0, (name, label)
         assert abs(err) < 200, (name, label, got, ref)   # same order of magnitude as the silicon
     assert "| sparse MobileNet |" in mod.markdown(rows)
+    ones = {row: {k: 1.0 for k in mod.EXACT_KEYS} for row in mod.PUBLISHED}
+    md = mod.exact_markdown(ones, ones)        # the exact-optimum table's layout (no search here)
+    assert len(md.splitlines()) == 2 + len(mod.PUBLISHED) * len(mod.EXACT_KEYS)
 
 
 def test_v2_scaling_script_plumbing():
