@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from small_layers import random_small_layer
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, PJ_65NM
 from eyejax.arch.eyeriss_v1 import EyerissV1
@@ -47,14 +48,7 @@ def dims(layer):
 
 
 def random_case(rng, i):
-    G = int(rng.choice([1, 1, 2]))
-    R, S = int(rng.integers(1, 5)), int(rng.integers(1, 4))
-    pad = int(rng.integers(0, min(R, S)))
-    U = int(rng.integers(1, 3))
-    H = int(rng.integers(max(R - 2 * pad, 1), 10))
-    W = int(rng.integers(max(S - 2 * pad, 1), 9))
-    layer = Layer(f"l{i}", "CONV", N=int(rng.integers(1, 3)), C=G * int(rng.integers(1, 5)),
-                  M=G * int(rng.integers(1, 7)), H=H, W=W, R=R, S=S, stride=U, pad=pad, groups=G)
+    layer = random_small_layer(rng, i)
     banks = int(rng.integers(2, 7))
     arch = dict(pe_rows=int(rng.integers(1, 6)), pe_cols=int(rng.integers(1, 5)),
                 filter_spad_words=int(rng.integers(1, 25)),

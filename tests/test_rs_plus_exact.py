@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from small_layers import random_small_layer
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, PJ_65NM
 from eyejax.arch.eyeriss_v2 import EyerissV2
@@ -31,7 +32,6 @@ from eyejax.dataflow.shape import layer_shape
 from eyejax.evaluate import in_axes_of
 from eyejax.metrics import OBJECTIVES, objective_value
 from eyejax.sparsity import Sparsity
-from eyejax.workload import Layer
 from eyejax.workload.layer import LayerArrays
 
 CASES = 110       # per energy table: 220 random layers × architectures
@@ -46,14 +46,7 @@ def cdiv(a, b):
 
 
 def random_case(rng, i):
-    G = int(rng.choice([1, 1, 2]))
-    R, S = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    pad = int(rng.integers(0, min(R, S)))
-    U = int(rng.integers(1, 3))
-    H = int(rng.integers(max(R - 2 * pad, 1), 8))
-    W = int(rng.integers(max(S - 2 * pad, 1), 7))
-    layer = Layer(f"l{i}", "CONV", N=int(rng.integers(1, 3)), C=G * int(rng.integers(1, 5)),
-                  M=G * int(rng.integers(1, 6)), H=H, W=W, R=R, S=S, stride=U, pad=pad, groups=G)
+    layer = random_small_layer(rng, i, r_hi=4, h_hi=8, w_hi=7, m_hi=6)
     while True:
         arch = dict(cluster_rows=int(rng.integers(1, 3)), cluster_cols=int(rng.integers(1, 3)),
                     cluster_pe_rows=int(rng.integers(1, 3)), cluster_pe_cols=int(rng.integers(1, 3)),
