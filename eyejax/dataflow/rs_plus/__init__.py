@@ -10,7 +10,9 @@ Modules: `space` (search space, slot and float32 bounds, `prepare_space`), `enco
 architecture fields, CSC formats: bits per value and zero skipping), `dense` (dense counts and
 capacity rules), `noc` (exact and approximate router transfers and hops, NoC modes, NoC-bound
 cycles), `timing` (sparse compute cycles), `scores` (candidate grid and its scores), `recount`
-(energy and the exact recount of one mapping); this package re-exports their public names.
+(energy and the exact recount of one mapping), `exact` (the `search=exact` mode: every legal
+mapping, branch and bound; docs/rs_plus_model.md "Mapping search"); this package re-exports the
+public names of all but `exact`.
 
 Dense counts (int64, exact, what the simulation compares with `layer_counts`)
 ------------------------------------------------------------------------------
