@@ -239,3 +239,25 @@ def test_doubling_a_capacity_never_loses_a_layer(seed, field):
         assert (b_ok >= s_ok).all(), (mode, field, layers)
         if mode == "exact" and field in RELAX:
             assert (b_score[s_ok] <= s_score[s_ok] * (1 + 1e-12)).all(), (field, layers)
+
+
+
+def test_exact_space_is_prepared_from_the_batch():
+    """What `evaluate(..., space="exact")` compiles with: the dataflow's prepare_space hands the
+    exact space to its own `prepare`, which sizes it by the batch (largest fold height, set
+    slots, Cg, Mg, G, N, clusters) so every layer of every configuration is covered."""
+    from eyejax.workload import Layer
+
+    layers = LayerArrays.from_layers([
+        Layer("c1", "CONV", N=2, C=3, M=8, H=9, W=9, R=3, S=3, pad=1),
+        Layer("dw", "DWCONV", N=2, C=8, M=8, H=9, W=9, R=5, S=5, pad=2, groups=8)])
+    arch = EyerissV2(cluster_rows=np.array([2, 1]), cluster_cols=np.array([2, 3]),
+                     cluster_pe_rows=np.array([3, 2]), cluster_pe_cols=2)
+    space = rs_plus.prepare_space(search_space(rs_plus, "exact"), arch, layers, None)
+    assert isinstance(space, rs_plus_exact.RSPlusExactSpace)
+    assert (space.h_max, space.sets_max, space.max_clusters) == (5, 24, 4)
+    assert (space.r_max, space.t_max, space.g_max, space.b_max) == (3, 8, 8, 2)
+    assert space.chunk_hint >= 1
+    tab = space.table
+    assert (np.prod(tab, axis=1) <= 24).all() and len({tuple(r) for r in tab}) == len(tab)
+    assert (tab.max(axis=0) <= [3, 8, 8, 2]).all()
