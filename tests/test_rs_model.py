@@ -170,24 +170,3 @@ def test_bad_objective():
     with pytest.raises(ValueError, match="objective"):
         evaluate(EyerissV1(), get_network("alexnet"), objective="speed")
 
-
-
-def test_grid_drops_r_options_that_repeat_the_first_above_the_rows():
-    """r is capped at a column's set rows (at most pe_rows), so the r options above the batch's PE
-    rows repeat the first of them exactly: prepare_space drops them (fewer candidates to score) and
-    the chosen mappings stay the same."""
-    net = get_network("alexnet")
-    chip = rs.prepare_space(rs.DEFAULT_SEARCH, EyerissV1(), net.arrays())
-    assert chip.r_options == (1, 2, 4, 8, 16) and chip.size == rs.DEFAULT_SEARCH.size * 5 // 6
-    tall = rs.prepare_space(rs.DEFAULT_SEARCH, EyerissV1(pe_rows=np.array([12, 40])))
-    assert tall.r_options == rs.DEFAULT_SEARCH.r_options
-    small = rs.prepare_space(rs.DEFAULT_SEARCH, EyerissV1(pe_rows=4))
-    assert small.r_options == (1, 2, 4)
-    la, sp = net.arrays(), Sparsity.dense(len(net.layers))
-    for arch in (EyerissV1(), EyerissV1(pe_rows=6, pe_cols=9)):
-        def choice(space):
-            f = lambda layer, s: rs.fast_choice(layer, arch, s, False, "latency", space)
-            return jax.jit(jax.vmap(f))(la, sp)
-        full, pruned = choice(rs.DEFAULT_SEARCH), choice(rs.prepare_space(rs.DEFAULT_SEARCH, arch))
-        for k in rs.MAPPING_KEYS:
-            np.testing.assert_array_equal(getattr(full, k), getattr(pruned, k), err_msg=k)

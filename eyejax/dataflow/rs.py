@@ -459,19 +459,9 @@ def finish(layer, arch, sp, first, mp: RSMapping, any_ok, fixed=None):
 
 
 def prepare_space(space, arch, layers=None, sparsity=None):
-    """A search mode's static bounds from the concrete batch (the exact search has some); for the
-    grid, the r options above the batch's PE rows dropped but the first: r is capped at the set
-    rows of a column (at most pe_rows), so they repeat that option's candidates exactly, and the
-    search keeps the first of equal scores, so no result changes."""
+    """A search mode's static bounds from the concrete batch (the exact search has some)."""
     prepare = getattr(space, "prepare", None)
-    if prepare is not None:
-        return prepare(arch, layers)
-    if isinstance(space, RSSearchSpace):
-        rows = int(np.max(np.asarray(arch.pe_rows)))
-        keep = tuple(r for i, r in enumerate(space.r_options)
-                     if r < rows or not any(x >= rows for x in space.r_options[:i]))
-        space = dataclasses.replace(space, r_options=keep)
-    return space
+    return space if prepare is None else prepare(arch, layers)
 
 
 def validate_arch(arch) -> None:
