@@ -1,8 +1,11 @@
-"""Random small CONV layers for the brute-force tests of the exact searches (every mapping of such
-a layer can be listed): one draw order, shared by tests/test_rs_exact.py and
-tests/test_rs_plus_exact.py."""
+"""Shared by the brute-force tests of the exact searches (tests/test_rs_exact.py,
+tests/test_rs_plus_exact.py): random small CONV layers (every mapping of such a layer can be
+listed), one draw order; and the objective of a search's result."""
 from __future__ import annotations
 
+import jax.numpy as jnp
+
+from eyejax.metrics import objective_value
 from eyejax.workload import Layer
 
 
@@ -17,3 +20,9 @@ def random_small_layer(rng, i, r_hi=5, h_hi=10, w_hi=9, m_hi=7):
     W = int(rng.integers(max(S - 2 * pad, 1), w_hi))
     return Layer(f"l{i}", "CONV", N=int(rng.integers(1, 3)), C=G * int(rng.integers(1, 5)),
                  M=G * int(rng.integers(1, m_hi)), H=H, W=W, R=R, S=S, stride=U, pad=pad, groups=G)
+
+
+def result_objective(objective, res):
+    """The objective of a search_layer result: all its `energy_*` terms with its cycles."""
+    energy = sum(v for k, v in res.items() if k.startswith("energy_"))
+    return objective_value(objective, energy, res["cycles"].astype(jnp.float64))

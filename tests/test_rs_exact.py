@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from small_layers import random_small_layer
+from small_layers import random_small_layer, result_objective
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, PJ_65NM
 from eyejax.arch.eyeriss_v1 import EyerissV1
@@ -132,9 +132,7 @@ def search_all(cases, table, space):
         out = {}
         for obj in OBJECTIVES:
             res = rs.search_layer(layer, a, s, first, obj, space)
-            energy = sum(v for k, v in res.items() if k.startswith("energy_"))
-            out[obj] = (objective_value(obj, energy, res["cycles"].astype(jnp.float64)),
-                        res["feasible"])
+            out[obj] = (result_objective(obj, res), res["feasible"])
         return out
 
     res = jax.jit(jax.vmap(one, in_axes=(0, in_axes_of(arch), 0, 0)))(

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from small_layers import random_small_layer
+from small_layers import random_small_layer, result_objective
 
 from eyejax.arch.energy import ISCA16_NORMALIZED, PJ_65NM
 from eyejax.arch.eyeriss_v2 import EyerissV2
@@ -163,9 +163,7 @@ def _searcher(mode, table, objectives):
         out = {}
         for obj in objectives:
             res = rs_plus.search_layer(layer, a, s, False, obj, space)
-            energy = sum(v for k, v in res.items() if k.startswith("energy_"))
-            out[obj] = (objective_value(obj, energy, res["cycles"].astype(jnp.float64)),
-                        res["feasible"])
+            out[obj] = (result_objective(obj, res), res["feasible"])
         return out
 
     axes = in_axes_of(arch_of([{k: 1 for k in ARCH_KEYS}] * 2, TABLES[table]))

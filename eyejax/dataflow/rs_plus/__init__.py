@@ -94,7 +94,7 @@ from eyejax.dataflow.rs_plus.noc import (
     noc_modes,
     noc_routes,
 )
-from eyejax.dataflow.rs_plus.recount import dram_bits, energy, evaluate_mapping
+from eyejax.dataflow.rs_plus.recount import chip_overhead, dram_bits, energy, evaluate_mapping
 from eyejax.dataflow.rs_plus.scores import (
     candidate_active_pes,
     candidate_grid,
@@ -200,13 +200,6 @@ def finish(layer, arch, sp, mp, any_ok, max_clusters: int, exact_noc: bool = Tru
     ov = chip_overhead(out, arch)
     en.update({k: jnp.broadcast_to(v, ()).astype(jnp.float64) for k, v in ov.items()})
     return layer_result(out, en, {k: getattr(mp, k) for k in MAPPING_KEYS}, any_ok)
-
-
-def chip_overhead(out, arch) -> dict:
-    """Clock/control and leakage energy of a recount `out` (cost.overhead_energy)."""
-    return cost.overhead_energy(out["cycles"].astype(jnp.float64),
-                                out["active_pes"].astype(jnp.float64),
-                                cast(cost.chip_params(arch), jnp.float64))
 
 
 def validate_arch(arch) -> None:

@@ -36,12 +36,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import RSPlusMapping
 from eyejax.dataflow.rs_plus.dense import feasible
-from eyejax.dataflow.rs_plus.recount import evaluate_mapping
+from eyejax.dataflow.rs_plus.recount import chip_overhead, evaluate_mapping
 from eyejax.dataflow.rs_plus.space import MAPPING_KEYS, slot_bounds
-from eyejax.dataflow.search import cast
 from eyejax.dataflow.shape import layer_shape
 from eyejax.dataflow.tiling import cdiv
 from eyejax.metrics import objective_value
@@ -170,9 +168,7 @@ def _score(shape, arch, sp, mp, objective, max_clusters, with_noc):
     """The objective of one mapping from its exact recount (chip energy: movement, MACs, clock,
     control and leakage), with or without the mesh (the lower bound)."""
     out, en = evaluate_mapping(shape, arch, sp, mp, max_clusters, True, False, with_noc)
-    ov = cost.overhead_energy(out["cycles"].astype(jnp.float64),
-                              out["active_pes"].astype(jnp.float64),
-                              cast(cost.chip_params(arch), jnp.float64))
+    ov = chip_overhead(out, arch)
     energy = sum(en.values()) + ov["clock"] + ov["leakage"]
     return objective_value(objective, energy, out["cycles"].astype(jnp.float64))
 

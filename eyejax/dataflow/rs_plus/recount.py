@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import RSPlusMapping
 from eyejax.dataflow.rs_plus.dense import counts
 from eyejax.dataflow.rs_plus.encoding import arch_in, formats
 from eyejax.dataflow.rs_plus.noc import DATA_TYPES, approx_noc, noc_cycles, noc_modes, noc_routes
 from eyejax.dataflow.rs_plus.space import MAPPING_KEYS
 from eyejax.dataflow.rs_plus.timing import sparse_compute_cycles
+from eyejax.dataflow.search import cast
 from eyejax.dataflow.tiling import cdiv
 from eyejax.sparsity import Sparsity
 
@@ -103,3 +105,11 @@ def evaluate_mapping(shape, arch, sp, mp, max_clusters: int, exact_noc: bool = T
     out["cycles"] = busy + dcyc
     out["mac_pairs"] = c["macs"].astype(f64) * fm["d_pair"]
     return out, en
+
+
+def chip_overhead(out, arch) -> dict:
+    """Clock/control and leakage energy of a recount `out` (cost.overhead_energy; parameters: the
+    family's chip_energy)."""
+    return cost.overhead_energy(out["cycles"].astype(jnp.float64),
+                                out["active_pes"].astype(jnp.float64),
+                                cast(cost.chip_params(arch), jnp.float64))
