@@ -13,6 +13,10 @@ the GIN buses do not grow). Both: off-chip bandwidth unlimited, every layer's ma
 latency, whole networks (CONV + FC), batch 1, all densities 1. Speed-up = v1 cycles / v2 cycles
 (same clock).
 
+Also checked: JETCAS19's qualitative findings (`findings_rows`): v2 near-linear from 256 to 1024
+PEs, above 85% of linear at 16384 (cycles at 256 PEs over cycles at 16384, divided by 64), and v1's
+FC and depthwise layers gaining nothing from 256 to 16384 PEs (at most 10% faster).
+
 Two v1 columns:
 * "v1 RS model": the v1 contract as is (docs/rs_model.md): compute + ramp + DRAM, no NoC limit.
 * "v1 + GIN bound" (this script only, not part of the v1 contract): the v1 global input networks
@@ -35,6 +39,7 @@ from eyejax.dataflow.rs import RSSearchSpace
 from eyejax.dataflow.rs_plus import UNLIMITED_DRAM, RSPlusSearchSpace
 from eyejax.evaluate import evaluate
 from eyejax.workload import get_network
+from eyejax.workload.layer import LayerType
 
 PES = (256, 1024, 16384)
 V2_GRID = {256: 4, 1024: 8, 16384: 32}     # 4x4-PE clusters
@@ -64,6 +69,45 @@ def v1_gin_cycles(arr, a) -> np.ndarray:
     return np.ceil(np.maximum(np.maximum(ifm, flt), psm))
 
 
+def layer_kinds(net) -> np.ndarray:
+    """Per layer: "fc", "depthwise" (one channel per group) or "conv"."""
+    return np.array(["fc" if l.type == LayerType.FC
+                     else "depthwise" if l.groups > 1 and l.C == l.groups else "conv"
+                     for l in net.layers])
+
+
+# JETCAS19's qualitative findings (eyeriss.md §3 and issue 11): (label, test on one network's figures)
+FINDINGS = (
+    ("v2 near-linear from 256 to 1024 PEs (at least 85% of 4x)",
+     lambda f: f[256]["v2_cycles"] / f[1024]["v2_cycles"] / 4.0, 0.85),
+    ("v2 above 85% of linear at 16384 PEs (from 256)",
+     lambda f: f[256]["v2_cycles"] / f[16384]["v2_cycles"] / 64.0, 0.85),
+)
+V1_FLAT = 1.10   # "gains nothing": at most 10% faster with 64x the PEs
+
+
+def findings_rows(figures: dict) -> list:
+    """(finding, network, model value, holds) for each qualitative finding and network."""
+    rows = []
+    for label, per in figures.items():
+        for text, value, need in FINDINGS:
+            v = value(per)
+            rows.append((text, label, f"{v:.0%} of linear", bool(v >= need)))
+        for kind in ("fc", "depthwise"):
+            a, b = per[256][f"v1_{kind}_cycles"], per[16384][f"v1_{kind}_cycles"]
+            if a > 0:
+                gain = a / b
+                rows.append((f"v1 {'FC' if kind == 'fc' else 'depthwise'} layers gain nothing from "
+                             "256 to 16384 PEs", label, f"{gain:.2f}x faster", bool(gain <= V1_FLAT)))
+    return rows
+
+
+def findings_markdown(rows) -> str:
+    out = ["| finding (JETCAS19) | network | model | holds |", "|---|---|---|---|"]
+    out += [f"| {t} | {n} | {v} | {'yes' if ok else 'NO'} |" for t, n, v, ok in rows]
+    return "\n".join(out)
+
+
 def _layer_cycles(arr) -> np.ndarray:
     """Per-layer cycles, +inf where the layer has no feasible mapping."""
     return np.where(arr["feasible"][0], np.asarray(arr["cycles"][0], np.float64), np.inf)
@@ -81,6 +125,7 @@ def model_speedups(name: str) -> dict:
     out = {}
     best2 = best1 = best1g = None
     macs = float(net.macs)
+    kinds = layer_kinds(net)
     for pes in PES:
         a2 = scaled_v2(V2_GRID[pes], 4, macs_per_pe=1, **UNLIMITED_DRAM)
         a1 = scaled_v1(V1_SIDE[pes], **V1_UNLIMITED)
@@ -97,6 +142,9 @@ def model_speedups(name: str) -> dict:
         out[pes] = {"rs": t1 / t2, "gin": t1g / t2,
                     "v2_util": macs / t2 / pes, "v1_util": macs / t1 / pes,
                     "feasible": bool(np.isfinite(t2) and np.isfinite(t1)),
+                    "v2_cycles": t2,
+                    "v1_fc_cycles": float(best1[kinds == "fc"].sum()),
+                    "v1_depthwise_cycles": float(best1[kinds == "depthwise"].sum()),
                     "v2_infeasible_here": int(np.sum(~r2["feasible"][0])),
                     "v1_infeasible_here": int(np.sum(~r1["feasible"][0]))}
     return out
@@ -129,12 +177,30 @@ def markdown(rows, figures=None) -> str:
     return "\n".join(out)
 
 
+def report_section(outdir: str, reduced: bool) -> str:
+    """The section `eyejax report` writes: the ratios side by side, their chart, and whether the
+    paper's qualitative findings hold in the model."""
+    title = "Scaling: Eyeriss v2 over v1 speed-up"
+    if reduced:
+        return f"## {title}\n\n(`python experiments/v2_scaling.py`; skipped in the reduced run.)\n"
+    from eyejax.plots import error_chart
+
+    figures = {label: model_speedups(name) for label, name in NETWORKS.items()}
+    rows = comparison_rows(figures)
+    fig = error_chart(rows, outdir, "v2_scaling.png", title)
+    return "\n".join([f"## {title}", "", "`python experiments/v2_scaling.py` (assumptions in its "
+                      "docstring).", "", markdown(rows), "", f"![{title}]({fig})", "",
+                      "The paper's qualitative findings in the model (v2 cycles across PE counts; "
+                      "v1 cycles of the FC and depthwise layers, 256 against 16384 PEs):", "",
+                      findings_markdown(findings_rows(figures)), ""])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--markdown", help="also write the table to this Markdown file")
     args = ap.parse_args(argv)
     figures = {label: model_speedups(name) for label, name in NETWORKS.items()}
-    table = markdown(comparison_rows(figures), figures)
+    table = markdown(comparison_rows(figures), figures) + "\n\n" + findings_markdown(findings_rows(figures))
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as f:
