@@ -466,17 +466,15 @@ def test_v2_scaling_script_plumbing():
     assert rows[0][:4] == ("AlexNet", 256, 17.9, 1.0)
     assert rows[0][4] == pytest.approx((1.0 - 17.9) / 17.9 * 100)
     assert "| MobileNet (1.0, 224) | 16384 |" in mod.markdown(rows, fake)
-    # qualitative findings: v2 linear (cycles / 4 per 4x PEs), v1 FC flat, v1 depthwise slower
+    # qualitative findings: v2 exactly linear, v1 FC flat, v1 depthwise 3x faster at 16384 PEs
     for i, pes in enumerate(mod.PES):
         for label in mod.NETWORKS:
-            fake[label][pes].update(v2_cycles=4.0 ** (3 - i * (1 if pes < 16384 else 1.5)),
-                                    v1_fc_cycles=100.0, v1_depthwise_cycles=100.0 / (i + 1))
+            fake[label][pes].update(v2_cycles=256.0 / pes, v1_fc_cycles=100.0,
+                                    v1_depthwise_cycles=100.0 / (i + 1))
     found = mod.findings_rows(fake)
-    by = {(t.split(" (")[0][:12], n): ok for t, n, _, ok in found}
-    assert by[("v2 near-line", "AlexNet")] is True
-    assert by[("v2 above 85%", "AlexNet")] is True
-    assert all(ok for t, n, _, ok in found if "FC" in t)
-    assert not any(ok for t, n, _, ok in found if "depthwise" in t)
+    assert len(found) == 4 * len(mod.NETWORKS)     # 2 v2 findings, v1 FC, v1 depthwise
+    assert all(ok for t, _, _, ok in found if t.startswith(("v2", "v1 FC")))
+    assert not any(ok for t, _, _, ok in found if "depthwise" in t)
     assert "| finding (JETCAS19) |" in mod.findings_markdown(found)
 
 
