@@ -350,7 +350,7 @@ def test_physical_invariants(v2_nets):
         assert np.all(arr["feasible"]), name
         for i, l in enumerate(net.layers):
             c = {k: int(v[0, i]) for k, v in arr.items() if k in COUNT_KEYS or k.startswith(("router", "hops"))}
-            G, Cg, Mg = l.groups, l.C // l.groups, l.M // l.groups
+            Cg = l.C // l.groups
             outputs = l.N * l.M * l.E * l.F
             assert c["macs"] == l.macs
             assert c["dram_psum_writes"] == outputs and c["dram_psum_reads"] == 0
