@@ -77,7 +77,12 @@ def test_chip_mapping_is_table_iii_and_close(runs):
 
 
 def test_vgg16_whole_network_pinned():
-    got = mod.vgg_figures()
+    res = mod.vgg_result()
+    got = mod.vgg_figures(result=res)
+    # the per-layer prediction table the report prints: one row per CONV layer, Table V's columns
+    table = mod.vgg_layer_markdown(res).splitlines()
+    assert len(table) == 2 + 13 and table[2].startswith("| CONV1-1 | h3 ")
+    assert all(label in table[0] for label in mod.LABELS.values())
     for k, want in VGG_PINNED.items():
         assert got[k] == pytest.approx(want, rel=1e-3), k
     # the targets it misses (README): power and DRAM within +-20%, frame rate +50%
