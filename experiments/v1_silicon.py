@@ -65,7 +65,13 @@ def alexnet_layers(mapping: str | None = None, search: str = "fast") -> pd.DataF
     given mapping."""
     net = get_network("alexnet").select(types=("CONV",))
     assert tuple(net.names) == LAYERS
-    df = evaluate(ARCH, net, alexnet_sparsity(), mapping=mapping, space=search).to_dataframe()
+    return table_v_frame(evaluate(ARCH, net, alexnet_sparsity(), mapping=mapping, space=search))
+
+
+def table_v_frame(result) -> pd.DataFrame:
+    """A result's per-layer table with Table V's traffic columns: GLB and DRAM MB (16-bit words,
+    MB = 10^6 bytes)."""
+    df = result.to_dataframe()
     df["glb_mb"] = df["glb_accesses"] * 2 / 1e6
     df["dram_mb"] = df["dram_accesses"] * 2 / 1e6
     return df
@@ -95,20 +101,16 @@ def vgg_figures(search: str = "fast", result=None) -> dict:
 def vgg_layer_markdown(result) -> str:
     """The model's per-layer predictions for VGG-16 (searched mapping), in Table V's columns, for
     whoever holds JSSC17's per-layer VGG-16 measurements (held out of this project)."""
-    df = result.to_dataframe()
-    df["glb_mb"] = df["glb_accesses"] * 2 / 1e6
-    df["dram_mb"] = df["dram_accesses"] * 2 / 1e6
     cols = ["layer", "mapping (h e r t p q n m)", *(LABELS[k] for k in TABLE_V)]
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        mp = " ".join(f"{k}{int(r[f'map_{k}'])}" for k in "hertpqnm")
+    for _, r in table_v_frame(result).iterrows():
         vals = [f"{r[k]:.4g}" for k in TABLE_V]
-        out.append(f"| {r['layer']} | {mp} | " + " | ".join(vals) + " |")
+        out.append(f"| {r['layer']} | {mapping_str(r, 'hertpqnm')} | " + " | ".join(vals) + " |")
     return "\n".join(out)
 
 
-def mapping_str(r) -> str:
-    return " ".join(f"{k}{int(r[f'map_{k}'])}" for k in "ertpqnm")
+def mapping_str(r, keys: str = "ertpqnm") -> str:
+    return " ".join(f"{k}{int(r[f'map_{k}'])}" for k in keys)
 
 
 def layer_markdown(df: pd.DataFrame, title: str) -> str:

@@ -239,7 +239,6 @@ def test_doubling_a_capacity_never_loses_a_layer(seed, field):
             assert (b_score[s_ok] <= s_score[s_ok] * (1 + 1e-12)).all(), (field, layers)
 
 
-
 def test_exact_space_is_prepared_from_the_batch():
     """What `evaluate(..., space="exact")` compiles with: the dataflow's prepare_space hands the
     exact space to its own `prepare`, which sizes it by the batch (largest fold height, set
