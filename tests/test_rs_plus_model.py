@@ -226,7 +226,8 @@ def test_noc_modes():
 
 # ----------------------------------------------------------------- search vs exact recount
 @pytest.mark.parametrize("layer", SMALL_LAYERS, ids=lambda l: l.name)
-@pytest.mark.parametrize("dens", [(1.0, 1.0), (0.6, 0.4)], ids=["dense", "sparse"])
+@pytest.mark.parametrize("dens", [(1.0, 1.0), (0.6, 0.4), (0.5, 1.0), (1.0, 0.4)],
+                         ids=["dense", "sparse", "iacts_only", "weights_only"])
 def test_factorized_scores_equal_counts(layer, dens):
     """With hop energy 0 the search's per-axis energy equals `counts` + `energy` on every feasible
     candidate, and every candidate it calls feasible passes the model's capacity check."""
@@ -268,6 +269,37 @@ def test_exact_and_approximate_noc_share_every_other_count():
 
 
 # --------------------------------------------------------------------- datapaths, sparsity
+@pytest.mark.parametrize("d_i,d_w", [(0.5, 1.0), (1.0, 0.4), (0.5, 0.4), (1.0, 1.0)])
+def test_each_operand_is_stored_by_its_own_density(d_i, d_w):
+    """An operand is CSC only when its own density is below 1 (dense data bypass the address
+    spads): unpruned weights stay 8-b words beside compressed ReLU iacts, and the other way round.
+    Zero skipping (sparse mode) runs when either is compressed."""
+    f64 = jnp.float64
+    a = rp.arch_in(EyerissV2(), f64)
+    sp = _row(Sparsity.from_densities(1, iact=d_i, weight=d_w))
+    fm = rp.formats(a, sp, jnp.asarray(4.0), jnp.asarray(8.0), f64)
+    db = float(a["data_bits"])
+    assert bool(fm["sparse"]) == (d_i < 1 or d_w < 1)
+    assert (float(fm["beta_i"]) == db) == (d_i == 1)
+    assert (float(fm["beta_w"]) == db) == (d_w == 1)
+    assert float(fm["word_i"]) == (db if d_i == 1 else db + float(a["csc_count_bits"]))
+    assert float(fm["word_w"]) == (db if d_w == 1 else db + float(a["csc_count_bits"]))
+    assert float(fm["d_mac"]) == d_i and float(fm["d_w"]) == d_w
+    assert (float(fm["ratio_i"]) == 1.0) == (d_i == 1) and (float(fm["ratio_w"]) == 1.0) == (d_w == 1)
+
+
+def test_relu_zeros_skip_time_without_compressing_weights():
+    """Unpruned weights with ReLU zeros in the iacts: the same weight DRAM bits as dense data and
+    fewer compute cycles (zero iacts skipped)."""
+    layer = Layer("x", "CONV", 1, 16, 32, 14, 14, 3, 3, 1, 1, 1)
+    mp = rp.RSPlusMapping(h=3, e=4, r=2, t=4, g=1, b=1, p=4, q=2, n=1, m=16)
+    dense = rp.layer_cost(layer.as_row(), EyerissV2(), mp, _row(Sparsity.dense(1)))
+    relu = rp.layer_cost(layer.as_row(), EyerissV2(), mp,
+                         _row(Sparsity.from_densities(1, iact=0.5, weight=1.0)))
+    assert float(relu[1]["dram_filter"]) == pytest.approx(float(dense[1]["dram_filter"]))
+    assert int(relu[0]["compute_cycles"]) < int(dense[0]["compute_cycles"])
+
+
 def test_two_mac_datapaths_halve_dense_compute():
     layer = Layer("x", "CONV", 1, 16, 32, 14, 14, 3, 3, 1, 1, 1)
     mp = rp.RSPlusMapping(h=3, e=4, r=2, t=4, g=1, b=1, p=4, q=2, n=1, m=16)
@@ -451,6 +483,11 @@ def test_v2_published_script(v2_nets):
         assert np.isfinite(got) and got > 0, (name, label)
         assert abs(err) < 200, (name, label, got, ref)   # same order of magnitude as the silicon
     assert "| sparse MobileNet |" in mod.markdown(rows)
+    # the published AlexNet rate is above every zero-free schedule's (the relu probe's premise)
+    assert mod.zero_free_bound("AlexNet") < mod.PUBLISHED["AlexNet"]["ips"]
+    assert mod.zero_free_bound("MobileNet") > mod.PUBLISHED["MobileNet"]["ips"]
+    fake = {row: {"ips": 1.0, "ipj": 2.0, "dram_mb": 3.0, "bound": 4.0} for row in ("AlexNet", "MobileNet")}
+    assert len(mod.relu_markdown(fake, fake).splitlines()) == 4
     ones = {row: {k: 1.0 for k in mod.EXACT_KEYS} for row in mod.PUBLISHED}
     md = mod.exact_markdown(ones, ones)        # the exact-optimum table's layout (no search here)
     assert len(md.splitlines()) == 2 + len(mod.PUBLISHED) * len(mod.EXACT_KEYS)

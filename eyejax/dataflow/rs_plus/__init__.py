@@ -31,7 +31,8 @@ Design choices where the contract leaves room (documented here, used by model an
 -------------------------------------------------------------------------------------------
 * Bits. Energies are the table's per-16-bit values × bits/16. Dense mode: iacts, weights and ofmaps
   are `data_bits` words, psums `psum_bits`. Sparse mode (a layer whose iact or weight density is
-  < 1): iacts and weights move as CSC from DRAM to the PE: per dense value
+  < 1): each operand whose own density is < 1 moves as CSC from DRAM to the PE (the other stays in
+  plain words: dense data bypass the address scratchpads, JETCAS19): per dense value
   `ratio·(data_bits + csc_count_bits) + addr_bits/column_height` bits, with `ratio` the expected
   stored CSC words per value (non-zeros plus count-overflow padding zeros, the closed form of
   `eyejax.sparse.csc.expected_csc_words`, written here for traced column heights) and one address
@@ -42,8 +43,9 @@ Design choices where the contract leaves room (documented here, used by model an
   padding appears, and for the address overhead). Ofmaps go to DRAM as CSC when their density is
   < 1 (columns of 16 channels: no padding), else plain.
 * Zero skipping (sparse mode only): the ALU and psum RF read/write run for non-zero × non-zero pairs
-  (fraction mac_density·weight_density); iact RF reads for non-zero iacts (mac_density); weight RF
-  reads walk the stored words of the column (mac_density·ratio_w). Dense mode skips nothing.
+  (fraction mac_density·weight_density, each factor 1 where that operand is plain); iact RF reads
+  for non-zero iacts (mac_density); weight RF reads walk the stored words of the column
+  (mac_density·ratio_w). Dense mode skips nothing.
 * ALU energy per 8-b MAC = table alu × data_bits/16 (same bits/16 rule as the storage levels).
 * Sparse compute cycles (expected, i.i.d. zeros). Per PE task K = ceil(W/macs_per_pe) per non-zero
   iact, W the stored words of its p_eff-row weight column (Binomial(p_eff, d_w) for p_eff <= 16):

@@ -48,26 +48,36 @@ def csc_words_per_value(rows, density, count_bits):
 
 def formats(a, sp, q, p, dtype):
     """Bits per dense value moved for each data type, and the zero-skipping fractions (`a` from
-    `arch_in`; dense mode unless the iact or weight density is below 1)."""
+    `arch_in`).
+
+    Each operand is stored by its own density (JETCAS19: the address scratchpads of dense data are
+    bypassed): iacts move as CSC when the iact density is below 1, weights when the weight density
+    is; the other operand stays in plain `data_bits` words. The PE runs in sparse mode (`sparse`:
+    zero skipping, data-dependent time) when either is compressed: it walks the non-zero iacts
+    (every iact if they are plain) and, per iact, the stored words of its weight column (all p
+    filters if the weights are plain). An unpruned network on real data (ReLU zeros in its iacts,
+    no zeros in its weights) thus keeps 8-b weights and skips zero iacts."""
     d_i = jnp.asarray(sp.iact_density).astype(dtype)
     d_w = jnp.asarray(sp.weight_density).astype(dtype)
     d_o = jnp.asarray(sp.ofmap_density).astype(dtype)
-    sparse = (d_i < 1) | (d_w < 1)
+    iact_csc, weight_csc = d_i < 1, d_w < 1
     csc = a["data_bits"] + a["csc_count_bits"]
     q = jnp.asarray(q).astype(dtype)
     p = jnp.asarray(p).astype(dtype)
-    ratio_i = jnp.where(sparse, csc_words_per_value(q, d_i, a["csc_count_bits"]), 1.0)
-    ratio_w = jnp.where(sparse, csc_words_per_value(p, d_w, a["csc_count_bits"]), 1.0)
+    ratio_i = jnp.where(iact_csc, csc_words_per_value(q, d_i, a["csc_count_bits"]), 1.0)
+    ratio_w = jnp.where(weight_csc, csc_words_per_value(p, d_w, a["csc_count_bits"]), 1.0)
     f = {
-        "sparse": sparse,
+        "sparse": iact_csc | weight_csc,
         "ratio_i": ratio_i,
         "ratio_w": ratio_w,
-        "beta_i": jnp.where(sparse, ratio_i * csc + IACT_ADDR_BITS / jnp.maximum(q, 1), a["data_bits"]),
-        "beta_w": jnp.where(sparse, ratio_w * csc + WEIGHT_ADDR_BITS / jnp.maximum(p, 1), a["data_bits"]),
+        "beta_i": jnp.where(iact_csc, ratio_i * csc + IACT_ADDR_BITS / jnp.maximum(q, 1), a["data_bits"]),
+        "beta_w": jnp.where(weight_csc, ratio_w * csc + WEIGHT_ADDR_BITS / jnp.maximum(p, 1),
+                            a["data_bits"]),
         "beta_o": jnp.where(d_o < 1, d_o * csc + IACT_ADDR_BITS / OFMAP_COLUMN, a["data_bits"]),
-        "word": jnp.where(sparse, csc, a["data_bits"]),
-        "d_mac": jnp.where(sparse, jnp.asarray(sp.mac_density).astype(dtype), 1.0),
-        "d_w": jnp.where(sparse, d_w, 1.0),
+        "word_i": jnp.where(iact_csc, csc, a["data_bits"]),
+        "word_w": jnp.where(weight_csc, csc, a["data_bits"]),
+        "d_mac": jnp.where(iact_csc, jnp.asarray(sp.mac_density).astype(dtype), 1.0),
+        "d_w": jnp.where(weight_csc, d_w, 1.0),
     }
     f["d_pair"] = f["d_mac"] * f["d_w"]
     return f

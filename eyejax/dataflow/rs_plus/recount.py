@@ -37,8 +37,8 @@ def energy(c, noc, arch, fm):
         "noc_ifmap": u * bi * (et.noc * f("noc_ifmap") + et.hop * noc["hops_ifmap"]),
         "noc_filter": u * bw * (et.noc * f("noc_filter") + et.hop * noc["hops_filter"]),
         "noc_psum": u * pb * (et.noc * f("noc_psum") + et.hop * noc["hops_psum"]),
-        "rf_ifmap": et.rf * u * (f("rf_ifmap_reads") * fm["d_mac"] * fm["word"] + f("rf_ifmap_writes") * bi),
-        "rf_filter": et.rf * u * (f("rf_filter_reads") * fm["d_mac"] * fm["ratio_w"] * fm["word"]
+        "rf_ifmap": et.rf * u * (f("rf_ifmap_reads") * fm["d_mac"] * fm["word_i"] + f("rf_ifmap_writes") * bi),
+        "rf_filter": et.rf * u * (f("rf_filter_reads") * fm["d_mac"] * fm["ratio_w"] * fm["word_w"]
                                   + f("rf_filter_writes") * bw),
         "rf_psum": et.rf * u * (f("rf_psum_reads") + f("rf_psum_writes")) * fm["d_pair"] * pb,
         "alu": et.alu * u * a_db * f("macs") * fm["d_pair"],

@@ -119,7 +119,7 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     e_ifmap = bi * (et.glb * glb_ir + (et.noc + et.rf) * noc_i)
     e_psum = pb * (et.glb * 2 * glb_p + et.noc * noc_p)
     e_const = (et.dram * outputs * bo
-               + et.rf * macs * (fm["d_mac"] * fm["word"] * (1.0 + fm["ratio_w"]) + 2 * fm["d_pair"] * pb)
+               + et.rf * macs * (fm["d_mac"] * (fm["word_i"] + fm["ratio_w"] * fm["word_w"]) + 2 * fm["d_pair"] * pb)
                + et.alu * a["data_bits"] * macs * fm["d_pair"])
     energy_ = G * u * (nm * per_m + e_filter + e_ifmap + e_psum + e_const)
     noc = approx_noc({"filter": G * dram_f, "ifmap": G * glb_ir, "psum": G * glb_p},
