@@ -57,7 +57,8 @@ def brute_noc(layer, arch, mp):
     N, G, R, S, U = layer.N, layer.groups, layer.R, layer.S, layer.stride
     Cg, Mg, E, F = layer.C // G, layer.M // G, layer.E, layer.F
     W_used = (F - 1) * U + S
-    h, e, r, t, g, b, p, q, n, m = (mp[k] for k in rp.MAPPING_KEYS)
+    h, e, r, t, g, b, p, q, n, m = (mp[k] for k in rp.MAPPING_KEYS[:-1])
+    o = mp.get("o", 1)
     cc = arch.cluster_cols
     k = arch.cluster_pe_rows * arch.cluster_pe_cols // (h * e)
     clusters = arch.cluster_rows * arch.cluster_cols
@@ -81,28 +82,30 @@ def brute_noc(layer, arch, mp):
     for gk in tiles(G, g):
         for z in tiles(N, n * b):
             ns_ = tiles(z, n)
-            for es in tiles(E, e):
+            for w in tiles(E, e * o):
+                es_ = tiles(w, e)            # the strip sets of this strip tile
                 for mt in tiles(Mg, m):
                     for y in tiles(Cg, q * r):
                         qs = tiles(y, q)
                         for hk in tiles(R, h):
-                            rows = min((es - 1) * U + hk, es * hk)
+                            rows = [min((es - 1) * U + hk, es * hk) for es in es_]
                             for x in tiles(mt, p * t):
                                 ps = tiles(x, p)
-                                T_, R_, B_ = len(ps), len(qs), len(ns_)
-                                slot = lambda gi, ti, ri, bi: ((gi * T_ + ti) * R_ + ri) * B_ + bi
+                                T_, R_, O_, B_ = len(ps), len(qs), len(es_), len(ns_)
+                                X = [(oi, bi) for oi in range(O_) for bi in range(B_)]
+                                slot = lambda gi, ti, ri, oi, bi: (((gi * T_ + ti) * R_ + ri) * O_ + oi) * B_ + bi
                                 for gi in range(gk):
                                     for ti in range(T_):
                                         for ri in range(R_):
-                                            add("filter", route(slot(gi, ti, ri, bi) for bi in range(B_)),
+                                            add("filter", route(slot(gi, ti, ri, oi, bi) for oi, bi in X),
                                                 ps[ti] * qs[ri] * hk * S)
-                                        for bi in range(B_):
-                                            add("psum", route(slot(gi, ti, ri, bi) for ri in range(R_)),
-                                                ns_[bi] * ps[ti] * es * F, reduction=True)
+                                        for oi, bi in X:
+                                            add("psum", route(slot(gi, ti, ri, oi, bi) for ri in range(R_)),
+                                                ns_[bi] * ps[ti] * es_[oi] * F, reduction=True)
                                     for ri in range(R_):
-                                        for bi in range(B_):
-                                            add("ifmap", route(slot(gi, ti, ri, bi) for ti in range(T_)),
-                                                ns_[bi] * qs[ri] * rows * W_used)
+                                        for oi, bi in X:
+                                            add("ifmap", route(slot(gi, ti, ri, oi, bi) for ti in range(T_)),
+                                                ns_[bi] * qs[ri] * rows[oi] * W_used)
     for d in load:
         out[f"load_{d}"] = int(load[d].max())
     return out
@@ -120,7 +123,8 @@ def random_mappings(layer, arch, count, seed):
                   g=int(rng.integers(1, layer.groups + 1)), b=int(rng.integers(1, 4)),
                   p=int(rng.integers(1, 4)), q=int(rng.integers(1, 3)), n=int(rng.integers(1, layer.N + 1)))
         mp["m"] = mp["p"] * mp["t"] * int(rng.integers(1, 3))
-        if mp["r"] * mp["t"] * mp["g"] * mp["b"] <= (cpes // (h * e)) * clusters:
+        mp["o"] = int(rng.integers(1, 4))
+        if mp["r"] * mp["t"] * mp["g"] * mp["b"] * mp["o"] <= (cpes // (h * e)) * clusters:
             out.append(mp)
     return out
 
@@ -162,9 +166,9 @@ def test_noc_closed_form_equals_brute_force_across_grids(arch_i, dtype):
             mp = dict(h=h, e=e, r=int(rng.integers(1, 5)), t=int(rng.integers(1, 5)),
                       g=int(rng.integers(1, layer.groups + 1)), b=int(rng.integers(1, 4)),
                       p=int(rng.integers(1, 4)), q=int(rng.integers(1, 3)),
-                      n=int(rng.integers(1, layer.N + 1)))
-            while mp["r"] * mp["t"] * mp["g"] * mp["b"] > sets:
-                key = max(("r", "t", "g", "b"), key=lambda kk: mp[kk])
+                      n=int(rng.integers(1, layer.N + 1)), o=int(rng.integers(1, 4)))
+            while mp["r"] * mp["t"] * mp["g"] * mp["b"] * mp["o"] > sets:
+                key = max(("r", "t", "g", "b", "o"), key=lambda kk: mp[kk])
                 mp[key] -= 1
             mp["m"] = mp["p"] * mp["t"]
             want = brute_noc(layer, arch, mp)

@@ -39,8 +39,9 @@ def L(name, N=1, C=1, M=1, H=5, W=5, R=3, S=3, U=1, P=0, G=1, kind="CONV"):
     return Layer(name, kind, N=N, C=C, M=M, H=H, W=W, R=R, S=S, stride=U, pad=P, groups=G)
 
 
-def M_(h, e, r=1, t=1, g=1, b=1, p=1, q=1, n=1, m=None):
-    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=p * t if m is None else m)
+def M_(h, e, r=1, t=1, g=1, b=1, p=1, q=1, n=1, m=None, o=1):
+    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=p * t if m is None else m,
+                         o=o)
 
 
 NAMED = [
@@ -70,6 +71,15 @@ NAMED = [
     (L("column_grid", N=3, C=2, M=3, H=4, W=4, R=1, S=2), A4113, M_(1, 3, r=2, b=2, t=1)),
     (L("narrow_routers", N=2, C=3, M=4, H=6, W=6, P=1), A_NARROW, M_(3, 1, r=3, t=2, b=1)),
     (L("r_exceeds_channels", C=2, M=2, H=5, W=5), A3234, M_(3, 1, r=5, t=2, q=1)),
+    # strip sets: strips of e rows side by side (halo rows read by both neighbours, last tile short)
+    (L("strips_o3_halo", N=2, C=3, M=4, H=11, W=6, P=1), A3234, M_(3, 1, t=2, o=3)),
+    (L("strips_e2_o3_stride2", C=2, M=2, H=15, W=7, R=5, S=3, U=2, P=1), A3234,
+     M_(5, 2, t=2, o=3)),
+    (L("strips_fold_b2_r2", N=3, C=4, M=3, H=9, W=5, R=4, S=2, P=1), A3322,
+     M_(2, 2, r=2, b=2, n=2, q=2, o=2)),
+    (L("strips_exceed_rows", C=2, M=2, H=5, W=5), A3234, M_(3, 1, t=2, o=5)),
+    (L("strips_depthwise_g2", C=4, M=4, H=8, W=6, P=1, G=4, kind="DWCONV"), A222,
+     M_(3, 1, g=2, o=2)),
 ]
 
 
@@ -96,9 +106,10 @@ def _random_cases(count, seed):
         t = int(rng.integers(1, slots // r + 1))
         g = int(rng.integers(1, slots // (r * t) + 1))
         b = int(rng.integers(1, slots // (r * t * g) + 1))
+        o = int(rng.integers(1, slots // (r * t * g * b) + 1))
         n = int(rng.integers(1, N + 1))
         m = p * t * int(rng.integers(1, -(-Mg // (p * t)) + 1))
-        mp = RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m)
+        mp = RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o)
         if is_feasible_v2(layer, mp, arch):
             out.append((layer, arch, mp))
     return out
@@ -114,7 +125,7 @@ KNOWN_MODEL_DISCREPANCIES: dict = {}
 
 def _model_mapping(mp):
     """The model's own mapping pytree with the same fields (the simulation takes either)."""
-    return rs_plus.RSPlusMapping(**{k: getattr(mp, k) for k in "hertgbpqnm"})
+    return rs_plus.RSPlusMapping(**{k: getattr(mp, k) for k in "hertgbpqnmo"})
 
 
 def _model(layer, arch, mp):
@@ -130,6 +141,7 @@ def test_enough_cases():
     assert len(CASES) >= 50
     assert all(is_feasible_v2(layer, mp, arch) for layer, arch, mp in CASES)
     assert sum(mp.g > 1 for _, _, mp in CASES) >= 5 and sum(mp.b > 1 for _, _, mp in CASES) >= 5
+    assert sum(mp.o > 1 for _, _, mp in CASES) >= 10
 
 
 @pytest.mark.parametrize("layer,arch,mapping", [
@@ -182,7 +194,8 @@ def _feasibility_cases(count, seed):
         p, q, t = int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 3))
         mp = RSPlusMapping(h=h, e=e, r=int(rng.integers(1, 3)), t=t, g=int(rng.integers(1, 3)),
                            b=int(rng.integers(1, 3)), p=p, q=q, n=int(rng.integers(1, N + 1)),
-                           m=p * t * int(rng.integers(1, -(-Mg // (p * t)) + 1)))
+                           m=p * t * int(rng.integers(1, -(-Mg // (p * t)) + 1)),
+                           o=int(rng.integers(1, 3)))
         out.append((layer, arch, mp))
     return out
 

@@ -38,7 +38,8 @@ class RSMapping:
 @struct.dataclass
 class RSPlusMapping:
     """One RS+ mapping on Eyeriss v2 (docs/rs_plus_model.md): RS's h, e, r, t, p, q, n, m plus
-    g (sets on different groups) and b (sets on different image sets)."""
+    g (sets on different groups), b (sets on different image sets) and o (sets on different strips
+    of e ofmap rows: the ofmap rows tiled spatially; 1 = strips one after another)."""
 
     h: int
     e: int
@@ -50,3 +51,4 @@ class RSPlusMapping:
     q: int
     n: int
     m: int
+    o: int = 1

@@ -5,13 +5,14 @@ literally and counts what it moves:
 
 * DRAM holds the unpadded ifmap (NCHW), the filters ([M, C/G, R, S]) and the ofmap (NCHW).
 * The loop nest runs group tiles of g groups, image tiles of n·b images (cut into image sets of n),
-  strips of e ofmap rows, m-tiles, channel chunks of q·r (the iact GLB load of every group of the
-  tile: the padded ifmap block, pads written as zeros), folds of h filter rows and filter chunks of
-  p·t; the innermost body is one PASS.
-* In a PASS every active set (group gi, filter set ti, channel set ri, image set bi) gets its slot
-  ((gi·t_eff + ti)·r_eff + ri)·b_eff + bi, hence its cluster slot // k, and h_k·e_s PEs of that
-  cluster. Each active PE gets an ID: (group, filter set, channel set, image set, filter row i,
-  column j).
+  strip tiles of o·e ofmap rows (cut into strip sets of e rows), m-tiles, channel chunks of q·r
+  (the iact GLB load of every group and strip set of the tile: each strip set's padded ifmap
+  block, pads written as zeros), folds of h filter rows and filter chunks of p·t; the innermost
+  body is one PASS.
+* In a PASS every active set (group gi, filter set ti, channel set ri, strip set oi, image set bi)
+  gets its slot (((gi·t_eff + ti)·r_eff + ri)·o_eff + oi)·b_eff + bi, hence its cluster
+  slot // k, and h_k·e_s PEs of that cluster (e_s: its strip's rows). Each active PE gets an ID:
+  (group, filter set, channel set, strip set, image set, filter row i, column j).
 * Delivery: every filter row read from DRAM and every ifmap row read from the GLB is a tagged
   message (its S or W_used words share one tag, hence one set of destinations); it reaches every
   PE whose ID matches its tag. From the PEs a message reaches come its
@@ -67,7 +68,7 @@ from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distin
                                ifmap_block, mapping_ints, multicast, strip_rows, tiles)
 from eyejax.workload.layer import Layer
 
-MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m")
+MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o")
 DTYPES = ("ifmap", "filter", "psum")
 NOC_KEYS = tuple(f"{a}_{d}" for a in ("router", "hops", "noc_cycles", "noc_mode") for d in DTYPES)
 SIM_KEYS_V2 = COUNT_KEYS + NOC_KEYS + ("macs_zero",)
@@ -106,6 +107,7 @@ class _PlanV2:
     q: int
     n: int
     m: int
+    o: int
     cluster_rows: int
     cluster_cols: int
     cluster_pes: int
@@ -137,8 +139,10 @@ _ARCH_FIELDS = ("cluster_rows", "cluster_cols", "cluster_pe_rows", "cluster_pe_c
 def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _PlanV2:
     """Validate an RS+ `mapping` for `layer` on `arch` (plain Python ints) before any work; raise
     ValueError naming the violated limit. Returns the static plan of the simulation."""
+    if not hasattr(mapping, "o"):     # mappings written before strip sets: strips in time
+        mapping = RSPlusMapping(**{k: getattr(mapping, k) for k in MAPPING_FIELDS[:-1]}, o=1)
     v = mapping_ints(mapping, MAPPING_FIELDS)
-    h, e, r, t, g, b, p, q, n, m = (v[k] for k in MAPPING_FIELDS)
+    h, e, r, t, g, b, p, q, n, m, o = (v[k] for k in MAPPING_FIELDS)
     A = {k: arch_int(arch, k) for k in _ARCH_FIELDS}
     for k, a in A.items():
         if a < 1:
@@ -171,22 +175,22 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
     if p > A["psum_spad_words"]:
         raise ValueError(f"psum spad: p = {p} exceeds psum_spad_words = {A['psum_spad_words']}")
     k = cpes // (h * e)
-    if r * t * g * b > k * clusters:
-        raise ValueError(f"set slots: r*t*g*b = {r * t * g * b} exceeds k*clusters = "
+    if r * t * g * b * o > k * clusters:
+        raise ValueError(f"set slots: r*t*g*b*o = {r * t * g * b * o} exceeds k*clusters = "
                          f"{k}*{clusters} = {k * clusters}")
-    iact_bits = g * n * b * q * r * distinct_rows(e, U, R) * W_used * A["data_bits"]
+    iact_bits = g * n * b * o * q * r * distinct_rows(e, U, R) * W_used * A["data_bits"]
     iact_cap = clusters * A["iact_glb_banks"] * A["iact_glb_bank_bits"]
     if iact_bits > iact_cap:
-        raise ValueError(f"iact GLB: g*n*b*q*r*rows_glb(e)*W_used*data_bits = {iact_bits} bits "
+        raise ValueError(f"iact GLB: g*n*b*o*q*r*rows_glb(e)*W_used*data_bits = {iact_bits} bits "
                          f"exceed clusters*iact_glb_banks*iact_glb_bank_bits = {iact_cap}")
-    psum_bits = g * n * b * m * e * F * A["psum_bits"]
+    psum_bits = g * n * b * o * m * e * F * A["psum_bits"]
     psum_cap = clusters * A["psum_glb_banks"] * A["psum_glb_bank_bits"]
     if psum_bits > psum_cap:
-        raise ValueError(f"psum GLB: g*n*b*m*e*F*psum_bits = {psum_bits} bits exceed "
+        raise ValueError(f"psum GLB: g*n*b*o*m*e*F*psum_bits = {psum_bits} bits exceed "
                          f"clusters*psum_glb_banks*psum_glb_bank_bits = {psum_cap}")
     return _PlanV2(
         N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad, E=E,
-        F=F, W_used=W_used, h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m,
+        F=F, W_used=W_used, h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o,
         cluster_rows=A["cluster_rows"], cluster_cols=A["cluster_cols"], cluster_pes=cpes,
         iact_spad=A["iact_spad_words"], weight_spad=A["weight_spad_words"],
         psum_spad=A["psum_spad_words"], macs_per_pe=A["macs_per_pe"],
@@ -241,6 +245,7 @@ class _ArrayV2:
     gi: np.ndarray      # group within the group tile
     ft: np.ndarray      # filter set
     cr: np.ndarray      # channel set
+    os: np.ndarray      # strip set
     bs: np.ndarray      # image set
     i: np.ndarray       # row in the set (filter row f·h + i)
     j: np.ndarray       # column in the set (ofmap row s·e + j)
@@ -252,21 +257,24 @@ class _ArrayV2:
     sets: int           # active sets of the pass
 
 
-def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_s, y, x) -> _ArrayV2:
-    t_eff, r_eff = cdiv(x, pl.p), cdiv(y, pl.q)
-    gi, ft, cr, bs, i, j = (a.ravel() for a in np.meshgrid(
-        np.arange(g_k), np.arange(t_eff), np.arange(r_eff), np.arange(b_k), np.arange(h_k),
-        np.arange(e_s), indexing="ij"))
-    slot = ((gi * t_eff + ft) * r_eff + cr) * b_k + bs
+def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_ss, y, x) -> _ArrayV2:
+    """e_ss: the rows of each strip set of the pass (all e but the last)."""
+    t_eff, r_eff, o_k = cdiv(x, pl.p), cdiv(y, pl.q), len(e_ss)
+    gi, ft, cr, os, bs, i, j = (a.ravel() for a in np.meshgrid(
+        np.arange(g_k), np.arange(t_eff), np.arange(r_eff), np.arange(o_k), np.arange(b_k),
+        np.arange(h_k), np.arange(max(e_ss)), indexing="ij"))
+    live = j < np.asarray(e_ss)[os]
+    gi, ft, cr, os, bs, i, j = (a[live] for a in (gi, ft, cr, os, bs, i, j))
+    slot = (((gi * t_eff + ft) * r_eff + cr) * o_k + os) * b_k + bs
     cluster = slot // pl.k
     local = (slot % pl.k) * (pl.h * pl.e) + i * pl.e + j      # any h·e PEs of the cluster
     if np.any(cluster >= pl.clusters) or np.any(local >= pl.cluster_pes):
         raise AssertionError("PE sets do not fit the array")          # excluded by check_mapping
     if np.unique(cluster * pl.cluster_pes + local).size != slot.size:
         raise AssertionError("two PE sets overlap")
-    return _ArrayV2(gi=gi, ft=ft, cr=cr, bs=bs, i=i, j=j, slot=slot, cluster=cluster,
+    return _ArrayV2(gi=gi, ft=ft, cr=cr, os=os, bs=bs, i=i, j=j, slot=slot, cluster=cluster,
                     nfilt=np.minimum(pl.p, x - ft * pl.p), nchan=np.minimum(pl.q, y - cr * pl.q),
-                    nimg=np.minimum(pl.n, z - bs * pl.n), sets=g_k * t_eff * r_eff * b_k)
+                    nimg=np.minimum(pl.n, z - bs * pl.n), sets=g_k * t_eff * r_eff * o_k * b_k)
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,38 +354,42 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
     for gt0, g_k in tiles(G, pl.g):
         for n0, z in tiles(N, pl.n * pl.b):
             b_k = cdiv(z, pl.n)
-            for o0, e_s in tiles(E, pl.e):
-                base = o0 * U
+            for o0, wy in tiles(E, pl.e * pl.o):
+                strips = tiles(wy, pl.e)                  # (first row in the tile, rows) per set
+                e_ss = [e_s for _, e_s in strips]
+                bases = [(o0 + s0) * U for s0, _ in strips]
                 for m0, m_t in tiles(Mg, pl.m):
                     for c0, y in tiles(Cg, pl.q * pl.r):
-                        # ---- iact GLB load of every group of the tile: padded rows of the strip,
+                        # ---- iact GLB load of every group and strip set of the tile: each strip
+                        # set's padded rows (its own block, as strips in time would read them),
                         # W_used columns, pads written as zeros by the GLB controller
-                        rows = strip_rows(base, e_s, U, R)
                         msg_parts = []
                         for gi in range(g_k):
-                            addr = ifmap_block(pl, rows, n0 + np.arange(z),
-                                               (gt0 + gi) * Cg + c0 + np.arange(y))
-                            c["dram_ifmap_reads"] += int((addr >= 0).sum())
-                            c["glb_ifmap_writes"] += int(addr.size)
-                            loads.append(addr.reshape(-1, Wu))
-                            m_img, m_ch, m_slot = (a.ravel() for a in np.meshgrid(
-                                np.arange(z), np.arange(y), np.arange(rows.size), indexing="ij"))
-                            m_glb = nrows_glb + (m_img * y + m_ch) * rows.size + m_slot
-                            nrows_glb += z * y * rows.size
-                            msg_parts.append((np.full(m_img.size, gi), m_img, m_ch,
-                                              rows[m_slot], m_glb))
+                            for oi, (base, e_s) in enumerate(zip(bases, e_ss)):
+                                rows = strip_rows(base, e_s, U, R)
+                                addr = ifmap_block(pl, rows, n0 + np.arange(z),
+                                                   (gt0 + gi) * Cg + c0 + np.arange(y))
+                                c["dram_ifmap_reads"] += int((addr >= 0).sum())
+                                c["glb_ifmap_writes"] += int(addr.size)
+                                loads.append(addr.reshape(-1, Wu))
+                                m_img, m_ch, m_slot = (a.ravel() for a in np.meshgrid(
+                                    np.arange(z), np.arange(y), np.arange(rows.size), indexing="ij"))
+                                m_glb = nrows_glb + (m_img * y + m_ch) * rows.size + m_slot
+                                nrows_glb += z * y * rows.size
+                                msg_parts.append((np.full(m_img.size, gi), m_img, m_ch,
+                                                  rows[m_slot], m_glb, np.full(m_img.size, oi)))
                         msgs = tuple(np.concatenate(a) for a in zip(*msg_parts))
                         for fr0, h_k in tiles(R, pl.h):
                             for k0, x in tiles(m_t, pl.p * pl.t):
                                 passes.append(_schedule_pass(
-                                    pl, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0, e_s,
-                                    base, m0 + k0, y, c0, fr0, h_k, x, msgs,
+                                    pl, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0, e_ss,
+                                    np.asarray(bases), m0 + k0, y, c0, fr0, h_k, x, msgs,
                                     first=not passes))
                     # ---- finished ofmap blocks (one per group of the tile) GLB -> DRAM
                     for gi in range(g_k):
                         blk = (((n0 + np.arange(z))[:, None, None] * M + (gt0 + gi) * Mg + m0
                                 + np.arange(m_t)[None, :, None]) * E + o0
-                               + np.arange(e_s)).ravel()
+                               + np.arange(wy)).ravel()
                         c["glb_psum_reads"] += blk.size * F
                         c["dram_psum_writes"] += blk.size * F
                         writeback.append(blk)
@@ -427,20 +439,21 @@ def _check_operands(fdesc, idesc, need):
         raise OperandError("a PE holds an operand that none of its MACs uses")
 
 
-def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0, e_s, base,
+def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0, e_ss, bases,
                    k_rel0, y, c0, fr0, h_k, x, msgs, first):
     """PASS over the groups gt0.. (g_k), images n0.. (z in b_k sets), filters k_rel0.. (x, within
-    each group), channels c0.. (y), filter rows fr0.. (h_k), ofmap rows o0.. (e_s)."""
-    arr = _configure_array(pl, g_k, b_k, z, h_k, e_s, y, x)
+    each group), channels c0.. (y), filter rows fr0.. (h_k), ofmap rows o0.. (strip sets of e_ss
+    rows; `bases`: the padded row under filter row 0 at each strip set's first ofmap row)."""
+    arr = _configure_array(pl, g_k, b_k, z, h_k, e_ss, y, x)
     npe = arr.gi.size
     modes = {}
     fidx, fdesc, fill_cycles, modes["filter"] = _deliver_filters(pl, c, per_cluster, arr, gt0, g_k,
                                                                  k_rel0, x, y, c0, fr0, h_k)
     iidx, idesc, modes["ifmap"] = _deliver_iacts(pl, c, per_cluster, arr, msgs, gt0, n0, c0, fr0,
-                                                 base)
+                                                 bases)
 
     # ---- operand check: the pairs the PE kernels multiply = the pairs their work needs
-    pe, need = _needed_pairs(pl, arr, gt0, n0, k_rel0, c0, fr0, base)
+    pe, need = _needed_pairs(pl, arr, gt0, n0, k_rel0, c0, fr0, bases)
     _check_operands(fdesc, idesc, need)
 
     # ---- the PE kernels: every multiplied (image, filter, channel) pair runs F·S MACs
@@ -500,15 +513,16 @@ def _deliver_filters(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, gt0, g_k, k_rel
     return fidx, fdesc, fill_cycles, mode
 
 
-def _deliver_iacts(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, msgs, gt0, n0, c0, fr0, base):
-    """Iacts of a pass: GLB rows tagged (group, image set, channel set, diagonal) and delivered to
-    every filter set's PEs through the iact routers. Counts them; returns (GLB row per iact spad
-    slot [PE, n, q], the slots' (image, absolute channel, padded row) [PE, n, q, 3], router
-    mode)."""
+def _deliver_iacts(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, msgs, gt0, n0, c0, fr0, bases):
+    """Iacts of a pass: GLB rows of each strip set's block tagged (group, image set, channel set,
+    strip set, diagonal) and delivered to every filter set's PEs through the iact routers. Counts
+    them; returns (GLB row per iact spad slot [PE, n, q], the slots' (image, absolute channel,
+    padded row) [PE, n, q, 3], router mode)."""
     Wu = pl.W_used
-    m_gi, m_img, m_ch, m_row, m_glb = msgs
-    i_match = multicast(np.stack([m_gi, m_img // pl.n, m_ch // pl.q, m_row - base - fr0], axis=1),
-                        np.stack([arr.gi, arr.bs, arr.cr, arr.i + pl.U * arr.j], axis=1))
+    m_gi, m_img, m_ch, m_row, m_glb, m_os = msgs
+    i_match = multicast(np.stack([m_gi, m_img // pl.n, m_ch // pl.q, m_os,
+                                  m_row - bases[m_os] - fr0], axis=1),
+                        np.stack([arr.gi, arr.bs, arr.cr, arr.os, arr.i + pl.U * arr.j], axis=1))
     read = i_match.any(axis=1)                                     # rows this pass reads
     c["glb_ifmap_reads"] += int(read.sum()) * Wu
     c["noc_ifmap"] += int(i_match.sum()) * Wu
@@ -527,7 +541,7 @@ def _deliver_iacts(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, msgs, gt0, n0, c0
     return iidx, idesc, mode
 
 
-def _needed_pairs(pl: _PlanV2, arr: _ArrayV2, gt0, n0, k_rel0, c0, fr0, base):
+def _needed_pairs(pl: _PlanV2, arr: _ArrayV2, gt0, n0, k_rel0, c0, fr0, bases):
     """The (weight row, iact row) pairs the PEs' assigned work needs: (PE of each pair,
     need [pairs, 6] = (PE, image, filter, channel, filter row, padded ifmap row)), absolute
     indices, as `_check_operands` expects."""
@@ -540,20 +554,20 @@ def _needed_pairs(pl: _PlanV2, arr: _ArrayV2, gt0, n0, k_rel0, c0, fr0, base):
     need = np.stack([pe, n0 + arr.bs[pe] * pl.n + nn,
                      (gt0 + arr.gi[pe]) * pl.Mg + k_rel0 + arr.ft[pe] * pl.p + a,
                      (gt0 + arr.gi[pe]) * pl.Cg + c0 + arr.cr[pe] * pl.q + qq, fr0 + arr.i[pe],
-                     base + fr0 + arr.i[pe] + pl.U * arr.j[pe]], axis=1)
+                     bases[arr.os[pe]] + fr0 + arr.i[pe] + pl.U * arr.j[pe]], axis=1)
     return pe, need
 
 
 def _chain_psums(pl: _PlanV2, c, per_cluster, holds, arr: _ArrayV2, y, h_k, gt0, n0, k_rel0, o0):
-    """Psum chains of a pass: per (group, filter set, image set, set column), through the (channel
-    set, row) PEs in slot order; the chain end goes to the GLB psum buffer (`holds` marks the GLB
+    """Psum chains of a pass: per (group, filter set, strip set, image set, set column), through
+    the (channel set, row) PEs in slot order; the chain end goes to the GLB psum buffer (`holds` marks the GLB
     psum rows holding a partial sum). Counts them; returns (chain [chains, L] of PEs, GLB psum row
     per (chain, image, filter) or -1, whether that row is read back first, router mode)."""
     M, E, F = pl.G * pl.Mg, pl.E, pl.F
-    order = np.lexsort((arr.i, arr.slot, arr.j, arr.bs, arr.ft, arr.gi))
+    order = np.lexsort((arr.i, arr.slot, arr.j, arr.bs, arr.os, arr.ft, arr.gi))
     L = cdiv(y, pl.q) * h_k                                           # r_eff · h_k
     chain = order.reshape(-1, L)
-    key = np.stack([arr.gi, arr.ft, arr.bs, arr.j], axis=1)
+    key = np.stack([arr.gi, arr.ft, arr.os, arr.bs, arr.j], axis=1)
     if np.any(key[chain] != key[chain[:, :1]]):
         raise AssertionError("a psum chain crosses sets")
     h0 = chain[:, 0]
@@ -564,7 +578,7 @@ def _chain_psums(pl: _PlanV2, c, per_cluster, holds, arr: _ArrayV2, y, h_k, gt0,
     ii = n0 + arr.bs[h0][:, None] * pl.n + np.arange(pl.n)[None, :]      # [chains, n]
     okc = ((np.arange(pl.n)[None, :, None] < nimg_c[:, None, None])
            & (np.arange(pl.p)[None, None, :] < nfilt_c[:, None, None]))
-    row = (ii[:, :, None] * M + kk[:, None, :]) * E + o0 + arr.j[h0][:, None, None]
+    row = (ii[:, :, None] * M + kk[:, None, :]) * E + o0 + (arr.os[h0] * pl.e + arr.j[h0])[:, None, None]
     pos = np.where(okc, row, -1)
     held = okc & holds[np.maximum(pos, 0)]
     c["glb_psum_reads"] += int(held.sum()) * F

@@ -1,6 +1,6 @@
 """RS+ dense counts and capacity rules of one layer under one mapping (docs/rs_plus_model.md): every
-RS count with n replaced by n·b (`rs.counts` reused), except the filter deliveries, passes, cycles
-and active PEs."""
+RS count with n replaced by n·b (`rs.counts` reused), except the filter DRAM reads and deliveries,
+passes, cycles and active PEs (strip sets: o strips of a strip tile run side by side)."""
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -18,11 +18,12 @@ def counts(shape, arch, mp, dtype):
     Elementwise: any argument may carry extra (candidate or batch) dimensions."""
     s = shape
     N, Cg, Mg, E, F, R, S, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G"))
-    h, e, r, t, g, b, p, q, n, m = mapping_values(mp, dtype)
+    h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, dtype)
     mpp = jnp.asarray(arch.macs_per_pe).astype(dtype)
     nb = n * b
     c = rs.counts(shape, None, RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=nb, m=m), dtype)
-    ngt, nnt, ns, nf = cdiv(G, g), cdiv(N, nb), cdiv(E, e), cdiv(R, h)
+    # strip tiles of o·e rows: their o strip sets run in one pass and share each weight read
+    ngt, nnt, ns, nf = cdiv(G, g), cdiv(N, nb), cdiv(E, e * o), cdiv(R, h)
     pt, qr = p * t, q * r
     nc, npt = cdiv(Cg, qr), cdiv(Mg, pt)
     sum_bk = tile_sum(N, nb, lambda z: cdiv(z, n))
@@ -32,12 +33,13 @@ def counts(shape, arch, mp, dtype):
     noc_filter = G * Mg * Cg * R * S * E * sum_bk
     c["noc_filter"] = noc_filter
     c["rf_filter_writes"] = noc_filter
+    c["dram_filter_reads"] = G * nnt * ns * Mg * Cg * R * S
     c["passes"] = ngt * nnt * ns * nf * nc * npt
     c["compute_cycles"] = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
     stages = jnp.asarray(arch.pe_pipeline_stages).astype(dtype)
     c["ramp_cycles"] = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (stages - 1)) * nc * npt)
     c["active_pes"] = (h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
-                       * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)))
+                       * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)) * jnp.minimum(o, cdiv(E, e)))
     return {k: c[k] for k in COUNT_KEYS}
 
 
@@ -46,7 +48,7 @@ def feasible(shape, arch, sp, mp, dtype):
     s = shape
     E, F, R, S, U, W_used, Cg, Mg, N, G = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg",
                                                           "Mg", "N", "G"))
-    h, e, r, t, g, b, p, q, n, m = mapping_values(mp, dtype)
+    h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, dtype)
     a = arch_in(arch, dtype)
     # CSC column heights are the filters and channels that exist: p and q beyond Mg and Cg add
     # nothing (docs/rs_plus_model.md "Mapping search", reduction (R1))
@@ -57,10 +59,11 @@ def feasible(shape, arch, sp, mp, dtype):
     k = fdiv(a["cpes"], h * e)
     ok = (h >= 1) & (h <= jnp.minimum(R, a["cpes"])) & (e >= 1) & (e <= E) & (h * e <= a["cpes"])
     ok &= (r >= 1) & (t >= 1) & (g >= 1) & (b >= 1) & (p >= 1) & (q >= 1) & (n >= 1) & (n <= N)
-    ok &= r * t * g * b <= k * a["clusters"]
+    ok &= o >= 1
+    ok &= r * t * g * b * o <= k * a["clusters"]
     ok &= (m >= p * t) & (m % (p * t) == 0) & (m <= cdiv(Mg, p * t) * p * t)
     ok &= (q * S * wi <= a["iact_spad_words"]) & (p * q * S * ww <= a["weight_spad_words"])
     ok &= p <= a["psum_spad_words"]
-    ok &= g * n * b * q * r * rs.rows_glb(e, U, R) * W_used * beta_i <= a["iact_glb_total"]
-    ok &= g * n * b * m * e * F * a["psum_bits"] <= a["psum_glb_total"]
+    ok &= g * n * b * o * q * r * rs.rows_glb(e, U, R) * W_used * beta_i <= a["iact_glb_total"]
+    ok &= g * n * b * o * m * e * F * a["psum_bits"] <= a["psum_glb_total"]
     return ok

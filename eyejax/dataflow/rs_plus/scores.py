@@ -16,7 +16,8 @@ from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 
 def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     """Candidate RS+ mappings on the [e, r, g, q, p, n] grid; each parameter broadcasts to the grid
-    and has size 1 on the axes it does not depend on. Returns (RSPlusMapping, feasibility mask)."""
+    and has size 1 on the axes it does not depend on (t, b, o and m are derived). Returns
+    (RSPlusMapping, feasibility mask)."""
     nax = len(space.axes)
 
     def axis(i):
@@ -60,22 +61,32 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     b = jnp.maximum(jnp.minimum(fdiv(sets, r * g * t), cdiv(N, n)), 1)     # full grid
     pt = p * t
     fm = formats(a, sp, q, p, dtype)
-    m_fit = fdiv(fdiv(a["psum_glb_total"], a["psum_bits"]), g * n * b * e * F)
-    m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)
-    ok = (m >= pt) & (q_max >= 1) & (r * t * g * b <= sets)
+    psum_words = fdiv(a["psum_glb_total"], a["psum_bits"])
+    m_fit = lambda o: fdiv(psum_words, g * n * b * o * e * F)
+    m_of = lambda o: jnp.minimum(fdiv(m_fit(o), pt) * pt, cdiv(Mg, pt) * pt)
+    # o: the sets left after r·g·t·b take further strips of the same images side by side, as far
+    # as the GLBs' spare room holds their blocks beside one strip set's m (no extra ifmap re-reads)
+    iact_block = g * n * b * q * r * rs.rows_glb(e, U, R) * W_used * fm["beta_i"]
+    o = jnp.minimum(jnp.minimum(fdiv(sets, r * g * t * b), cdiv(E, e)),
+                    jnp.minimum(fdiv(psum_words, g * n * b * e * F * jnp.maximum(m_of(1), pt)),
+                                fdiv(a["iact_glb_total"], iact_block)))
+    o = jnp.maximum(o, 1) if space.strip_sets else jnp.ones_like(o)
+    m = m_of(o)
+    ok = (m >= pt) & (q_max >= 1) & (r * t * g * b * o <= sets)
     ok &= (q * S * fm["ratio_i"] <= a["iact_spad_words"])
     ok &= (p * q * S * fm["ratio_w"] <= a["weight_spad_words"])
-    ok &= g * n * b * q * r * rs.rows_glb(e, U, R) * W_used * fm["beta_i"] <= a["iact_glb_total"]
+    ok &= o * iact_block <= a["iact_glb_total"]
     m = jnp.maximum(m, pt)
-    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m), ok
+    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o), ok
 
 
 def candidate_active_pes(shape, mp: RSPlusMapping):
     """Active PEs of every candidate (the first pass's; as `counts`)."""
     s = shape
-    h, e, r, t, g, b, p, q, n, m = (getattr(mp, k) for k in MAPPING_KEYS)
+    h, e, r, t, g, b, p, q, n, m, o = (getattr(mp, k) for k in MAPPING_KEYS)
     return (h * jnp.minimum(e, s["E"]) * jnp.minimum(r, cdiv(s["Cg"], q))
-            * jnp.minimum(t, cdiv(s["Mg"], p)) * jnp.minimum(g, s["G"]) * jnp.minimum(b, cdiv(s["N"], n)))
+            * jnp.minimum(t, cdiv(s["Mg"], p)) * jnp.minimum(g, s["G"]) * jnp.minimum(b, cdiv(s["N"], n))
+            * jnp.minimum(o, cdiv(s["E"], e)))
 
 
 def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, dtype,
@@ -87,14 +98,14 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     s = shape
     N, Cg, Mg, E, F, R, S, U, P, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "P", "G"))
     H, W, W_used = s["H"], s["W"], s["W_used"]
-    h, e, r, t, g, b, p, q, n, m = (getattr(mp, k) for k in MAPPING_KEYS)
+    h, e, r, t, g, b, p, q, n, m, o = (getattr(mp, k) for k in MAPPING_KEYS)
     a = arch_in(arch, dtype)
     et = arch.energy
     fm = formats(a, sp, q, p, dtype)
     bi, bw, bo = fm["beta_i"], fm["beta_w"], fm["beta_o"]
     pb, u = a["psum_bits"], 1.0 / 16.0
     nb = n * b
-    nnt, ns, nf = cdiv(N, nb), cdiv(E, e), cdiv(R, h)
+    nnt, ns, nf = cdiv(N, nb), cdiv(E, e * o), cdiv(R, h)    # ns: strip tiles
     pt, qr = p * t, q * r
     nc, npt, nm = cdiv(Cg, qr), cdiv(Mg, pt), cdiv(Mg, m)
     sum_t_eff = tile_sum(Mg, pt, lambda x: cdiv(x, p))
@@ -123,7 +134,7 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
                + et.alu * a["data_bits"] * macs * fm["d_pair"])
     energy_ = G * u * (nm * per_m + e_filter + e_ifmap + e_psum + e_const)
     noc = approx_noc({"filter": G * dram_f, "ifmap": G * glb_ir, "psum": G * glb_p},
-                     h, e, r, t, g, b, p, q, n, shape, a)
+                     h, e, r, t, g, b, p, q, n, o, shape, a)
     if with_hops:
         energy_ = energy_ + u * et.hop * (bw * noc["hops_filter"] + bi * noc["hops_ifmap"]
                                           + pb * noc["hops_psum"])
@@ -134,8 +145,7 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     ngt = cdiv(G, g)
     sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
     ramp = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (a["pe_pipeline_stages"] - 1)) * nc * npt)
-    active = (h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
-              * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)))
+    active = candidate_active_pes(shape, mp)
     sum_nset = tile_sum(N, nb, lambda z: jnp.minimum(n, z))
     dense_c = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
     # sparse: mean + imbalance of the full pass, times the passes (the recount sums the classes)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 FAMILIES = ("eyeriss_v2",)
-MAPPING_KEYS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m")
+MAPPING_KEYS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o")
 
 
 def mapping_values(mp, dtype):
@@ -29,7 +29,8 @@ class RSPlusSearchSpace:
     filter-chunk remainders idle), n (images per set: ceil(N/k) for k in
     `n_splits`; n = 1 spreads the batch over sets, n = N keeps it in one set). Derived: t = the sets
     left after r·g (capped by the filter sets), b = the sets left after r·g·t (capped by the image
-    sets), m = the largest multiple of p·t whose psums fit in the psum GLB.
+    sets), m = the largest multiple of p·t whose psums fit in the psum GLB, o = the sets left after
+    r·g·t·b (capped by the strips and the GLBs' spare room; 1 with strip_sets=False).
 
     max_slots / max_clusters: the batch's largest set-slot and cluster counts; max_clusters is the
     static size of the exact router/hop closed form (0 = fill in from the architecture with
@@ -46,6 +47,7 @@ class RSPlusSearchSpace:
     q_splits: tuple = (1, 2, 4)
     p_splits: tuple = (1, 0)
     n_splits: tuple = (1, 1 << 30)
+    strip_sets: bool = True
     max_slots: int = 0
     max_clusters: int = 0
     exact_noc: bool = True
@@ -78,8 +80,8 @@ def noc_value_bound(arch, layers, sparsity=None) -> int:
     """Upper bound on the integers `noc_routes` handles per pass class and cluster: (slot index
     bound) × (words one set receives) × (largest mesh distance + 1), over the batch and layers.
     A searched mapping has q <= min(Cg, iact_spad / (S·d)) (d the smallest iact density, at least
-    1e-3 as in the search), p <= min(Mg, psum_spad), n <= N; a set receives at most q·p weights,
-    q·n iacts and p·n psums per pass."""
+    1e-3 as in the search), p <= min(Mg, psum_spad), n <= N, e <= min(E, cluster PEs); a set
+    receives at most q·p weights (per tap), q·n·e·R iacts and p·n·e psums (per column) per pass."""
     clusters = np.asarray(arch.cluster_rows, np.int64) * np.asarray(arch.cluster_cols, np.int64)
     cpes = np.asarray(arch.cluster_pe_rows, np.int64) * np.asarray(arch.cluster_pe_cols, np.int64)
     dist = np.asarray(arch.cluster_rows, np.int64) + np.asarray(arch.cluster_cols, np.int64) - 2
@@ -97,7 +99,11 @@ def noc_value_bound(arch, layers, sparsity=None) -> int:
     S = np.asarray(layers.S, np.int64)
     q_hi = np.minimum(Cg, np.floor(iact_spad / (S * d)).astype(np.int64))
     p_hi = np.minimum(Mg, psum_spad)
-    words = np.max(np.maximum(np.maximum(q_hi * p_hi, q_hi * N), p_hi * N))
+    R = np.asarray(layers.R, np.int64)
+    E = (np.asarray(layers.H, np.int64) + 2 * np.asarray(layers.P, np.int64) - R) // np.asarray(
+        layers.U, np.int64) + 1
+    e_hi = np.minimum(E, int(np.max(cpes)))
+    words = np.max(np.maximum(np.maximum(q_hi * p_hi, q_hi * N * e_hi * R), p_hi * N * e_hi))
     return slot_index * int(words) * (int(np.max(dist)) + 1)
 
 

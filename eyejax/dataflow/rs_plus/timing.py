@@ -43,7 +43,7 @@ def sparse_compute_cycles(shape, arch, mp, fm, active, dtype):
     s = shape
     N, Cg, Mg, E, F, R, S, G, U = (jnp.asarray(s[k]).astype(dtype)
                                    for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G", "U"))
-    h, e, r, t, g, b, p, q, n, m = mapping_values(mp, dtype)
+    h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, dtype)
     mpp = jnp.asarray(arch.macs_per_pe).astype(dtype)
     kappa = blom_kappa(jnp.asarray(active).astype(dtype))
     d, d_w = fm["d_mac"], fm["d_w"]
@@ -55,4 +55,4 @@ def sparse_compute_cycles(shape, arch, mp, fm, active, dtype):
     pt = pass_time(jnp.minimum(n, zv), jnp.minimum(q, yv), jnp.minimum(p, xv), F, S, U, d, d_w,
                    mpp, kappa)                                         # [2, 2, 2] pass classes
     inner = jnp.sum(zc * yc * xc * pt)
-    return cdiv(G, g) * cdiv(E, e) * cdiv(R, h) * inner
+    return cdiv(G, g) * cdiv(E, e * o) * cdiv(R, h) * inner
