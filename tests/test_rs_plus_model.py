@@ -111,6 +111,11 @@ def brute_noc(layer, arch, mp):
     return out
 
 
+def legal_strip_sets(E, e, rng):
+    """A random strip-set count: 1, or o with o·e dividing E (equal strips, the contract)."""
+    return int(rng.choice([1] + [o for o in range(2, 4) if E % (o * e) == 0]))
+
+
 def random_mappings(layer, arch, count, seed):
     rng = np.random.default_rng(seed)
     cpes = arch.cluster_pe_rows * arch.cluster_pe_cols
@@ -123,7 +128,7 @@ def random_mappings(layer, arch, count, seed):
                   g=int(rng.integers(1, layer.groups + 1)), b=int(rng.integers(1, 4)),
                   p=int(rng.integers(1, 4)), q=int(rng.integers(1, 3)), n=int(rng.integers(1, layer.N + 1)))
         mp["m"] = mp["p"] * mp["t"] * int(rng.integers(1, 3))
-        mp["o"] = int(rng.integers(1, 4))
+        mp["o"] = legal_strip_sets(layer.E, e, rng)
         if mp["r"] * mp["t"] * mp["g"] * mp["b"] * mp["o"] <= (cpes // (h * e)) * clusters:
             out.append(mp)
     return out
@@ -166,9 +171,11 @@ def test_noc_closed_form_equals_brute_force_across_grids(arch_i, dtype):
             mp = dict(h=h, e=e, r=int(rng.integers(1, 5)), t=int(rng.integers(1, 5)),
                       g=int(rng.integers(1, layer.groups + 1)), b=int(rng.integers(1, 4)),
                       p=int(rng.integers(1, 4)), q=int(rng.integers(1, 3)),
-                      n=int(rng.integers(1, layer.N + 1)), o=int(rng.integers(1, 4)))
+                      n=int(rng.integers(1, layer.N + 1)), o=legal_strip_sets(layer.E, e, rng))
+            if mp["o"] > sets:
+                mp["o"] = 1
             while mp["r"] * mp["t"] * mp["g"] * mp["b"] * mp["o"] > sets:
-                key = max(("r", "t", "g", "b", "o"), key=lambda kk: mp[kk])
+                key = max(("r", "t", "g", "b"), key=lambda kk: mp[kk])
                 mp[key] -= 1
             mp["m"] = mp["p"] * mp["t"]
             want = brute_noc(layer, arch, mp)
@@ -526,3 +533,24 @@ def test_a_larger_iact_spad_loses_no_layer():
     net = get_network("resnet50")
     res = evaluate(EyerissV2(iact_spad_words=np.array([16, 1024])), net).arrays()
     assert res["feasible"].all()
+
+
+def test_idle_sets_take_strip_sets():
+    """Issue 11: a layer with few channels and filters leaves most set slots of a large array idle
+    once r and t are exhausted; strips of its ofmap rows then run side by side on them (equal
+    strips: o·e divides E), which is feasible, faster, and off with strip_sets=False."""
+    from eyejax.workload.network import Network
+
+    net = Network("strips", [Layer("c1", "CONV", 1, 3, 8, 32, 32, 3, 3, 1, 1, 1)])   # E = 32
+    arch = EyerissV2(cluster_rows=8, cluster_cols=8, cluster_pe_rows=4, cluster_pe_cols=4,
+                     energy=PJ_65NM, **rp.UNLIMITED_DRAM)
+    on = evaluate(arch, net, objective="latency").arrays()
+    off = evaluate(arch, net, objective="latency",
+                   space=dataclasses.replace(rp.DEFAULT_SEARCH, strip_sets=False)).arrays()
+    o, e = int(on["map_o"][0][0]), int(on["map_e"][0][0])
+    assert o > 1 and 32 % (o * e) == 0 and bool(on["feasible"][0][0])
+    assert int(off["map_o"][0][0]) == 1
+    assert int(on["cycles"][0][0]) < int(off["cycles"][0][0])
+    assert int(on["active_pes"][0][0]) > int(off["active_pes"][0][0])
+    # the strip sets share each weight read from DRAM
+    assert int(on["dram_filter_reads"][0][0]) < int(off["dram_filter_reads"][0][0])

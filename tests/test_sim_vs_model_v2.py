@@ -71,13 +71,13 @@ NAMED = [
     (L("column_grid", N=3, C=2, M=3, H=4, W=4, R=1, S=2), A4113, M_(1, 3, r=2, b=2, t=1)),
     (L("narrow_routers", N=2, C=3, M=4, H=6, W=6, P=1), A_NARROW, M_(3, 1, r=3, t=2, b=1)),
     (L("r_exceeds_channels", C=2, M=2, H=5, W=5), A3234, M_(3, 1, r=5, t=2, q=1)),
-    # strip sets: strips of e rows side by side (halo rows read by both neighbours, last tile short)
-    (L("strips_o3_halo", N=2, C=3, M=4, H=11, W=6, P=1), A3234, M_(3, 1, t=2, o=3)),
-    (L("strips_e2_o3_stride2", C=2, M=2, H=15, W=7, R=5, S=3, U=2, P=1), A3234,
+    # strip sets: equal strips of e rows side by side (halo rows read by both neighbours)
+    (L("strips_o3_halo", N=2, C=3, M=4, H=12, W=6, P=1), A3234, M_(3, 1, t=2, o=3)),
+    (L("strips_e2_o3_stride2", C=2, M=2, H=13, W=7, R=5, S=3, U=2, P=1), A3234,
      M_(5, 2, t=2, o=3)),
-    (L("strips_fold_b2_r2", N=3, C=4, M=3, H=9, W=5, R=4, S=2, P=1), A3322,
+    (L("strips_fold_b2_r2", N=3, C=4, M=3, H=13, W=5, R=4, S=2, P=1), A3322,
      M_(2, 2, r=2, b=2, n=2, q=2, o=2)),
-    (L("strips_exceed_rows", C=2, M=2, H=5, W=5), A3234, M_(3, 1, t=2, o=5)),
+    (L("strips_all_rows", C=2, M=2, H=7, W=5), A3234, M_(3, 1, t=2, o=5)),
     (L("strips_depthwise_g2", C=4, M=4, H=8, W=6, P=1, G=4, kind="DWCONV"), A222,
      M_(3, 1, g=2, o=2)),
 ]
@@ -102,11 +102,13 @@ def _random_cases(count, seed):
         e = int(rng.integers(1, min(layer.E, cp // h) + 1))
         slots = (cp // (h * e)) * slots_cl
         p, q = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-        r = int(rng.integers(1, slots + 1))
-        t = int(rng.integers(1, slots // r + 1))
-        g = int(rng.integers(1, slots // (r * t) + 1))
-        b = int(rng.integers(1, slots // (r * t * g) + 1))
-        o = int(rng.integers(1, slots // (r * t * g * b) + 1))
+        # strip sets first (equal strips: o·e divides E), the other set counts in what is left
+        legal = [d for d in range(1, slots + 1) if d == 1 or layer.E % (d * e) == 0]
+        o = int(rng.choice(legal)) if rng.random() < 0.4 else 1
+        r = int(rng.integers(1, slots // o + 1))
+        t = int(rng.integers(1, slots // (o * r) + 1))
+        g = int(rng.integers(1, slots // (o * r * t) + 1))
+        b = int(rng.integers(1, slots // (o * r * t * g) + 1))
         n = int(rng.integers(1, N + 1))
         m = p * t * int(rng.integers(1, -(-Mg // (p * t)) + 1))
         mp = RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o)

@@ -174,6 +174,9 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
                          f"{A['weight_spad_words']}")
     if p > A["psum_spad_words"]:
         raise ValueError(f"psum spad: p = {p} exceeds psum_spad_words = {A['psum_spad_words']}")
+    if o > 1 and E % (o * e):
+        raise ValueError(f"strip sets: o*e = {o * e} must divide the ofmap height E = {E} "
+                         f"(equal strips) when mapping.o = {o} > 1")
     k = cpes // (h * e)
     if r * t * g * b * o > k * clusters:
         raise ValueError(f"set slots: r*t*g*b*o = {r * t * g * b * o} exceeds k*clusters = "

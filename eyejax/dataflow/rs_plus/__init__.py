@@ -20,10 +20,11 @@ Per group every RS count is the RS count with `n` replaced by `n·b` (`rs.counts
 except the filter DRAM reads and NoC deliveries / RF writes, the passes, the cycles and the active
 PEs (docs/rs_plus_model.md; strip sets share weight reads and shorten the strip loop). Router
 transfers and mesh hops are exact closed forms per cluster (`noc.noc_routes`): the slot structure
-depends only on the pass's active counts (g_eff, t_eff, r_eff, o_eff, b_eff), which take at most 2
-values each (full tile, remainder tile), so at most 32 pass classes; the words a chain carries
-factor per dimension (strip-set rows × image-set size × channel-set size for iacts, ...), and the
-per-pass factors that do not touch the slots (folds, taps, columns) factor out. The work is O(clusters) per pass class for a STATIC cluster bound
+depends only on the pass's active counts (g_eff, t_eff, r_eff, b_eff take at most 2 values each:
+full tile, remainder tile; o_eff is the same in every pass: equal strips), so at most 16 pass
+classes; the words a chain carries factor per dimension (image-set size × channel-set size for
+iacts, ...), and the per-pass factors that do not touch the slots (folds, strip rows) factor out
+as exact tile sums. The work is O(clusters) per pass class for a STATIC cluster bound
 (`RSPlusSearchSpace.max_clusters`, at least the largest cluster count of the architecture batch;
 `prepare_space` fills it in from the batch before jit, `evaluate` calls it).
 
@@ -62,9 +63,9 @@ Design choices where the contract leaves room (documented here, used by model an
 * DRAM cycles = ceil(DRAM bits × clock / (dram_bus_bits × dram_clock_mhz)); "unlimited" bandwidth is
   `UNLIMITED_DRAM` (2**20-bit bus at 10**5 MHz: a few cycles per layer at most).
 * Search. The grid axes are e, r, g, q, p, n (`RSPlusSearchSpace`); t takes the sets left after
-  r and g, b the sets left after r, g, t, o the sets left after r, g, t, b (strips side by side, as
-  far as the GLBs' spare room holds their blocks beside one strip set's m: no extra ifmap
-  re-reads), and m is the largest multiple of p·t the psum GLB holds.
+  r and g, b the sets left after r, g, t, o the sets left after r, g, t, b (equal strips side by
+  side, as far as the GLBs' spare room holds their blocks beside the candidate's m: no extra ifmap
+  re-reads; `scores.strip_sets`), and m is the largest multiple of p·t the psum GLB holds.
   Mesh hops are approximated in the search (router transfers cost no energy; the NoC bound is
   approximated too): a chain of L sets whose consecutive members are `stride` slots apart crosses
   (L − 1)·min(1, stride/k) cluster boundaries on average, each costing the Manhattan distance of a
@@ -103,6 +104,7 @@ from eyejax.dataflow.rs_plus.scores import (
     candidate_active_pes,
     candidate_grid,
     candidate_scores,
+    strip_sets,
 )
 from eyejax.dataflow.rs_plus.space import (
     DEFAULT_SEARCH,
@@ -256,7 +258,7 @@ __all__ = [
     "arch_in", "csc_words_per_value", "formats", "mapping_values", "counts", "feasible",
     "noc_routes", "noc_modes", "approx_noc", "noc_cycles", "blom_kappa", "k_moments", "pass_time",
     "sparse_compute_cycles", "energy", "dram_bits", "candidate_grid", "candidate_active_pes",
-    "candidate_scores", "evaluate_mapping", "search_layer", "validate_arch", "parallelism",
+    "candidate_scores", "strip_sets", "evaluate_mapping", "search_layer", "validate_arch", "parallelism",
     "physical_min_compute", "layer_cost", "SEARCH_MODES", "least_mapping", "fast_choice",
     "finish", "chip_overhead",
     "layer_counts", "mapping_is_feasible",

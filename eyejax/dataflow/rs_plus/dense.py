@@ -59,7 +59,8 @@ def feasible(shape, arch, sp, mp, dtype):
     k = fdiv(a["cpes"], h * e)
     ok = (h >= 1) & (h <= jnp.minimum(R, a["cpes"])) & (e >= 1) & (e <= E) & (h * e <= a["cpes"])
     ok &= (r >= 1) & (t >= 1) & (g >= 1) & (b >= 1) & (p >= 1) & (q >= 1) & (n >= 1) & (n <= N)
-    ok &= o >= 1
+    # strip sets take equal strips: o > 1 only where o·e rows tile E exactly
+    ok &= (o == 1) | ((o >= 1) & (jnp.mod(E, o * e) == 0))
     ok &= r * t * g * b * o <= k * a["clusters"]
     ok &= (m >= p * t) & (m % (p * t) == 0) & (m <= cdiv(Mg, p * t) * p * t)
     ok &= (q * S * wi <= a["iact_spad_words"]) & (p * q * S * ww <= a["weight_spad_words"])

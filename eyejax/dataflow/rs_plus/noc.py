@@ -1,13 +1,14 @@
 """RS+ on the hierarchical-mesh NoC: router transfers, mesh hops, per-cluster loads and NoC modes,
 exact (`noc_routes`, the recount) or estimated (`approx_noc`, the search), and the NoC-bound cycles.
 
-How the exact closed form works (docs/rs_plus_model.md, HM-NoC). In a pass of class (w, z, y, x)
-(full or remainder tile of the strips, images, channels, filters) the active set slots
-j = ((gi·t_eff + ti)·r_eff + ri)·B + xi, with xi = oi·b_eff + bi over the B = o_eff·b_eff strip ×
-image sets, run over [0, g_eff·A), A = B·r_eff·t_eff, and slot j lives in cluster floor(j / k).
-Every word a slot receives is a product of per-index set sizes (strip rows e_o(oi), n_b(bi),
-q_r(ri), p_t(ti): the full size except for the last index), so prefix sums over slots have closed
-forms in the mixed-radix digits of the prefix end. Router transfers into cluster c are (i) the words of chain
+How the exact closed form works (docs/rs_plus_model.md, HM-NoC). In a pass of class (z, y, x) (full
+or remainder tile of the images, channels, filters) the active set slots
+j = ((gi·t_eff + ti)·r_eff + ri)·B + xi, with xi = oi·b_eff + bi over the B = o·b_eff strip × image
+sets (every strip set has e rows when o > 1: o·e divides E), run over [0, g_eff·A),
+A = B·r_eff·t_eff, and slot j lives in cluster floor(j / k). Every word a slot receives is a
+product of per-index set sizes (n_b(bi), q_r(ri), p_t(ti): the full size except for the last
+index; strip sets repeat the image sets' sizes), so prefix sums over slots have closed forms in
+the mixed-radix digits of the prefix end. Router transfers into cluster c are (i) the words of chain
 starts in [ck, (c+1)k) (prefix differences at the cluster boundaries; for psums, the last set's
 write into its GLB) and (ii) chain continuations whose previous set, `stride` slots back, lies in
 an earlier cluster: exactly the slots in [ck, ck + min(stride, k)), a window inside at most two
@@ -33,9 +34,8 @@ EXTRA_KEYS = (
     "noc_cycles_ifmap", "noc_cycles_filter", "noc_cycles_psum",
     "noc_mode_ifmap", "noc_mode_filter", "noc_mode_psum",
 )
-# class axes of a pass: strip tile w, image tile z, channel tile y, filter tile x; clusters last
-W_AXIS, Z_AXIS, Y_AXIS, X_AXIS = (2, 1, 1, 1, 1), (1, 2, 1, 1, 1), (1, 1, 2, 1, 1), (1, 1, 1, 2, 1)
-CLASSES = 16
+# class axes of a pass: image tile z, channel tile y, filter tile x; cluster boundaries last
+Z_AXIS, Y_AXIS, X_AXIS = (2, 1, 1, 1), (1, 2, 1, 1), (1, 1, 2, 1)
 
 
 def floor_divmod(a, d):
@@ -61,57 +61,37 @@ def set_prefix(x, L, full, last):
     return full * jnp.minimum(x, L - 1) + jnp.where(x >= L, last, 0.0)
 
 
-def rows_per_pass(es, U, R, h):
-    """Iact rows a set of `es` ofmap rows reads per fold, summed over the folds of h filter rows."""
-    return tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk))
-
-
 class PassSets:
-    """Per pass class, the set counts (oe strip sets, be images, re channels, te filters: o_eff,
-    b_eff, r_eff, t_eff) and the words of all image / channel / filter sets (Tb, Tr, Tt), each on
-    its class axis, with the per-set sizes and their prefix sums over set indices.
+    """Per pass class, the set counts (be images, re channels, te filters: b_eff, r_eff, t_eff) and
+    the words of all image / channel / filter sets (Tb, Tr, Tt), each on its class axis, with the
+    per-set sizes and their prefix sums over set indices. The o strip sets of a pass repeat its
+    image sets: the B = o·be strip × image sets carry TB = o·Tb image words (their rows factor
+    out: equal strips)."""
 
-    Strip sets and image sets form one index x = oi·be + bi (slot order: image sets innermost);
-    the words of set x are its strip's size (iact rows read, or ofmap rows for psums; weights do
-    not depend on it) times its image set's size."""
-
-    def __init__(self, s, h, e, o, n, b, q, r, p, t, ft):
-        N, Cg, Mg, E, R, U = (s[k] for k in ("N", "Cg", "Mg", "E", "R", "U"))
-        wv, _ = tile_classes(E, e * o)
+    def __init__(self, N, Cg, Mg, n, b, q, r, p, t, o, ft):
         zv, _ = tile_classes(N, n * b)
         yv, _ = tile_classes(Cg, q * r)
         xv, _ = tile_classes(Mg, p * t)
         cv = lambda v, shp=(): v.astype(ft).reshape(shp)
-        oe = cdiv(wv, e)
-        e_last = wv - (oe - 1) * e
-        self.oe = cv(oe, W_AXIS)
         self.be, self.re, self.te = cv(cdiv(zv, n), Z_AXIS), cv(cdiv(yv, q), Y_AXIS), cv(cdiv(xv, p), X_AXIS)
         self.Tb, self.Tr, self.Tt = cv(zv, Z_AXIS), cv(yv, Y_AXIS), cv(xv, X_AXIS)
         self.n, self.q, self.p = (cv(v) for v in (n, q, p))
         self.n_last = self.Tb - (self.be - 1) * self.n
         self.q_last = self.Tr - (self.re - 1) * self.q
         self.p_last = self.Tt - (self.te - 1) * self.p
-        # per strip set (full, last): iact rows read over the folds, ofmap rows
-        self.strip = {"ifmap": (cv(rows_per_pass(e, U, R, h)), cv(rows_per_pass(e_last, U, R, h), W_AXIS)),
-                      "psum": (cv(e), cv(e_last, W_AXIS))}
-        self.B = self.oe * self.be                        # strip × image sets of a pass
-        self.TB = {d: self.strip_prefix(d, self.oe) * self.Tb for d in self.strip}
+        self.B = cv(o) * self.be                        # strip × image sets of a pass
+        self.TB = cv(o) * self.Tb
         self.slots = self.B * self.re * self.te           # A: active slots of one group's pass
-        self.per_group = {"filter": self.Tr * self.Tt, "ifmap": self.Tr * self.TB["ifmap"],
-                          "psum": self.Tt * self.TB["psum"]}
-
-    def strip_prefix(self, d, x):
-        full, last = self.strip[d]
-        return set_prefix(x, self.oe, full, last)
+        self.per_group = {"filter": self.Tr * self.Tt, "ifmap": self.Tr * self.TB,
+                          "psum": self.Tt * self.TB}
 
     def Fb(self, x):
         return set_prefix(x, self.be, self.n, self.n_last)
 
-    def FB(self, d, x):
-        """Words of type d (ifmap, psum) of the strip × image sets 0 .. x-1 (0 <= x <= B)."""
+    def FB(self, x):
+        """Image words of the strip × image sets 0 .. x-1 (0 <= x <= B)."""
         xo, xb = floor_divmod(x, self.be)
-        full, last = self.strip[d]
-        return self.strip_prefix(d, xo) * self.Tb + set_size(xo, self.oe, full, last) * self.Fb(xb)
+        return xo * self.Tb + self.Fb(xb)
 
     def Fr(self, x):
         return set_prefix(x, self.re, self.q, self.q_last)
@@ -128,19 +108,14 @@ class PassSets:
     def pre_ifmap(self, x):
         """In-block prefix of the iact words of a t-block: channel sets, then strip × image sets."""
         xr, xb = floor_divmod(x, self.B)
-        return self.Fr(xr) * self.TB["ifmap"] + self.qr(xr) * self.FB("ifmap", xb)
-
-    def pre_psum(self, x):
-        return self.FB("psum", x)
+        return self.Fr(xr) * self.TB + self.qr(xr) * self.FB(xb)
 
 
-def class_weights(s, e, o, n, b, q, r, p, t):
-    """How many passes of each (w, z, y, x) class a group tile runs (float64, on the class axes)."""
+def class_weights(N, Cg, Mg, n, b, q, r, p, t):
+    """How many passes of each (z, y, x) class a group tile runs (float64, on the class axes)."""
     f64 = jnp.float64
-    wc, zc, yc, xc = (tile_classes(D, T)[1] for D, T in ((s["E"], e * o), (s["N"], n * b),
-                                                           (s["Cg"], q * r), (s["Mg"], p * t)))
-    return (wc.astype(f64).reshape(W_AXIS) * zc.astype(f64).reshape(Z_AXIS)
-            * yc.astype(f64).reshape(Y_AXIS) * xc.astype(f64).reshape(X_AXIS))
+    zc, yc, xc = (tile_classes(D, T)[1] for D, T in ((N, n * b), (Cg, q * r), (Mg, p * t)))
+    return zc.astype(f64).reshape(Z_AXIS) * yc.astype(f64).reshape(Y_AXIS) * xc.astype(f64).reshape(X_AXIS)
 
 
 def chain_starts(ps: PassSets, J):
@@ -149,14 +124,12 @@ def chain_starts(ps: PassSets, J):
     u1, xi = floor_divmod(J, ps.B)
     u2, ri = floor_divmod(u1, ps.re)
     gi, ti = floor_divmod(u2, ps.te)
-    Tr, Tt, Ti, Tp = ps.Tr, ps.Tt, ps.TB["ifmap"], ps.TB["psum"]
+    TB, Tr, Tt = ps.TB, ps.Tr, ps.Tt
     start = {
         "filter": gi * Tr * Tt + ps.Ft(ti) * Tr + ps.pt(ti) * ps.Fr(ri)
         + jnp.where(xi > 0, ps.qr(ri) * ps.pt(ti), 0.0),
-        "ifmap": (gi + (ti >= 1)) * Tr * Ti
-        + jnp.where(ti == 0, ps.Fr(ri) * Ti + ps.qr(ri) * ps.FB("ifmap", xi), 0.0),
-        "psum": gi * Tt * Tp + ps.Ft(ti) * Tp
-        + jnp.where(ri == ps.re - 1, ps.pt(ti) * ps.FB("psum", xi), 0.0),
+        "ifmap": (gi + (ti >= 1)) * Tr * TB + jnp.where(ti == 0, ps.Fr(ri) * TB + ps.qr(ri) * ps.FB(xi), 0.0),
+        "psum": gi * Tt * TB + ps.Ft(ti) * TB + jnp.where(ri == ps.re - 1, ps.pt(ti) * ps.FB(xi), 0.0),
     }
     return start, (gi, ti, ri, xi)
 
@@ -190,7 +163,7 @@ def continuations(ps: PassSets, digits, cl, Jc, kf, ccf, ft):
         "ifmap": continuation_window(ps.re * ps.B, ri0 * ps.B + xi0, ps.pre_ifmap,
                                      (ti0 != 0).astype(ft), (ti0 + 1 < ps.te).astype(ft),
                                      cl, Jc, kf, ccf),
-        "psum": continuation_window(ps.B, xi0, ps.pre_psum, jnp.where(ri0 != 0, pt0, 0.0),
+        "psum": continuation_window(ps.B, xi0, ps.FB, jnp.where(ri0 != 0, pt0, 0.0),
                                     jnp.where(ri0 + 1 < ps.re, pt0, 0.0), cl, Jc, kf, ccf),
     }
 
@@ -208,25 +181,29 @@ def cluster_words(start, per_group, win, slots, group_classes, cls, J, Jc, ft):
         act = gs * slots                                # active slots of the pass
         pcl = jnp.where(J < act, start, gs * per_group)
         live = (Jc < act).astype(ft)
-        words = pcl[..., 1:] - pcl[..., :C] + live * win[0]              # [w, z, y, x, C]
-        # weighted sum over the classes as explicit slices: XLA:CPU runs this much faster
+        words = pcl[..., 1:] - pcl[..., :C] + live * win[0]              # [z, y, x, C]
+        # weighted sum over the 8 classes as explicit slices: XLA:CPU runs this much faster
         # than a reduction over the small leading class axes
-        cl_shape = (2, 2, 2, 2)
-        wt = jnp.broadcast_to(cls * gcount.astype(f64), cl_shape + (1,)).reshape(CLASSES, 1)
-        w8 = jnp.broadcast_to(words, cl_shape + (C,)).reshape(CLASSES, C).astype(f64)
+        wt = jnp.broadcast_to(cls * gcount.astype(f64), (2, 2, 2, 1)).reshape(8, 1)
+        w8 = jnp.broadcast_to(words, (2, 2, 2, C)).reshape(8, C).astype(f64)
         h8 = jnp.broadcast_to(jnp.sum(live * win[1], axis=-1, keepdims=True),
-                              cl_shape + (1,)).reshape(CLASSES).astype(f64)
-        for i in range(CLASSES):
+                              (2, 2, 2, 1)).reshape(8).astype(f64)
+        for i in range(8):
             per_c = per_c + wt[i] * w8[i]
             hops = hops + wt[i, 0] * h8[i]
     return per_c, hops
 
 
-def pass_multipliers(s, h):
+def pass_multipliers(s, h, e, o):
     """Per data type, the int64 factor every pass's words carry that does not touch the slots:
-    filter words × taps over the folds, iact row width, psum columns × folds."""
-    F, R, S = s["F"], s["R"], s["S"]
-    return {"filter": R * S, "ifmap": s["W_used"], "psum": cdiv(R, h) * F}
+    filter words × strip tiles × taps, iact rows of the strip tiles' passes × width, psums × folds
+    (exact tile sums; with o > 1 strip sets every strip has e rows, so the sums over strips divide
+    by o exactly)."""
+    E, F, R, S, U = (s[kk] for kk in ("E", "F", "R", "S", "U"))
+    rows_pass_sum = tile_sum(
+        E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
+    return {"filter": cdiv(E, e * o) * R * S, "ifmap": rows_pass_sum * s["W_used"] // o,
+            "psum": E * cdiv(R, h) * F // o}
 
 
 def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
@@ -238,21 +215,22 @@ def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
     and the NoC modes of the first pass."""
     i64, ft = jnp.int64, dtype
     s = {kk: jnp.asarray(v).astype(i64) for kk, v in shape.items()}
-    G = s["G"]
+    N, Cg, Mg, G, E = (s[kk] for kk in ("N", "Cg", "Mg", "G", "E"))
     h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, i64)
+    o = jnp.minimum(o, cdiv(E, e))                        # the strip sets a pass fills
     cc = jnp.asarray(arch.cluster_cols).astype(i64)
     cpes = jnp.asarray(arch.cluster_pe_rows).astype(i64) * jnp.asarray(arch.cluster_pe_cols).astype(i64)
     k = jnp.maximum(cpes // (h * e), 1)
-    ps = PassSets(s, h, e, o, n, b, q, r, p, t, ft)
-    cls = class_weights(s, e, o, n, b, q, r, p, t)
+    ps = PassSets(N, Cg, Mg, n, b, q, r, p, t, o, ft)
+    cls = class_weights(N, Cg, Mg, n, b, q, r, p, t)
     kf, ccf = k.astype(ft).reshape(()), cc.astype(ft).reshape(())
     C = max_clusters
-    c_all = jnp.arange(C + 1, dtype=ft).reshape(1, 1, 1, 1, C + 1)
+    c_all = jnp.arange(C + 1, dtype=ft).reshape(1, 1, 1, C + 1)
     J = c_all * kf                                        # first slot of each cluster (and the end)
     start, (_, ti, ri, xi) = chain_starts(ps, J)
     cl, Jc = c_all[..., :C], J[..., :C]
     win = continuations(ps, (ti[..., :C], ri[..., :C], xi[..., :C]), cl, Jc, kf, ccf, ft)
-    mult = pass_multipliers(s, h)
+    mult = pass_multipliers(s, h, e, o)
     out = {}
     for dt in ("filter", "ifmap", "psum"):
         per_c, hops = cluster_words(start[dt], ps.per_group[dt], win[dt], ps.slots,

@@ -61,23 +61,33 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     b = jnp.maximum(jnp.minimum(fdiv(sets, r * g * t), cdiv(N, n)), 1)     # full grid
     pt = p * t
     fm = formats(a, sp, q, p, dtype)
-    psum_words = fdiv(a["psum_glb_total"], a["psum_bits"])
-    m_fit = lambda o: fdiv(psum_words, g * n * b * o * e * F)
-    m_of = lambda o: jnp.minimum(fdiv(m_fit(o), pt) * pt, cdiv(Mg, pt) * pt)
-    # o: the sets left after r·g·t·b take further strips of the same images side by side, as far
-    # as the GLBs' spare room holds their blocks beside one strip set's m (no extra ifmap re-reads)
+    m_fit = fdiv(fdiv(a["psum_glb_total"], a["psum_bits"]), g * n * b * e * F)
+    m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)
     iact_block = g * n * b * q * r * rs.rows_glb(e, U, R) * W_used * fm["beta_i"]
-    o = jnp.minimum(jnp.minimum(fdiv(sets, r * g * t * b), cdiv(E, e)),
-                    jnp.minimum(fdiv(psum_words, g * n * b * e * F * jnp.maximum(m_of(1), pt)),
-                                fdiv(a["iact_glb_total"], iact_block)))
-    o = jnp.maximum(o, 1) if space.strip_sets else jnp.ones_like(o)
-    m = m_of(o)
-    ok = (m >= pt) & (q_max >= 1) & (r * t * g * b * o <= sets)
+    o = strip_sets(E, e, sets, r * t * g * b, fdiv(m_fit, jnp.maximum(m, pt)),
+                   fdiv(a["iact_glb_total"], iact_block), space) if space.strip_sets else 1.0
+    ok = (m >= pt) & (q_max >= 1) & (r * t * g * b <= sets)
     ok &= (q * S * fm["ratio_i"] <= a["iact_spad_words"])
     ok &= (p * q * S * fm["ratio_w"] <= a["weight_spad_words"])
-    ok &= o * iact_block <= a["iact_glb_total"]
+    ok &= iact_block <= a["iact_glb_total"]
     m = jnp.maximum(m, pt)
+    o = o * jnp.ones_like(e)
     return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o), ok
+
+
+def strip_sets(E, e, sets, used, psum_room, iact_room, space: RSPlusSearchSpace):
+    """The grid's strip sets o: the sets left after r·t·g·b (`used`) take further strips of the
+    same images side by side, as far as the GLBs' spare room holds their blocks beside the
+    candidate's m (`psum_room`, `iact_room`: no extra ifmap re-reads, m unchanged), in equal strip
+    tiles: o = D/k for the least k >= D/room dividing the D = E/e strips, k tried at
+    `space.strip_tries` values (none divides: o = 1; e not dividing E: o = 1)."""
+    room = jnp.maximum(jnp.minimum(fdiv(sets, used), jnp.minimum(psum_room, iact_room)), 1)
+    D = jnp.where(jnp.mod(E, e) == 0, fdiv(E, e), 1.0)
+    k0 = cdiv(D, room)
+    k = D
+    for j in reversed(range(space.strip_tries)):
+        k = jnp.where((jnp.mod(D, k0 + j) == 0) & (k0 + j <= D), k0 + j, k)
+    return fdiv(D, k)
 
 
 def candidate_active_pes(shape, mp: RSPlusMapping):

@@ -29,8 +29,9 @@ class RSPlusSearchSpace:
     filter-chunk remainders idle), n (images per set: ceil(N/k) for k in
     `n_splits`; n = 1 spreads the batch over sets, n = N keeps it in one set). Derived: t = the sets
     left after r·g (capped by the filter sets), b = the sets left after r·g·t (capped by the image
-    sets), m = the largest multiple of p·t whose psums fit in the psum GLB, o = the sets left after
-    r·g·t·b (capped by the strips and the GLBs' spare room; 1 with strip_sets=False).
+    sets), m = the largest multiple of p·t whose psums fit in the psum GLB, o = the strip sets the
+    sets left after r·g·t·b take (`scores.strip_sets`: equal strips within the idle sets and the
+    GLBs' spare room, `strip_tries` divisors tried; 1 with strip_sets=False).
 
     max_slots / max_clusters: the batch's largest set-slot and cluster counts; max_clusters is the
     static size of the exact router/hop closed form (0 = fill in from the architecture with
@@ -48,6 +49,7 @@ class RSPlusSearchSpace:
     p_splits: tuple = (1, 0)
     n_splits: tuple = (1, 1 << 30)
     strip_sets: bool = True
+    strip_tries: int = 4
     max_slots: int = 0
     max_clusters: int = 0
     exact_noc: bool = True
@@ -80,8 +82,8 @@ def noc_value_bound(arch, layers, sparsity=None) -> int:
     """Upper bound on the integers `noc_routes` handles per pass class and cluster: (slot index
     bound) × (words one set receives) × (largest mesh distance + 1), over the batch and layers.
     A searched mapping has q <= min(Cg, iact_spad / (S·d)) (d the smallest iact density, at least
-    1e-3 as in the search), p <= min(Mg, psum_spad), n <= N, e <= min(E, cluster PEs); a set
-    receives at most q·p weights (per tap), q·n·e·R iacts and p·n·e psums (per column) per pass."""
+    1e-3 as in the search), p <= min(Mg, psum_spad), n <= N; a set receives at most q·p weights,
+    q·n iacts and p·n psums per pass (per tap, row and column: those factor out)."""
     clusters = np.asarray(arch.cluster_rows, np.int64) * np.asarray(arch.cluster_cols, np.int64)
     cpes = np.asarray(arch.cluster_pe_rows, np.int64) * np.asarray(arch.cluster_pe_cols, np.int64)
     dist = np.asarray(arch.cluster_rows, np.int64) + np.asarray(arch.cluster_cols, np.int64) - 2
@@ -99,11 +101,7 @@ def noc_value_bound(arch, layers, sparsity=None) -> int:
     S = np.asarray(layers.S, np.int64)
     q_hi = np.minimum(Cg, np.floor(iact_spad / (S * d)).astype(np.int64))
     p_hi = np.minimum(Mg, psum_spad)
-    R = np.asarray(layers.R, np.int64)
-    E = (np.asarray(layers.H, np.int64) + 2 * np.asarray(layers.P, np.int64) - R) // np.asarray(
-        layers.U, np.int64) + 1
-    e_hi = np.minimum(E, int(np.max(cpes)))
-    words = np.max(np.maximum(np.maximum(q_hi * p_hi, q_hi * N * e_hi * R), p_hi * N * e_hi))
+    words = np.max(np.maximum(np.maximum(q_hi * p_hi, q_hi * N), p_hi * N))
     return slot_index * int(words) * (int(np.max(dist)) + 1)
 
 
