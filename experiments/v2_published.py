@@ -204,8 +204,8 @@ def relu_probe() -> dict:
 
 
 RELU_NOTE = ("The dense rows are compared zero-free (all densities 1). The chip ran real ImageNet "
-             "data, whose ReLU zeros its sparse PE skips whatever the weights: without skipping, "
-             "no schedule reaches the published AlexNet rate (`zero_free_bound`: every layer at "
+             "data, and its sparse PE skips zero iacts whatever the weights' format; without "
+             "skipping, no schedule reaches the published AlexNet rate (`zero_free_bound`: every layer at "
              "least its MACs at peak and its weights at the weight routers' rate). The same rows "
              "with the sparse rows' activation assumption (`relu_probe`; the chip-energy constants "
              "stay those calibrated zero-free):")
