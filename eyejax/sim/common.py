@@ -99,6 +99,22 @@ def ifmap_block(pl, rows: np.ndarray, images: np.ndarray, channels: np.ndarray) 
     return np.where(real[None, None], addr, -1)
 
 
+def load_ifmap_block(pl, c: dict, loads: list, rows, images, channels, nrows_glb: int):
+    """One ifmap block DRAM -> GLB (`ifmap_block`): counts its DRAM reads (pads are written as
+    zeros, not read) and GLB writes into `c`, appends its DRAM addresses to `loads`, and returns
+    its GLB messages, one per stored (image, channel, row) of W_used words, as arrays (image and
+    channel index within the block, padded row, GLB row), and the next free GLB row."""
+    addr = ifmap_block(pl, rows, images, channels)
+    c["dram_ifmap_reads"] += int((addr >= 0).sum())
+    c["glb_ifmap_writes"] += int(addr.size)
+    loads.append(addr.reshape(-1, pl.W_used))
+    nz, ny = len(images), len(channels)
+    m_img, m_ch, m_slot = (a.ravel() for a in np.meshgrid(
+        np.arange(nz), np.arange(ny), np.arange(rows.size), indexing="ij"))
+    m_glb = nrows_glb + (m_img * ny + m_ch) * rows.size + m_slot
+    return (m_img, m_ch, rows[m_slot], m_glb), nrows_glb + nz * ny * rows.size
+
+
 def stack_passes(passes, key: str, shape: tuple, fill) -> np.ndarray:
     """The per-pass arrays `passes[i][key]` padded with `fill` to one common `shape` and stacked
     [passes, *shape], so that one scan step of the data path runs any pass."""

@@ -65,7 +65,7 @@ import numpy as np
 from eyejax.arch.eyeriss_v2 import EyerissV2
 from eyejax.dataflow.mapping import COUNT_KEYS, RSPlusMapping
 from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distinct_rows,
-                               ifmap_block, mapping_ints, multicast, strip_rows, tiles)
+                               load_ifmap_block, mapping_ints, multicast, strip_rows, tiles)
 from eyejax.workload.layer import Layer
 
 MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o")
@@ -347,7 +347,7 @@ class _ScheduleV2:
 
 
 def _schedule(pl: _PlanV2) -> _ScheduleV2:
-    N, G, Mg, Cg, R, U, E, F, Wu = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F, pl.W_used
+    N, G, Mg, Cg, R, U, E, F = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F
     M = G * Mg
     c = {k: 0 for k in COUNT_KEYS + NOC_KEYS}
     per_cluster = {d: np.zeros(pl.clusters, np.int64) for d in DTYPES}
@@ -369,18 +369,11 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
                         msg_parts = []
                         for gi in range(g_k):
                             for oi, (base, e_s) in enumerate(zip(bases, e_ss)):
-                                rows = strip_rows(base, e_s, U, R)
-                                addr = ifmap_block(pl, rows, n0 + np.arange(z),
-                                                   (gt0 + gi) * Cg + c0 + np.arange(y))
-                                c["dram_ifmap_reads"] += int((addr >= 0).sum())
-                                c["glb_ifmap_writes"] += int(addr.size)
-                                loads.append(addr.reshape(-1, Wu))
-                                m_img, m_ch, m_slot = (a.ravel() for a in np.meshgrid(
-                                    np.arange(z), np.arange(y), np.arange(rows.size), indexing="ij"))
-                                m_glb = nrows_glb + (m_img * y + m_ch) * rows.size + m_slot
-                                nrows_glb += z * y * rows.size
-                                msg_parts.append((np.full(m_img.size, gi), m_img, m_ch,
-                                                  rows[m_slot], m_glb, np.full(m_img.size, oi)))
+                                (m_img, m_ch, m_row, m_glb), nrows_glb = load_ifmap_block(
+                                    pl, c, loads, strip_rows(base, e_s, U, R), n0 + np.arange(z),
+                                    (gt0 + gi) * Cg + c0 + np.arange(y), nrows_glb)
+                                msg_parts.append((np.full(m_img.size, gi), m_img, m_ch, m_row,
+                                                  m_glb, np.full(m_img.size, oi)))
                         msgs = tuple(np.concatenate(a) for a in zip(*msg_parts))
                         for fr0, h_k in tiles(R, pl.h):
                             for k0, x in tiles(m_t, pl.p * pl.t):

@@ -45,7 +45,7 @@ import numpy as np
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.dataflow.mapping import COUNT_KEYS, RS_EXTRA_KEYS, RSMapping
 from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distinct_rows,
-                               ifmap_block, mapping_ints, multicast, stack_passes, strip_rows,
+                               load_ifmap_block, mapping_ints, multicast, stack_passes, strip_rows,
                                tiles)
 from eyejax.workload.layer import Layer
 
@@ -261,7 +261,7 @@ class _Schedule:
 
 
 def _schedule(pl: _Plan) -> _Schedule:
-    N, G, Mg, Cg, R, U, E, F, Wu = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F, pl.W_used
+    N, G, Mg, Cg, R, U, E, F = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F
     M = G * Mg
     n, Y = pl.n, pl.q * pl.r
     c = {k: 0 for k in COUNT_KEYS + RS_EXTRA_KEYS}
@@ -277,18 +277,11 @@ def _schedule(pl: _Plan) -> _Schedule:
                     for c0, y in tiles(Cg, Y):
                         # ---- ifmap block DRAM -> GLB: padded rows of the strip, W_used columns;
                         # the GLB controller writes the pads as zeros
-                        rows = strip_rows(base, e_s, U, R)
-                        addr = ifmap_block(pl, rows, n0 + np.arange(n_k),
-                                           g * Cg + c0 + np.arange(y))     # -1: a pad
-                        c["dram_ifmap_reads"] += int((addr >= 0).sum())
-                        c["glb_ifmap_writes"] += int(addr.size)
-                        loads.append(addr.reshape(-1, Wu))
                         # GLB messages: one per stored (image, channel, row), W_used words each
-                        m_img, m_ch, m_slot = (a.ravel() for a in np.meshgrid(
-                            np.arange(n_k), np.arange(y), np.arange(rows.size), indexing="ij"))
-                        m_glb = nrows_glb + (m_img * y + m_ch) * rows.size + m_slot
-                        nrows_glb += n_k * y * rows.size
-                        msgs = (m_ch, rows[m_slot], m_glb)
+                        (m_img, m_ch, m_row, m_glb), nrows_glb = load_ifmap_block(
+                            pl, c, loads, strip_rows(base, e_s, U, R), n0 + np.arange(n_k),
+                            g * Cg + c0 + np.arange(y), nrows_glb)
+                        msgs = (m_ch, m_row, m_glb)
                         for fr0, h_k in tiles(R, pl.h):
                             for k0, x in tiles(m_t, pl.p * pl.t):
                                 passes.append(_schedule_pass(
