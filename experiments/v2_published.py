@@ -69,13 +69,13 @@ def sparsity_for(row: str, net, relu_zeros: bool = False) -> Sparsity:
     """The row's densities; `relu_zeros` gives a dense (unpruned) row the sparse rows' activation
     assumption (a probe, `relu_probe`; the comparison keeps dense rows zero-free)."""
     L = len(net.layers)
-    if not row.startswith("sparse"):
-        if not relu_zeros:
-            return Sparsity.dense(L)
-        return Sparsity.from_densities(L, iact=[1.0] + [ACT_DENSITY] * (L - 1), weight=[1.0] * L,
-                                       ofmap=[ACT_DENSITY] * L)
+    sparse = row.startswith("sparse")
+    if not (sparse or relu_zeros):
+        return Sparsity.dense(L)
     types = [l.type.value for l in net.layers]
-    if "AlexNet" in row:
+    if not sparse:
+        w = [1.0] * L
+    elif "AlexNet" in row:
         w = [FC_WEIGHT_DENSITY if t == "FC" else CONV_WEIGHT_DENSITY for t in types]
     else:
         w = [1.0 if (i == 0 or t == "DWCONV") else MOBILENET_PW_WEIGHT_DENSITY

@@ -210,3 +210,17 @@ def test_feasibility_matches_model():
     bad = [(c[0], c[2], s, m) for c, s, m in zip(cases, sim, model) if s != m]
     assert 60 < sum(sim) < 240          # both outcomes are exercised
     assert not bad, bad[:5]
+
+
+def test_mappings_without_strip_sets_run_strips_in_time():
+    """An object with the fields h .. m but no o (written before strip sets) means o = 1, in the
+    model and in the simulation alike."""
+    from types import SimpleNamespace
+
+    layer, arch, mp = NAMED[0]
+    old = SimpleNamespace(**{k: getattr(mp, k) for k in "hertgbpqnm"})
+    assert simulate_rs_plus_counts(layer, old, arch) == simulate_rs_plus_counts(layer, mp, arch)
+    counts = lambda m: {k: int(v) for k, v in rs_plus.layer_counts(layer.as_row(), arch, m).items()
+                        if np.ndim(v) == 0}
+    assert counts(old) == counts(mp)
+    assert rs_plus.mapping_is_feasible(layer.as_row(), arch, old)

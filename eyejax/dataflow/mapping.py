@@ -1,6 +1,8 @@
 """Mapping pytrees shared by the analytical model and the functional simulation."""
 from __future__ import annotations
 
+import dataclasses
+
 from flax import struct
 
 # Names of the access counts every dataflow model and simulation reports (int64).
@@ -52,3 +54,13 @@ class RSPlusMapping:
     n: int
     m: int
     o: int = 1
+
+
+def as_rs_plus_mapping(obj) -> RSPlusMapping:
+    """`obj` (an RSPlusMapping or any object with its fields) as an RSPlusMapping; o is 1 where the
+    object has none (mappings written before strip sets run their strips one after another)."""
+    if isinstance(obj, RSPlusMapping):
+        return obj
+    return RSPlusMapping(**{f.name: getattr(obj, f.name) if f.default is dataclasses.MISSING
+                            else getattr(obj, f.name, f.default)
+                            for f in dataclasses.fields(RSPlusMapping)})

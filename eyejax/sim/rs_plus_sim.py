@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax.arch.eyeriss_v2 import EyerissV2
-from eyejax.dataflow.mapping import COUNT_KEYS, RSPlusMapping
+from eyejax.dataflow.mapping import COUNT_KEYS, RSPlusMapping, as_rs_plus_mapping
 from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distinct_rows,
                                load_ifmap_block, mapping_ints, multicast, strip_rows, tiles)
 from eyejax.workload.layer import Layer
@@ -139,9 +139,7 @@ _ARCH_FIELDS = ("cluster_rows", "cluster_cols", "cluster_pe_rows", "cluster_pe_c
 def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _PlanV2:
     """Validate an RS+ `mapping` for `layer` on `arch` (plain Python ints) before any work; raise
     ValueError naming the violated limit. Returns the static plan of the simulation."""
-    if not hasattr(mapping, "o"):     # mappings written before strip sets: strips in time
-        mapping = RSPlusMapping(**{k: getattr(mapping, k) for k in MAPPING_FIELDS[:-1]}, o=1)
-    v = mapping_ints(mapping, MAPPING_FIELDS)
+    v = mapping_ints(as_rs_plus_mapping(mapping), MAPPING_FIELDS)
     h, e, r, t, g, b, p, q, n, m, o = (v[k] for k in MAPPING_FIELDS)
     A = {k: arch_int(arch, k) for k in _ARCH_FIELDS}
     for k, a in A.items():
@@ -666,7 +664,7 @@ def _simulate(pl: _PlanV2, sparse: bool, ifmap, weights):
 def simulate_rs_plus(layer: Layer, mapping, ifmap, weights, arch: EyerissV2 = EyerissV2(), *,
                      sparse: bool = False):
     """Simulate `layer` on Eyeriss v2 under the RS+ `mapping` (an RSPlusMapping or any object with
-    fields h, e, r, t, g, b, p, q, n, m).
+    fields h, e, r, t, g, b, p, q, n, m and optionally o, `as_rs_plus_mapping`).
 
     ifmap [N, C, H, W] (unpadded), weights [M, C/G, R, S]. Returns (ofmap [N, M, E, F], counts),
     counts a dict of int64 over SIM_KEYS_V2 (scalars) and CLUSTER_KEYS ([clusters]). With

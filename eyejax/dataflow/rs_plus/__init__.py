@@ -83,7 +83,7 @@ import jax.numpy as jnp
 from eyejax.arch import eyeriss_v2
 from eyejax.arch.energy import MOVEMENT_ONLY
 from eyejax.dataflow import cost
-from eyejax.dataflow.mapping import NOC_MODES, RSPlusMapping
+from eyejax.dataflow.mapping import NOC_MODES, RSPlusMapping, as_rs_plus_mapping
 from eyejax.dataflow.rs_plus.dense import counts, feasible
 from eyejax.dataflow.rs_plus.encoding import (
     OFMAP_COLUMN,
@@ -104,7 +104,6 @@ from eyejax.dataflow.rs_plus.scores import (
     candidate_active_pes,
     candidate_grid,
     candidate_scores,
-    strip_sets,
 )
 from eyejax.dataflow.rs_plus.space import (
     DEFAULT_SEARCH,
@@ -217,7 +216,8 @@ _evaluate_mapping_jit = jax.jit(evaluate_mapping, static_argnums=(4, 5))
 
 def layer_cost(layer, arch, mapping, sparsity=None, exact_noc: bool = True) -> tuple:
     """(counts, energies) of one layer (a LayerArrays row: `Layer.as_row()`) under an RS+
-    mapping (any object with fields h, e, r, t, g, b, p, q, n, m) on one unbatched architecture.
+    mapping (any object with fields h, e, r, t, g, b, p, q, n, m and optionally o,
+    `mapping.as_rs_plus_mapping`) on one unbatched architecture.
 
     counts: int64 COUNT_KEYS (dense: they do not depend on the data), router_*, hops_*,
     noc_cycles_*, noc_mode_*, dram_cycles, cycles (and dram_bits, mac_pairs,
@@ -226,6 +226,7 @@ def layer_cost(layer, arch, mapping, sparsity=None, exact_noc: bool = True) -> t
     Jitted (one compile per architecture structure and cluster count)."""
     shape = layer_shape(layer, jnp.int64)
     _, clusters = slot_bounds(arch)
+    mapping = as_rs_plus_mapping(mapping)
     mp = RSPlusMapping(**{k: jnp.asarray(getattr(mapping, k), jnp.int64) for k in MAPPING_KEYS})
     arch = jax.tree_util.tree_map(jnp.asarray, arch)
     return _evaluate_mapping_jit(shape, arch, sparsity, mp, clusters, bool(exact_noc))
@@ -238,7 +239,8 @@ def layer_counts(layer, arch, mapping, sparsity=None) -> dict:
 
 
 def mapping_is_feasible(layer, arch, mapping, sparsity=None) -> bool:
-    return bool(feasible(layer_shape(layer, jnp.int64), arch, sparsity, mapping, jnp.float64))
+    return bool(feasible(layer_shape(layer, jnp.int64), arch, sparsity, as_rs_plus_mapping(mapping),
+                         jnp.float64))
 
 
 # ---------------------------------------------------------------------------- Eyexam (eyejax.eyexam)
@@ -258,7 +260,7 @@ __all__ = [
     "arch_in", "csc_words_per_value", "formats", "mapping_values", "counts", "feasible",
     "noc_routes", "noc_modes", "approx_noc", "noc_cycles", "blom_kappa", "k_moments", "pass_time",
     "sparse_compute_cycles", "energy", "dram_bits", "candidate_grid", "candidate_active_pes",
-    "candidate_scores", "strip_sets", "evaluate_mapping", "search_layer", "validate_arch", "parallelism",
+    "candidate_scores", "evaluate_mapping", "search_layer", "validate_arch", "parallelism",
     "physical_min_compute", "layer_cost", "SEARCH_MODES", "least_mapping", "fast_choice",
     "finish", "chip_overhead",
     "layer_counts", "mapping_is_feasible",

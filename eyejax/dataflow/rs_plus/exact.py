@@ -15,7 +15,7 @@ reductions, proved in the doc, lose no optimum:
 Enumeration with static shapes. The set counts (r, t, g, b, o) with r·t·g·b·o ≤ the batch's most
 set slots form a static table (`tuple_table`); a unit is (h, one table row). Each of a unit's
 remaining parameters ranges over a prefix: e ≤ floor(cluster PEs / (h·ceil(r·t·g·b·o / clusters)))
-(enough slots) and e ≤ the largest e with cdiv(E, e) ≥ o, q ≤ the largest q with cdiv(Cg, q) ≥ r
+(enough slots) and e ≤ E/o (equal strips: o·e divides E), q ≤ the largest q with cdiv(Cg, q) ≥ r
 (and the spads), p likewise with t, n with b. So a
 unit holds e_hi·q_hi·p_hi·n_hi candidates, decoded from a flat index by a search over the units'
 cumulative counts and a mixed radix, with nothing wasted but the capacity checks.
@@ -140,7 +140,7 @@ def _unit_ranges(s, arch, sp, space):
     # the largest x with cdiv(D, x) ≥ k: D for k = 1, else floor((D - 1) / (k - 1))
     top = lambda D, k: jnp.where(k == 1, D, (D - 1) // jnp.maximum(k - 1, 1))
     need = cdiv(r * t * g * b * o, clusters)                               # set slots per cluster
-    e_hi = jnp.minimum(jnp.minimum(E, cpes // (hh * need)), top(E, o))
+    e_hi = jnp.minimum(E // o, cpes // (hh * need))                        # o·e divides E
     q_hi = jnp.minimum(q_cap, top(Cg, r))
     p_hi = jnp.minimum(p_cap, top(Mg, t))
     n_hi = top(N, b)

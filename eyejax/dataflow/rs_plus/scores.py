@@ -65,13 +65,12 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)
     iact_block = g * n * b * q * r * rs.rows_glb(e, U, R) * W_used * fm["beta_i"]
     o = strip_sets(E, e, sets, r * t * g * b, fdiv(m_fit, jnp.maximum(m, pt)),
-                   fdiv(a["iact_glb_total"], iact_block), space) if space.strip_sets else 1.0
+                   fdiv(a["iact_glb_total"], iact_block), space) if space.strip_sets else jnp.ones_like(e)
     ok = (m >= pt) & (q_max >= 1) & (r * t * g * b <= sets)
     ok &= (q * S * fm["ratio_i"] <= a["iact_spad_words"])
     ok &= (p * q * S * fm["ratio_w"] <= a["weight_spad_words"])
     ok &= iact_block <= a["iact_glb_total"]
     m = jnp.maximum(m, pt)
-    o = o * jnp.ones_like(e)
     return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o), ok
 
 
