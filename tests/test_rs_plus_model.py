@@ -59,12 +59,14 @@ def brute_noc(layer, arch, mp):
     W_used = (F - 1) * U + S
     h, e, r, t, g, b, p, q, n, m = (mp[k] for k in rp.MAPPING_KEYS[:-1])
     o = mp.get("o", 1)
-    cc = arch.cluster_cols
+    cr = arch.cluster_rows
     k = arch.cluster_pe_rows * arch.cluster_pe_cols // (h * e)
     clusters = arch.cluster_rows * arch.cluster_cols
     out = {f"{a}_{d}": 0 for a in ("router", "hops") for d in ("ifmap", "filter", "psum")}
     load = {d: np.zeros(clusters, np.int64) for d in ("ifmap", "filter", "psum")}
-    man = lambda a, c: abs(a // cc - c // cc) + abs(a % cc - c % cc)
+    # clusters numbered down the columns; weights move only along rows (another row: 0 hops)
+    man = lambda a, c: abs(a // cr - c // cr) + abs(a % cr - c % cr)
+    along_row = lambda a, c: abs(a // cr - c // cr) if a % cr == c % cr else 0
 
     def route(slots):
         cls = []
@@ -75,7 +77,8 @@ def brute_noc(layer, arch, mp):
 
     def add(dt, cl, w, reduction=False):
         out[f"router_{dt}"] += w * len(cl)
-        out[f"hops_{dt}"] += w * sum(man(a, c) for a, c in zip(cl, cl[1:]))
+        dist = along_row if dt == "filter" else man
+        out[f"hops_{dt}"] += w * sum(dist(a, c) for a, c in zip(cl, cl[1:]))
         for c in (cl[1:] + cl[-1:] if reduction else cl):
             load[dt][c] += w
 
@@ -233,6 +236,35 @@ def test_noc_modes():
     assert mode(t=4, m=4)["noc_mode_ifmap"] == 3
     assert mode(t=4, r=2, m=4)["noc_mode_ifmap"] == 2 and mode(t=4, b=2, m=4)["noc_mode_ifmap"] == 2
     assert mode(r=2)["noc_mode_psum"] == 1 and mode(r=2, b=2)["noc_mode_psum"] == 2
+
+
+def test_mesh_directions():
+    """JETCAS19's HM-NoC: weights move only along rows, psums only down columns (clusters are
+    numbered down the columns); the simulation agrees on every case."""
+    from eyejax.sim.rs_plus_sim import check_mapping_v2, simulate_rs_plus_counts
+    layer = Layer("fc", "FC", 4, 2, 2, 1, 1, 1, 1, 1, 0, 1)       # 1x1: one PE per set
+    col, row = (EyerissV2(cluster_rows=cr, cluster_cols=cc, cluster_pe_rows=1, cluster_pe_cols=1)
+                for cr, cc in ((2, 2), (1, 4)))
+    mp = lambda **kw: rp.RSPlusMapping(**{**dict(h=1, e=1, r=1, t=1, g=1, b=1, p=1, q=1, n=1, m=1),
+                                          **kw})
+    counts = lambda arch, m: {k: int(v) for k, v in rp.layer_counts(layer.as_row(), arch, m).items()}
+    # the 4 image sets share each weight: on a 2x2 mesh every next cluster is in another row
+    # (its own off-chip input, no hop); on a 1x4 mesh the word walks the row
+    shared_col, shared_row = counts(col, mp(b=4)), counts(row, mp(b=4))
+    words = shared_col["dram_filter_reads"]
+    assert shared_col["router_filter"] == shared_row["router_filter"] == 4 * words
+    assert shared_col["hops_filter"] == 0 and shared_row["hops_filter"] == 3 * words
+    # two channel sets chain their psums down a column (1 hop); a one-row mesh cannot chain them
+    chain = counts(col, mp(r=2))
+    assert chain["hops_psum"] == chain["router_psum"] // 2 > 0
+    assert rp.mapping_is_feasible(layer.as_row(), col, mp(r=2))
+    assert not rp.mapping_is_feasible(layer.as_row(), row, mp(r=2))
+    assert not rp.mapping_is_feasible(layer.as_row(), col, mp(r=2, b=2))   # 4-slot blocks, L = 2
+    with pytest.raises(ValueError, match="psum chain"):
+        check_mapping_v2(layer, mp(r=2), row)
+    for arch, m in ((col, mp(b=4)), (row, mp(b=4)), (col, mp(r=2))):
+        sim = simulate_rs_plus_counts(layer, m, arch)
+        assert all(sim[k] == v for k, v in counts(arch, m).items() if k in sim), (arch, m)
 
 
 # ----------------------------------------------------------------- search vs exact recount

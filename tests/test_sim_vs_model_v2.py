@@ -29,6 +29,8 @@ A1423 = V2(1, 4, 2, 3)
 A11 = V2(1, 1, 3, 4)
 A3322 = V2(3, 3, 2, 2)               # row wraps in a 3-wide grid
 A4113 = V2(4, 1, 1, 3)               # a column of clusters
+A4234 = V2(4, 2, 3, 4)
+A8122 = V2(8, 1, 2, 2)
 ADEF = EyerissV2()
 A_NARROW = V2(2, 3, 2, 3, iact_routers=1, iact_port_bits=16, weight_routers=2,
               weight_port_bits=12, psum_routers=1, psum_port_bits=20, data_bits=8, psum_bits=20)
@@ -56,26 +58,29 @@ NAMED = [
     (L("fold_R5_on_4pe", C=2, M=2, H=9, W=7, R=5, S=3, P=1), A222, M_(4, 1, r=2, t=2)),
     (L("fold_stride2", M=2, H=11, W=9, R=5, S=5, U=2, P=2), A1423, M_(5, 1, t=2)),
     (L("stride3_R<U", N=2, C=2, M=3, H=10, W=11, R=2, S=2, U=3), A3234, M_(2, 3, r=2, b=2)),
-    (L("partial_all", N=3, C=5, M=5, H=9, W=8, R=5, S=3, P=1), A3234,
+    (L("partial_all", N=3, C=5, M=5, H=9, W=8, R=5, S=3, P=1), A4234,
      M_(5, 2, r=2, b=2, p=2, q=2, m=4)),
     (L("batch_b3_n2", N=5, C=2, M=2, H=5, W=5), A3234, M_(3, 2, b=3, n=2)),
     (L("group_tiles_partial", C=5, M=5, H=6, W=5, P=1, G=5, kind="DWCONV"), A1423, M_(3, 2, g=3)),
     (L("one_by_one", N=2, C=4, M=3, H=4, W=5, R=1, S=1), A1423,
-     M_(1, 2, r=2, t=3, b=2, q=2, m=3)),
+     M_(1, 2, r=3, t=3, q=1, m=3)),
+    (L("one_by_one_b2", N=2, C=4, M=3, H=4, W=5, R=1, S=1), A1423,
+     M_(1, 2, t=3, b=2, q=2, m=3)),
     (L("one_cluster", N=2, C=3, M=4, H=6, W=6, P=1), A11, M_(3, 1, r=2, t=2)),
     (L("default_arch", N=2, C=4, M=8, H=8, W=8, P=1), ADEF,
      M_(3, 4, r=2, t=4, b=2, p=2, q=2, m=8)),
     (L("depthwise_default_arch", C=16, M=16, H=8, W=8, P=1, G=16, kind="DWCONV"), ADEF,
      M_(3, 4, g=16)),
-    (L("psum_chain_wrap", C=9, M=2, H=5, W=5), A3322, M_(3, 1, r=9, q=1)),
+    # psum chains run down the columns (psum routers link only vertically), one per column
+    (L("psum_chain_columns", C=3, M=3, H=5, W=5), A3322, M_(3, 1, r=3, t=3, q=1)),
     (L("column_grid", N=3, C=2, M=3, H=4, W=4, R=1, S=2), A4113, M_(1, 3, r=2, b=2, t=1)),
-    (L("narrow_routers", N=2, C=3, M=4, H=6, W=6, P=1), A_NARROW, M_(3, 1, r=3, t=2, b=1)),
+    (L("narrow_routers", N=2, C=3, M=4, H=6, W=6, P=1), A_NARROW, M_(3, 1, r=2, t=3, b=1)),
     (L("r_exceeds_channels", C=2, M=2, H=5, W=5), A3234, M_(3, 1, r=5, t=2, q=1)),
     # strip sets: equal strips of e rows side by side (halo rows read by both neighbours)
     (L("strips_o3_halo", N=2, C=3, M=4, H=12, W=6, P=1), A3234, M_(3, 1, t=2, o=3)),
     (L("strips_e2_o3_stride2", C=2, M=2, H=13, W=7, R=5, S=3, U=2, P=1), A3234,
      M_(5, 2, t=2, o=3)),
-    (L("strips_fold_b2_r2", N=3, C=4, M=3, H=13, W=5, R=4, S=2, P=1), A3322,
+    (L("strips_fold_b2_r2", N=3, C=4, M=3, H=13, W=5, R=4, S=2, P=1), A8122,
      M_(2, 2, r=2, b=2, n=2, q=2, o=2)),
     (L("strips_all_rows", C=2, M=2, H=7, W=5), A3234, M_(3, 1, t=2, o=5)),
     (L("strips_depthwise_g2", C=4, M=4, H=8, W=6, P=1, G=4, kind="DWCONV"), A222,

@@ -17,8 +17,9 @@ literally and counts what it moves:
   message (its S or W_used words share one tag, hence one set of destinations); it reaches every
   PE whose ID matches its tag. From the PEs a message reaches come its
   destination sets, in slot order, hence the destination clusters D (repeats merged) that the
-  routers forward the words through: |D| router transfers per word and the Manhattan hops along D on
-  the cluster grid. Inside a cluster the all-to-all network delivers the words to the destination
+  routers forward the words through: |D| router transfers per word and the hops along D on the
+  cluster grid (clusters numbered down the columns; Manhattan for iacts, along a row only for
+  weights, down a column for psums, whose chains must stay in one column). Inside a cluster the all-to-all network delivers the words to the destination
   PEs (the noc_* counts). Psums chain through the r_eff·h_k PEs of their column across the channel
   sets (slot order, through the psum routers) and end in the GLB psum buffer.
 * Each PE stores what it receives in arrival order (filter × channel and image × channel slots),
@@ -179,6 +180,7 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
     if r * t * g * b * o > k * clusters:
         raise ValueError(f"set slots: r*t*g*b*o = {r * t * g * b * o} exceeds k*clusters = "
                          f"{k}*{clusters} = {k * clusters}")
+    _check_psum_columns(layer, (h, e, r, t, g, b, p, q, n, o), k, A["cluster_rows"])
     iact_bits = g * n * b * o * q * r * distinct_rows(e, U, R) * W_used * A["data_bits"]
     iact_cap = clusters * A["iact_glb_banks"] * A["iact_glb_bank_bits"]
     if iact_bits > iact_cap:
@@ -200,6 +202,32 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
                   A["weight_routers"] * A["weight_port_bits"],
                   A["psum_routers"] * A["psum_port_bits"]),
         rate_den=(A["data_bits"], A["data_bits"], A["psum_bits"]))
+
+
+def _check_psum_columns(layer: Layer, values, k: int, rows: int) -> None:
+    """Raise ValueError when a psum chain of some pass would leave its cluster column (the psum
+    routers link only vertically, JETCAS19): walks every pass class's chains slot by slot, with
+    slot j in column j // (k·rows) (clusters numbered down the columns)."""
+    h, e, r, t, g, b, p, q, n, o = values
+    G = layer.groups
+    sizes = lambda D, T: ([T] if D >= T else []) + ([D % T] if D % T else [])
+    oe = min(o, cdiv(layer.E, e))
+    L = k * rows
+    for gk in sizes(G, g):
+        for z in sizes(layer.N, n * b):
+            for y in sizes(layer.C // G, q * r):
+                for x in sizes(layer.M // G, p * t):
+                    B, re, te = oe * cdiv(z, n), cdiv(y, q), cdiv(x, p)
+                    for first in range(0, gk * te * re * B, re * B):
+                        for xi in range(B):
+                            chain = [first + ri * B + xi for ri in range(re)]
+                            if chain[0] // L != chain[-1] // L:
+                                raise ValueError(
+                                    f"psum chain: channel sets in set slots {chain[0]}..{chain[-1]} "
+                                    f"span cluster columns {chain[0] // L} and {chain[-1] // L} "
+                                    f"(a column holds cluster_rows*k = {L} slots); psum routers "
+                                    f"link only vertically, so r*o*b must divide {L} or the "
+                                    f"pass must fit one column")
 
 
 def is_feasible_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> bool:
@@ -281,10 +309,13 @@ def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_ss, y, x) -> _ArrayV2:
 # --------------------------------------------------------------------------------------------
 # HM-NoC routing of one pass
 # --------------------------------------------------------------------------------------------
-def _route(pl: _PlanV2, set_match: np.ndarray, nsets: int, words: np.ndarray, reduction: bool):
+def _route(pl: _PlanV2, set_match: np.ndarray, nsets: int, words: np.ndarray, reduction: bool,
+           horizontal_only: bool = False):
     """Route K messages through the mesh. set_match [K, sets] marks each message's destination
-    slots, words [K] the words per message. Returns (router transfers, hops, per-cluster transfers
-    [clusters], mode per message [K])."""
+    slots, words [K] the words per message. Clusters are numbered down the columns. Weights
+    (`horizontal_only`) move only along a row and reach another row from that cluster's own
+    off-chip input; psums (`reduction`) move only along a column (JETCAS19). Returns (router
+    transfers, hops, per-cluster transfers [clusters], mode per message [K])."""
     if set_match.shape[0] == 0:
         return 0, 0, np.zeros(pl.clusters, np.int64), np.zeros(0, np.int64)
     nd = set_match.sum(axis=1)
@@ -295,11 +326,15 @@ def _route(pl: _PlanV2, set_match: np.ndarray, nsets: int, words: np.ndarray, re
     cmatch = np.zeros((set_match.shape[0], pl.clusters), bool)
     ks, ss = np.nonzero(set_match)
     cmatch[ks, ss // pl.k] = True
-    msg, cl = np.nonzero(cmatch)                                  # row-major: D in order per msg
+    msg, cl = np.nonzero(cmatch)                                  # D in order per msg
     w = words[msg]
     same = msg[1:] == msg[:-1]
-    rc, cc = cl // pl.cluster_cols, cl % pl.cluster_cols
+    cc, rc = cl // pl.cluster_rows, cl % pl.cluster_rows
     dist = np.abs(np.diff(rc)) + np.abs(np.diff(cc))
+    if horizontal_only:
+        dist = np.where(np.diff(rc) == 0, dist, 0)
+    if reduction and np.any((np.diff(cc) != 0) & same):
+        raise AssertionError("a psum chain leaves its cluster column")   # excluded by check_mapping
     transfers = int(w.sum())                                      # |D| per word
     hops = int((dist * w[1:])[same].sum())
     first = np.concatenate([[True], ~same])
@@ -487,7 +522,8 @@ def _deliver_filters(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, gt0, g_k, k_rel
     c["noc_filter"] += int(f_match.sum()) * S
     c["rf_filter_writes"] += int(f_match.sum()) * S
     tr, hp, pc, mode = _route(pl, _set_match(f_match, arr), arr.sets,
-                              np.full(f_addr.size, S, np.int64), reduction=False)
+                              np.full(f_addr.size, S, np.int64), reduction=False,
+                              horizontal_only=True)
     c["router_filter"] += tr
     c["hops_filter"] += hp
     per_cluster["filter"] += pc

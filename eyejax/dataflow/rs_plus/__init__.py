@@ -69,8 +69,10 @@ Design choices where the contract leaves room (documented here, used by model an
   Mesh hops are approximated in the search (router transfers cost no energy; the NoC bound is
   approximated too): a chain of L sets whose consecutive members are `stride` slots apart crosses
   (L − 1)·min(1, stride/k) cluster boundaries on average, each costing the Manhattan distance of a
-  row-major step of max(stride/k, 1) clusters (a single step in a row costs 1; the (2c−1)/c average
-  over row wraps is used for stride <= k). The recount is exact. A test checks that with hop
+  step of max(stride/k, 1) clusters down the columns (clusters are numbered column by column; a
+  single step in a column costs 1; the (2r−1)/r average over column wraps is used for
+  stride <= k); weights, which move only along rows, cost a hop per step only on a one-row mesh.
+  The recount is exact. A test checks that with hop
   energy 0 the search's energy equals the recount's on every feasible candidate.
 * Spad capacity in sparse mode uses the expected stored words (not a worst case); the address
   scratchpads are not checked (the contract lists data scratchpads only).

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.rs_plus.encoding import arch_in, formats
+from eyejax.dataflow.rs_plus.noc import psum_chains_in_columns
 from eyejax.dataflow.rs_plus.space import mapping_values
 from eyejax.dataflow.tiling import cdiv, fdiv, tile_sum
 
@@ -62,6 +63,8 @@ def feasible(shape, arch, sp, mp, dtype):
     # strip sets take equal strips: o > 1 only where o·e rows tile E exactly
     ok &= (o == 1) | ((o >= 1) & (jnp.mod(E, o * e) == 0))
     ok &= r * t * g * b * o <= k * a["clusters"]
+    ok &= psum_chains_in_columns(N, Cg, Mg, G, E, (h, e, r, t, g, b, p, q, n, m, o), k,
+                                 a["cluster_rows"])
     ok &= (m >= p * t) & (m % (p * t) == 0) & (m <= cdiv(Mg, p * t) * p * t)
     ok &= (q * S * wi <= a["iact_spad_words"]) & (p * q * S * ww <= a["weight_spad_words"])
     ok &= p <= a["psum_spad_words"]

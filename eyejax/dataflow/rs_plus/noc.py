@@ -13,7 +13,8 @@ starts in [ck, (c+1)k) (prefix differences at the cluster boundaries; for psums,
 write into its GLB) and (ii) chain continuations whose previous set, `stride` slots back, lies in
 an earlier cluster: exactly the slots in [ck, ck + min(stride, k)), a window inside at most two
 consecutive stride-blocks (stride = 1 weights, r_eff·B iacts, B psums). Their hops are the
-Manhattan distances from the previous set's cluster, which is c − ceil(stride/k) before slot
+mesh distances from the previous set's cluster (clusters numbered down the columns; Manhattan for
+iacts and psums, along a row only for weights), which is c − ceil(stride/k) before slot
 (c − ceil(stride/k) + 1)·k + stride and one cluster later from there on.
 
 Precision. The per-class per-cluster values are integers bounded by (slots) × (words per slot) ×
@@ -44,11 +45,43 @@ def floor_divmod(a, d):
     return qt, a - qt * d
 
 
-def mesh_dist(a, c, cols):
-    """Manhattan distance between clusters a and c (row-major on a mesh of `cols` columns)."""
-    ar, ac = floor_divmod(jnp.maximum(a, 0.0), cols)
-    br, bc = floor_divmod(c, cols)
+def mesh_dist(a, c, rows):
+    """Manhattan distance between clusters a and c (numbered down the columns of a mesh of `rows`
+    rows: cluster c sits in row c mod rows of column floor(c / rows))."""
+    ac, ar = floor_divmod(jnp.maximum(a, 0.0), rows)
+    bc, br = floor_divmod(c, rows)
     return jnp.abs(ar - br) + jnp.abs(ac - bc)
+
+
+def weight_dist(a, c, rows):
+    """Weight-mesh hops from cluster a to cluster c: the weight routers link only horizontally
+    (JETCAS19), so a word goes along its row (|column difference| hops) and reaches another row
+    from that cluster's own off-chip input (0 hops)."""
+    ac, ar = floor_divmod(jnp.maximum(a, 0.0), rows)
+    bc, br = floor_divmod(c, rows)
+    return jnp.where(ar == br, jnp.abs(ac - bc), 0.0)
+
+
+def psum_chains_in_columns(N, Cg, Mg, G, E, mp_values, k, rows):
+    """Whether every psum reduction chain of every pass stays inside one cluster column: the psum
+    routers link only vertically (JETCAS19). Column j holds the slots [jL, (j+1)L), L = k·rows;
+    the chains of a pass class (active sets be, re, te, ge; B = o·be strip × image sets) run
+    through the consecutive blocks of re·B slots, so they stay in columns iff re <= 1, or all the
+    pass's ge·te·re·B slots lie in column 0, or re·B divides L. Checked on every image and channel
+    class that occurs, with the largest ge·te that occurs (the middle test only gets easier with
+    fewer sets); elementwise, any numeric dtype."""
+    h, e, r, t, g, b, p, q, n, m, o = mp_values
+    L = k * rows
+    oe = jnp.minimum(o, cdiv(E, e))
+    tg = jnp.minimum(t, cdiv(Mg, p)) * jnp.minimum(g, G)
+    ok = True
+    for zsize, zcount in zip(*tile_classes(N, n * b)):
+        for ysize, ycount in zip(*tile_classes(Cg, q * r)):
+            re = cdiv(ysize, q)
+            block = re * oe * cdiv(zsize, n)
+            fits = (re <= 1) | (tg * block <= L) | (fdiv(L, block) * block == L)
+            ok = ok & (fits | (zcount == 0) | (ycount == 0))
+    return ok
 
 
 def set_size(i, L, full, last):
@@ -134,7 +167,7 @@ def chain_starts(ps: PassSets, J):
     return start, (gi, ti, ri, xi)
 
 
-def continuation_window(stride, o, pre, w0, w1, cl, Jc, kf, ccf):
+def continuation_window(stride, o, pre, w0, w1, cl, Jc, kf, crf):
     """(words, hops) of the chain continuations entering each cluster from an earlier one.
     o: in-block offset of ck; pre(x): in-block prefix of the words up to offset x; w0 / w1: the
     block's word scale × non-first indicator for the block holding ck and the next one."""
@@ -148,23 +181,23 @@ def continuation_window(stride, o, pre, w0, w1, cl, Jc, kf, ccf):
     p_o = pre(o)
     words = w0 * (pre(x1) - p_o) + w1 * pre(x2)
     near = w0 * (pre(y1) - p_o) + w1 * pre(y2)
-    d1 = mesh_dist(a0 + 1, cl, ccf)
-    return words, d1 * words + (mesh_dist(a0, cl, ccf) - d1) * near
+    d1 = mesh_dist(a0 + 1, cl, crf)
+    return words, d1 * words + (mesh_dist(a0, cl, crf) - d1) * near
 
 
-def continuations(ps: PassSets, digits, cl, Jc, kf, ccf, ft):
+def continuations(ps: PassSets, digits, cl, Jc, kf, crf, ft):
     """(words, hops) per data type of the chain continuations entering each cluster (`digits`:
     the slot digits (ti, ri, xi) of each cluster's first slot)."""
     ti0, ri0, xi0 = digits
     pt0 = ps.pt(ti0)
     w_f = jnp.where(xi0 > 0, ps.qr(ri0) * pt0, 0.0)       # a weight chain continues across ck
     return {
-        "filter": (w_f, mesh_dist(cl - 1, cl, ccf) * w_f),
+        "filter": (w_f, weight_dist(cl - 1, cl, crf) * w_f),
         "ifmap": continuation_window(ps.re * ps.B, ri0 * ps.B + xi0, ps.pre_ifmap,
                                      (ti0 != 0).astype(ft), (ti0 + 1 < ps.te).astype(ft),
-                                     cl, Jc, kf, ccf),
+                                     cl, Jc, kf, crf),
         "psum": continuation_window(ps.B, xi0, ps.FB, jnp.where(ri0 != 0, pt0, 0.0),
-                                    jnp.where(ri0 + 1 < ps.re, pt0, 0.0), cl, Jc, kf, ccf),
+                                    jnp.where(ri0 + 1 < ps.re, pt0, 0.0), cl, Jc, kf, crf),
     }
 
 
@@ -218,18 +251,18 @@ def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
     N, Cg, Mg, G, E = (s[kk] for kk in ("N", "Cg", "Mg", "G", "E"))
     h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, i64)
     o = jnp.minimum(o, cdiv(E, e))                        # the strip sets a pass fills
-    cc = jnp.asarray(arch.cluster_cols).astype(i64)
+    cr = jnp.asarray(arch.cluster_rows).astype(i64)
     cpes = jnp.asarray(arch.cluster_pe_rows).astype(i64) * jnp.asarray(arch.cluster_pe_cols).astype(i64)
     k = jnp.maximum(cpes // (h * e), 1)
     ps = PassSets(N, Cg, Mg, n, b, q, r, p, t, o, ft)
     cls = class_weights(N, Cg, Mg, n, b, q, r, p, t)
-    kf, ccf = k.astype(ft).reshape(()), cc.astype(ft).reshape(())
+    kf, crf = k.astype(ft).reshape(()), cr.astype(ft).reshape(())
     C = max_clusters
     c_all = jnp.arange(C + 1, dtype=ft).reshape(1, 1, 1, C + 1)
     J = c_all * kf                                        # first slot of each cluster (and the end)
     start, (_, ti, ri, xi) = chain_starts(ps, J)
     cl, Jc = c_all[..., :C], J[..., :C]
-    win = continuations(ps, (ti[..., :C], ri[..., :C], xi[..., :C]), cl, Jc, kf, ccf, ft)
+    win = continuations(ps, (ti[..., :C], ri[..., :C], xi[..., :C]), cl, Jc, kf, crf, ft)
     mult = pass_multipliers(s, h, e, o)
     out = {}
     for dt in ("filter", "ifmap", "psum"):
@@ -259,12 +292,14 @@ def noc_modes(shape, mp):
             "noc_mode_psum": ps.astype(i64)}
 
 
-def _approx_hops(words, length, stride, k, cc):
+def _approx_hops(words, length, stride, k, rows):
     """Estimate of the mesh hops of `words` words each sent along a chain of `length` sets
-    `stride` slots apart (the rs_plus package docstring, "Search")."""
+    `stride` slots apart (the rs_plus package docstring, "Search"); clusters are numbered down
+    the columns of `rows` rows."""
     frac = jnp.minimum(stride / k, 1.0)
     delta = jnp.maximum(stride / k, 1.0)
-    step = jnp.where(stride / k <= 1.0, (2.0 * cc - 1.0) / cc, fdiv(delta, cc) + delta - cc * fdiv(delta, cc))
+    step = jnp.where(stride / k <= 1.0, (2.0 * rows - 1.0) / rows,
+                     fdiv(delta, rows) + delta - rows * fdiv(delta, rows))
     return words * (length - 1) * frac * step
 
 
@@ -277,7 +312,7 @@ def approx_noc(words, h, e, r, t, g, b, p, q, n, o, shape, a):
     `RSPlusSearchSpace.exact_noc` is False."""
     N, Cg, Mg, G, E = shape["N"], shape["Cg"], shape["Mg"], shape["G"], shape["E"]
     k = fdiv(a["cpes"], h * e)
-    cc = a["cluster_cols"]
+    rows = a["cluster_rows"]
     t0, r0 = jnp.minimum(t, cdiv(Mg, p)), jnp.minimum(r, cdiv(Cg, q))
     b0 = jnp.minimum(b, cdiv(N, n)) * jnp.minimum(o, cdiv(E, e))     # strip × image sets
     g0 = jnp.minimum(g, G)
@@ -287,7 +322,10 @@ def approx_noc(words, h, e, r, t, g, b, p, q, n, o, shape, a):
     for dt, (L, st) in chains.items():
         router = words[dt] * (1.0 + (L - 1) * jnp.minimum(st / k, 1.0))
         out[f"router_{dt}"] = router
-        out[f"hops_{dt}"] = _approx_hops(words[dt], L, st, k, cc)
+        if dt == "filter":   # weights: consecutive clusters share a row only on a one-row mesh
+            out[f"hops_{dt}"] = words[dt] * (L - 1) * jnp.minimum(1.0 / k, 1.0) * (rows == 1)
+        else:
+            out[f"hops_{dt}"] = _approx_hops(words[dt], L, st, k, rows)
         out[f"load_{dt}"] = router / used
     return out
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import RSPlusMapping
 from eyejax.dataflow.rs_plus.encoding import arch_in, formats
-from eyejax.dataflow.rs_plus.noc import approx_noc
+from eyejax.dataflow.rs_plus.noc import approx_noc, psum_chains_in_columns
 from eyejax.dataflow.rs_plus.space import MAPPING_KEYS, RSPlusSearchSpace
 from eyejax.dataflow.rs_plus.timing import blom_kappa, pass_time
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
@@ -45,8 +45,11 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     # spad otherwise gave every q split more channels than the weight spad holds: no fit at all)
     q_top = jnp.minimum(Cg, jnp.maximum(fdiv(a["weight_spad_words"], S * ww0), 1))
     q = jnp.minimum(jnp.maximum(fdiv(q_max, q_split), 1), q_top)           # [q]
-    p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["weight_spad_words"], q * S * ww0)), Mg)
     r = jnp.maximum(jnp.minimum(r_opt, cdiv(Cg, q)), 1)                    # [r, q]
+    # balanced channel split: the same channel tiles, evened out (never more compute; the last
+    # tile keeps all r channel sets more often, which the psum chains' column rule needs)
+    q = cdiv(Cg, r * cdiv(Cg, r * q))                                      # [r, q]
+    p_max = jnp.minimum(jnp.minimum(a["psum_spad_words"], fdiv(a["weight_spad_words"], q * S * ww0)), Mg)
     g = jnp.minimum(G, jnp.maximum(fdiv(fdiv(sets, r), g_split), 1))       # [e, r, g, q]
     # p split 0 = balanced: the fewest filter chunks the free sets allow, each split evenly over
     # them, p rounded up to whole SIMD pairs (macs_per_pe filters share a weight column)
@@ -64,29 +67,45 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     m_fit = fdiv(fdiv(a["psum_glb_total"], a["psum_bits"]), g * n * b * e * F)
     m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)
     iact_block = g * n * b * q * r * rs.rows_glb(e, U, R) * W_used * fm["beta_i"]
+    # the psum chains' column rule (noc.psum_chains_in_columns) on the first pass's sets
+    r0, b0 = jnp.minimum(r, cdiv(Cg, q)), jnp.minimum(b, cdiv(N, n))
+    column = (fdiv(a["cpes"], h * e) * a["cluster_rows"], r0, r0 * b0, t * g)
     o = strip_sets(E, e, sets, r * t * g * b, fdiv(m_fit, jnp.maximum(m, pt)),
-                   fdiv(a["iact_glb_total"], iact_block), space) if space.strip_sets else jnp.ones_like(e)
+                   fdiv(a["iact_glb_total"], iact_block), space, column) \
+        if space.strip_sets else jnp.ones_like(e)
     ok = (m >= pt) & (q_max >= 1) & (r * t * g * b <= sets)
     ok &= (q * S * fm["ratio_i"] <= a["iact_spad_words"])
     ok &= (p * q * S * fm["ratio_w"] <= a["weight_spad_words"])
     ok &= iact_block <= a["iact_glb_total"]
+    ok &= psum_chains_in_columns(N, Cg, Mg, G, E, (h, e, r, t, g, b, p, q, n, m, o),
+                                 fdiv(a["cpes"], h * e), a["cluster_rows"])
     m = jnp.maximum(m, pt)
     return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o), ok
 
 
-def strip_sets(E, e, sets, used, psum_room, iact_room, space: RSPlusSearchSpace):
+def strip_sets(E, e, sets, used, psum_room, iact_room, space: RSPlusSearchSpace, column=None):
     """The grid's strip sets o: the sets left after r·t·g·b (`used`) take further strips of the
     same images side by side, as far as the GLBs' spare room holds their blocks beside the
     candidate's m (`psum_room`, `iact_room`: no extra ifmap re-reads, m unchanged), in equal strip
     tiles: o = D/k for the least k >= D/room dividing the D = E/e strips, k tried at
-    `space.strip_tries` values (none divides: o = 1; e not dividing E: o = 1)."""
+    `space.strip_tries` values (none divides: o = 1; e not dividing E: o = 1). `column` = (L, r,
+    r·b, t·g) of the first pass: an o that would lead its psum chains (blocks of r·b·o slots)
+    across a column of L slots is skipped (noc.psum_chains_in_columns)."""
     room = jnp.maximum(jnp.minimum(fdiv(sets, used), jnp.minimum(psum_room, iact_room)), 1)
-    D = jnp.where(jnp.mod(E, e) == 0, fdiv(E, e), 1.0)
+    # (divisibility as floor(a/b)·b == a: jnp.mod's float path is much slower on this grid)
+    De = fdiv(E, e)
+    D = jnp.where(De * e == E, De, 1.0)
     k0 = cdiv(D, room)
-    k = D
+    o = jnp.ones_like(D)
     for j in reversed(range(space.strip_tries)):
-        k = jnp.where((jnp.mod(D, k0 + j) == 0) & (k0 + j <= D), k0 + j, k)
-    return fdiv(D, k)
+        oj = fdiv(D, k0 + j)
+        ok = (oj * (k0 + j) == D) & (k0 + j <= D)
+        if column is not None:
+            L, r0, rb, tg = column
+            block = rb * oj
+            ok &= (r0 <= 1) | (block * tg <= L) | (fdiv(L, block) * block == L)
+        o = jnp.where(ok, oj, o)
+    return o
 
 
 def candidate_active_pes(shape, mp: RSPlusMapping):
