@@ -62,6 +62,8 @@ def brute_noc(layer, arch, mp):
     cr = arch.cluster_rows
     k = arch.cluster_pe_rows * arch.cluster_pe_cols // (h * e)
     clusters = arch.cluster_rows * arch.cluster_cols
+    T0, R0, B0 = min(t, -(-Mg // p)), min(r, -(-Cg // q)), min(b, -(-N // n))
+    O0 = min(o, -(-E // e))
     out = {f"{a}_{d}": 0 for a in ("router", "hops") for d in ("ifmap", "filter", "psum")}
     load = {d: np.zeros(clusters, np.int64) for d in ("ifmap", "filter", "psum")}
     # clusters numbered down the columns; weights move only along rows (another row: 0 hops)
@@ -70,7 +72,7 @@ def brute_noc(layer, arch, mp):
 
     def route(slots):
         cls = []
-        for j in slots:
+        for j in sorted(slots):                  # a chain visits its sets in slot order
             if not cls or cls[-1] != j // k:
                 cls.append(j // k)
         return cls
@@ -96,7 +98,9 @@ def brute_noc(layer, arch, mp):
                                 ps = tiles(x, p)
                                 T_, R_, O_, B_ = len(ps), len(qs), len(es_), len(ns_)
                                 X = [(oi, bi) for oi in range(O_) for bi in range(B_)]
-                                slot = lambda gi, ti, ri, oi, bi: (((gi * T_ + ti) * R_ + ri) * O_ + oi) * B_ + bi
+                                # the layer's slot layout is its first pass's: a later pass
+                                # leaves the slots of its missing sets idle
+                                slot = lambda gi, ti, ri, oi, bi: (((gi * T0 + ti) * R0 + ri) * B0 + bi) * O0 + oi
                                 for gi in range(gk):
                                     for ti in range(T_):
                                         for ri in range(R_):

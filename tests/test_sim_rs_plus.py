@@ -28,6 +28,7 @@ A3234 = V2(3, 2, 3, 4)       # 3×2 clusters of 3×4 PEs
 A1423 = V2(1, 4, 2, 3)       # 1×4 clusters of 2×3 PEs
 A11 = V2(1, 1, 3, 4)         # one cluster: no mesh hops
 ADEF = EyerissV2()           # 8×2 clusters of 3×4 PEs
+A4234 = V2(4, 2, 3, 4)       # 4×2 clusters of 3×4 PEs
 
 
 def L(name, N=1, C=1, M=1, H=5, W=5, R=3, S=3, U=1, P=0, G=1, kind="CONV"):
@@ -53,14 +54,16 @@ CASES = [
     (L("fold_stride2", M=2, H=11, W=9, R=5, S=5, U=2, P=2), A1423, M_(5, 1, t=2)),
     (L("fold_R7_on_4pe", C=2, M=3, H=9, W=3, R=7, S=1), A222, M_(4, 1, t=2, b=1, q=2, m=2)),
     (L("stride3_R<U", N=2, C=2, M=3, H=10, W=11, R=2, S=2, U=3), A3234, M_(2, 3, r=2, b=2)),
-    (L("partial_all", N=3, C=5, M=5, H=9, W=8, R=5, S=3, P=1), A3234,
+    (L("partial_all", N=3, C=5, M=5, H=9, W=8, R=5, S=3, P=1), A4234,
      M_(5, 2, r=2, b=2, p=2, q=2, m=4)),
     (L("E_wide", C=2, M=2, H=16, W=6), A1423, M_(3, 2, t=2)),
     (L("batch_b3_n2", N=5, C=2, M=2, H=5, W=5), A3234, M_(3, 2, b=3, n=2)),
     (L("grouped3", C=6, M=9, H=6, W=6, P=1, G=3), A222, M_(3, 1, g=3, p=2, q=2)),
     (L("group_tiles_partial", C=5, M=5, H=6, W=5, P=1, G=5, kind="DWCONV"), A1423, M_(3, 2, g=3)),
     (L("one_by_one", N=2, C=4, M=3, H=4, W=5, R=1, S=1), A1423,
-     M_(1, 2, r=2, t=3, b=2, q=2, m=3)),
+     M_(1, 2, r=3, t=3, q=1, m=3)),
+    (L("one_by_one_b2", N=2, C=4, M=3, H=4, W=5, R=1, S=1), A1423,
+     M_(1, 2, t=3, b=2, q=2, m=3)),
     (L("tiny_pad", C=2, M=2, H=2, W=2, P=1), A222, None),
     (L("one_cluster", N=2, C=3, M=4, H=6, W=6, P=1), A11, M_(3, 1, r=2, t=2, b=1)),
     (L("default_arch", N=2, C=4, M=8, H=8, W=8, P=1), ADEF,
@@ -110,18 +113,27 @@ def _contract_noc(layer, mp, arch):
     E, F, R, S, U = layer.E, layer.F, layer.R, layer.S, layer.stride
     Wu = (F - 1) * U + S
     h, e, r, t, g, b, p, q, n, m = (getattr(mp, k) for k in "hertgbpqnm")
-    cols = int(arch.cluster_cols)
+    mesh_rows = int(arch.cluster_rows)
     k = int(arch.cluster_pe_rows * arch.cluster_pe_cols) // (h * e)
-    ncl = int(arch.cluster_rows) * cols
+    ncl = mesh_rows * int(arch.cluster_cols)
+    # the layer's slot layout: its first pass's set counts
+    T0, R0, B0 = min(t, _cd(Mg, p)), min(r, _cd(Cg, q)), min(b, _cd(N, n))
     out = {f"{a}_{d}": 0 for a in ("router", "hops") for d in ("ifmap", "filter", "psum")}
     per = {d: np.zeros(ncl, np.int64) for d in ("ifmap", "filter", "psum")}
     modes = None
 
+    def dist(d, a, c):
+        """Clusters numbered down the columns; weights move only along a row (another row: the
+        cluster's own off-chip input), iacts and psums the Manhattan way."""
+        (ac, ar), (cc, cr) = divmod(a, mesh_rows), divmod(c, mesh_rows)
+        if d == "filter":
+            return abs(ac - cc) if ar == cr else 0
+        return abs(ac - cc) + abs(ar - cr)
+
     def add(d, slots, words, reduction=False):
         D = sorted({s // k for s in slots})
         out[f"router_{d}"] += len(D) * words
-        out[f"hops_{d}"] += words * sum(abs(a // cols - c // cols) + abs(a % cols - c % cols)
-                                        for a, c in zip(D, D[1:]))
+        out[f"hops_{d}"] += words * sum(dist(d, a, c) for a, c in zip(D, D[1:]))
         if reduction:
             for c in D[1:] + D[-1:]:
                 per[d][c] += words
@@ -141,7 +153,7 @@ def _contract_noc(layer, mp, arch):
                                 sets = g_k * te * re * b_k
 
                                 def slot(gi, ti, ri, bi):
-                                    return ((gi * te + ti) * re + ri) * b_k + bi
+                                    return ((gi * T0 + ti) * R0 + ri) * B0 + bi
                                 nf = [min(p, x - ti * p) for ti in range(te)]
                                 nc = [min(q, y - ri * q) for ri in range(re)]
                                 ni = [min(n, z - bi * n) for bi in range(b_k)]
@@ -233,8 +245,9 @@ def test_count_invariants(layer, arch, mapping):
     assert c["router_filter"] >= c["dram_filter_reads"]
     assert c["router_ifmap"] >= c["glb_ifmap_reads"]
     assert c["router_psum"] >= c["glb_psum_writes"]
-    # each cluster of D takes a word's delivery; hops at least |D| - 1 per word
-    assert c["hops_filter"] >= c["router_filter"] - c["dram_filter_reads"]
+    # each cluster of D takes a word's delivery; hops at least |D| - 1 per word (not for weights:
+    # a weight reaches a cluster of another row from that cluster's own off-chip input)
+    assert 0 <= c["hops_filter"] <= (c["router_filter"] - c["dram_filter_reads"]) * int(arch.cluster_cols)
     assert c["hops_ifmap"] >= c["router_ifmap"] - c["glb_ifmap_reads"]
     assert c["hops_psum"] >= c["router_psum"] - c["glb_psum_writes"]
     rates = {"ifmap": (arch.iact_routers * arch.iact_port_bits, arch.data_bits),
@@ -287,27 +300,32 @@ def test_modes_broadcast_when_one_kind_of_set():
 
 
 def test_hand_worked_mesh_examples():
-    """2×2 clusters of 2×2 PEs, h = e = 2: one set per cluster, clusters 0..3 at (0,0), (0,1),
-    (1,0), (1,1). D = [0, 1, 2, 3] has 1 + 2 + 1 = 4 hops."""
-    # b = 4 image sets: each weight word goes to all four clusters
+    """2×2 clusters of 2×2 PEs, h = e = 2: one set per cluster; clusters are numbered down the
+    columns, 0..3 at (row, column) (0,0), (1,0), (0,1), (1,1)."""
+    # b = 4 image sets: each weight word goes to all four clusters, D = [0, 1, 2, 3]; weights move
+    # only along rows, and each step changes row: every cluster takes it from its own off-chip
+    # input, no hop
     layer = L("w4", N=4, H=3, W=3, R=2, S=2)                # E = F = 2, one pass
     c = simulate_rs_plus_counts(layer, M_(2, 2, b=4), A222)
     assert c["passes"] == 1 and c["dram_filter_reads"] == 4
-    assert (c["router_filter"], c["hops_filter"]) == (16, 16)
+    assert (c["router_filter"], c["hops_filter"]) == (16, 0)
     assert c["router_cluster_filter"].tolist() == [4, 4, 4, 4]
     assert c["noc_cycles_filter"] == 1                       # ceil(4 · 8 / (3 · 24))
     assert c["noc_filter"] == 4 * 4 * 2                      # 4 sets × 4 words × e_s = 2 PEs
     assert c["hops_ifmap"] == c["hops_psum"] == 0
     assert c["noc_mode_filter"] == 3
-    # r = 4 channel sets: each psum word chains through clusters 0 → 1 → 2 → 3 → GLB(3)
-    layer = L("p4", C=4, H=3, W=3, R=2, S=2)
-    c = simulate_rs_plus_counts(layer, M_(2, 2, r=4), A222)
+    # r = 2 channel sets: each psum word chains down column 0, cluster 0 → 1 → GLB(1): 1 hop
+    layer = L("p2", C=2, H=3, W=3, R=2, S=2)
+    c = simulate_rs_plus_counts(layer, M_(2, 2, r=2), A222)
     assert c["glb_psum_writes"] == 4
-    assert (c["router_psum"], c["hops_psum"]) == (16, 16)
-    assert c["router_cluster_psum"].tolist() == [0, 4, 4, 8]
-    assert c["noc_psum"] == 4 * (4 * 2 - 1 + 1)              # 7 PE-to-PE + 1 to the GLB
+    assert (c["router_psum"], c["hops_psum"]) == (8, 4)
+    assert c["router_cluster_psum"].tolist() == [0, 8, 0, 0]
+    assert c["noc_psum"] == 4 * (2 * 2 - 1 + 1)              # 3 PE-to-PE + 1 to the GLB
     assert c["noc_mode_psum"] == 1
-    assert c["router_filter"] == c["dram_filter_reads"] == 16 and c["hops_filter"] == 0
+    assert c["router_filter"] == c["dram_filter_reads"] == 8 and c["hops_filter"] == 0
+    # r = 4 would chain from column 0 into column 1: psum routers link only vertically
+    with pytest.raises(ValueError, match="psum chain"):
+        simulate_rs_plus_counts(L("p4", C=4, H=3, W=3, R=2, S=2), M_(2, 2, r=4), A222)
     # 1×4 clusters of 2×3 PEs, h = 2, e = 1: k = 3 sets per cluster; b = 4 image sets fill
     # slots 0..3 in clusters 0, 0, 0, 1: D = [0, 1] (repeats merged), 1 hop
     layer = L("row", N=4, H=3, W=3, R=2, S=2)

@@ -129,6 +129,12 @@ class _PlanV2:
     def k(self) -> int:
         return self.cluster_pes // (self.h * self.e)
 
+    @property
+    def layout(self) -> tuple:
+        """The first pass's filter, channel, image and strip set counts: the slot layout's radices."""
+        return (min(self.t, cdiv(self.Mg, self.p)), min(self.r, cdiv(self.Cg, self.q)),
+                min(self.b, cdiv(self.N, self.n)), min(self.o, cdiv(self.E, self.e)))
+
 
 _ARCH_FIELDS = ("cluster_rows", "cluster_cols", "cluster_pe_rows", "cluster_pe_cols",
                 "iact_spad_words", "weight_spad_words", "psum_spad_words", "macs_per_pe",
@@ -206,28 +212,32 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
 
 def _check_psum_columns(layer: Layer, values, k: int, rows: int) -> None:
     """Raise ValueError when a psum chain of some pass would leave its cluster column (the psum
-    routers link only vertically, JETCAS19): walks every pass class's chains slot by slot, with
-    slot j in column j // (k·rows) (clusters numbered down the columns)."""
+    routers link only vertically, JETCAS19): walks every pass class's chains slot by slot in the
+    layer's slot layout (the first pass's), with slot j in column j // (k·rows) (clusters
+    numbered down the columns)."""
     h, e, r, t, g, b, p, q, n, o = values
     G = layer.groups
+    Cg, Mg = layer.C // G, layer.M // G
     sizes = lambda D, T: ([T] if D >= T else []) + ([D % T] if D % T else [])
-    oe = min(o, cdiv(layer.E, e))
+    T0, R0 = min(t, cdiv(Mg, p)), min(r, cdiv(Cg, q))
+    X0 = min(b, cdiv(layer.N, n)) * min(o, cdiv(layer.E, e))
     L = k * rows
     for gk in sizes(G, g):
         for z in sizes(layer.N, n * b):
-            for y in sizes(layer.C // G, q * r):
-                for x in sizes(layer.M // G, p * t):
-                    B, re, te = oe * cdiv(z, n), cdiv(y, q), cdiv(x, p)
-                    for first in range(0, gk * te * re * B, re * B):
-                        for xi in range(B):
-                            chain = [first + ri * B + xi for ri in range(re)]
-                            if chain[0] // L != chain[-1] // L:
-                                raise ValueError(
-                                    f"psum chain: channel sets in set slots {chain[0]}..{chain[-1]} "
-                                    f"span cluster columns {chain[0] // L} and {chain[-1] // L} "
-                                    f"(a column holds cluster_rows*k = {L} slots); psum routers "
-                                    f"link only vertically, so r*o*b must divide {L} or the "
-                                    f"pass must fit one column")
+            for y in sizes(Cg, q * r):
+                for x in sizes(Mg, p * t):
+                    live_x, re, te = min(o, cdiv(layer.E, e)) * cdiv(z, n), cdiv(y, q), cdiv(x, p)
+                    for gi in range(gk):
+                        for ti in range(te):
+                            for xi in range(live_x):
+                                chain = [((gi * T0 + ti) * R0 + ri) * X0 + xi for ri in range(re)]
+                                if chain[0] // L != chain[-1] // L:
+                                    raise ValueError(
+                                        f"psum chain: channel sets in set slots {chain[0]}..{chain[-1]} "
+                                        f"span cluster columns {chain[0] // L} and {chain[-1] // L} "
+                                        f"(a column holds cluster_rows*k = {L} slots); psum routers "
+                                        f"link only vertically, so r*o*b (first pass) must divide "
+                                        f"{L} or the layer's sets must fit one column")
 
 
 def is_feasible_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> bool:
@@ -284,6 +294,7 @@ class _ArrayV2:
     nchan: np.ndarray
     nimg: np.ndarray
     sets: int           # active sets of the pass
+    span: int           # slots of the layout the pass's groups occupy (idle ones included)
 
 
 def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_ss, y, x) -> _ArrayV2:
@@ -294,7 +305,10 @@ def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_ss, y, x) -> _ArrayV2:
         np.arange(h_k), np.arange(max(e_ss)), indexing="ij"))
     live = j < np.asarray(e_ss)[os]
     gi, ft, cr, os, bs, i, j = (a[live] for a in (gi, ft, cr, os, bs, i, j))
-    slot = (((gi * t_eff + ft) * r_eff + cr) * o_k + os) * b_k + bs
+    # the layer's slot layout is its first pass's (routers are configured once per layer): a
+    # later pass keeps every set's slot and leaves those of its missing sets idle
+    T0, R0, B0, O0 = pl.layout
+    slot = (((gi * T0 + ft) * R0 + cr) * B0 + bs) * O0 + os
     cluster = slot // pl.k
     local = (slot % pl.k) * (pl.h * pl.e) + i * pl.e + j      # any h·e PEs of the cluster
     if np.any(cluster >= pl.clusters) or np.any(local >= pl.cluster_pes):
@@ -303,7 +317,8 @@ def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_ss, y, x) -> _ArrayV2:
         raise AssertionError("two PE sets overlap")
     return _ArrayV2(gi=gi, ft=ft, cr=cr, os=os, bs=bs, i=i, j=j, slot=slot, cluster=cluster,
                     nfilt=np.minimum(pl.p, x - ft * pl.p), nchan=np.minimum(pl.q, y - cr * pl.q),
-                    nimg=np.minimum(pl.n, z - bs * pl.n), sets=g_k * t_eff * r_eff * o_k * b_k)
+                    nimg=np.minimum(pl.n, z - bs * pl.n), sets=g_k * t_eff * r_eff * o_k * b_k,
+                    span=g_k * T0 * R0 * B0 * O0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,7 +372,7 @@ def _route(pl: _PlanV2, set_match: np.ndarray, nsets: int, words: np.ndarray, re
 
 def _set_match(pe_match: np.ndarray, arr: _ArrayV2) -> np.ndarray:
     """[K, PEs] message → PE matches to [K, sets] message → destination set."""
-    out = np.zeros((pe_match.shape[0], arr.sets), bool)
+    out = np.zeros((pe_match.shape[0], arr.span), bool)
     k, pe = np.nonzero(pe_match)
     out[k, arr.slot[pe]] = True
     return out
@@ -617,7 +632,7 @@ def _chain_psums(pl: _PlanV2, c, per_cluster, holds, arr: _ArrayV2, y, h_k, gt0,
     c["noc_psum"] += int(okc.sum()) * F
     holds[pos[okc]] = True
     # psum words through the psum routers: each chain's rows share the chain's destination sets
-    cs = np.zeros((chain.shape[0], arr.sets), bool)
+    cs = np.zeros((chain.shape[0], arr.span), bool)
     cs[np.repeat(np.arange(chain.shape[0]), L), arr.slot[chain.ravel()]] = True
     tr, hp, pc, mode = _route(pl, cs, arr.sets, okc.sum(axis=(1, 2)).astype(np.int64) * F,
                               reduction=True)

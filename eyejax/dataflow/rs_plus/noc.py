@@ -1,18 +1,20 @@
 """RS+ on the hierarchical-mesh NoC: router transfers, mesh hops, per-cluster loads and NoC modes,
 exact (`noc_routes`, the recount) or estimated (`approx_noc`, the search), and the NoC-bound cycles.
 
-How the exact closed form works (docs/rs_plus_model.md, HM-NoC). In a pass of class (z, y, x) (full
-or remainder tile of the images, channels, filters) the active set slots
-j = ((gi·t_eff + ti)·r_eff + ri)·B + xi, with xi = oi·b_eff + bi over the B = o·b_eff strip × image
-sets (every strip set has e rows when o > 1: o·e divides E), run over [0, g_eff·A),
-A = B·r_eff·t_eff, and slot j lives in cluster floor(j / k). Every word a slot receives is a
+How the exact closed form works (docs/rs_plus_model.md, HM-NoC). The layer's slot layout is its
+first pass's: set (gi, ti, ri, bi, oi) sits in slot j = ((gi·T0 + ti)·R0 + ri)·X0 + xi with
+xi = bi·O0 + oi over the X0 = B0·O0 image × strip sets (strip sets innermost; every strip set has
+e rows when o > 1: o·e divides E), and slot j lives in cluster floor(j / k). A pass of class
+(z, y, x) (full or remainder tile of the images, channels, filters) fills a prefix of each digit
+(b_eff, r_eff, t_eff live sets) and leaves the other slots idle. Every word a slot receives is a
 product of per-index set sizes (n_b(bi), q_r(ri), p_t(ti): the full size except for the last
-index; strip sets repeat the image sets' sizes), so prefix sums over slots have closed forms in
-the mixed-radix digits of the prefix end. Router transfers into cluster c are (i) the words of chain
-starts in [ck, (c+1)k) (prefix differences at the cluster boundaries; for psums, the last set's
-write into its GLB) and (ii) chain continuations whose previous set, `stride` slots back, lies in
-an earlier cluster: exactly the slots in [ck, ck + min(stride, k)), a window inside at most two
-consecutive stride-blocks (stride = 1 weights, r_eff·B iacts, B psums). Their hops are the
+live index, 0 beyond it; strip sets repeat the image sets' sizes), so prefix sums over slots have
+closed forms in the mixed-radix digits of the prefix end. Router transfers into cluster c are (i)
+the words of chain starts in [ck, (c+1)k) (prefix differences at the cluster boundaries; for
+psums, the last set's write into its GLB) and (ii) chain continuations whose previous set,
+`stride` slots back, lies in an earlier cluster: exactly the live slots in [ck, ck + min(stride,
+k)), a window inside at most two consecutive stride-blocks (stride = 1 weights, R0·X0 iacts, X0
+psums; a chain's live sets are a prefix of it). Their hops are the
 mesh distances from the previous set's cluster (clusters numbered down the columns; Manhattan for
 iacts and psums, along a row only for weights), which is c − ceil(stride/k) before slot
 (c − ceil(stride/k) + 1)·k + stride and one cluster later from there on.
@@ -63,43 +65,38 @@ def weight_dist(a, c, rows):
 
 
 def psum_chains_in_columns(N, Cg, Mg, G, E, mp_values, k, rows):
-    """Whether every psum reduction chain of every pass stays inside one cluster column: the psum
-    routers link only vertically (JETCAS19). Column j holds the slots [jL, (j+1)L), L = k·rows;
-    the chains of a pass class (active sets be, re, te, ge; B = o·be strip × image sets) run
-    through the consecutive blocks of re·B slots, so they stay in columns iff re <= 1, or all the
-    pass's ge·te·re·B slots lie in column 0, or re·B divides L. Checked on every image and channel
-    class that occurs, with the largest ge·te that occurs (the middle test only gets easier with
-    fewer sets); elementwise, any numeric dtype."""
+    """Whether every psum reduction chain stays inside one cluster column: the psum routers link
+    only vertically (JETCAS19). Column j holds the slots [jL, (j+1)L), L = k·rows. The layer's
+    slot layout is its first pass's (docs/rs_plus_model.md "HM-NoC"): chains run through
+    consecutive blocks of R0·X0 slots (R0 channel sets, X0 = B0·O0 image × strip sets), and a later
+    pass uses a prefix of each chain. So the chains stay in columns iff R0 <= 1, or all the
+    G0·T0·R0·X0 slots lie in column 0, or R0·X0 divides L. Elementwise, any numeric dtype."""
     h, e, r, t, g, b, p, q, n, m, o = mp_values
     L = k * rows
-    oe = jnp.minimum(o, cdiv(E, e))
+    r0 = jnp.minimum(r, cdiv(Cg, q))
+    block = r0 * jnp.minimum(o, cdiv(E, e)) * jnp.minimum(b, cdiv(N, n))
     tg = jnp.minimum(t, cdiv(Mg, p)) * jnp.minimum(g, G)
-    ok = True
-    for zsize, zcount in zip(*tile_classes(N, n * b)):
-        for ysize, ycount in zip(*tile_classes(Cg, q * r)):
-            re = cdiv(ysize, q)
-            block = re * oe * cdiv(zsize, n)
-            fits = (re <= 1) | (tg * block <= L) | (fdiv(L, block) * block == L)
-            ok = ok & (fits | (zcount == 0) | (ycount == 0))
-    return ok
+    return (r0 <= 1) | (tg * block <= L) | (fdiv(L, block) * block == L)
 
 
 def set_size(i, L, full, last):
-    """Size of set i of L sets (full except the last)."""
-    return jnp.where(i >= L - 1, last, full)
+    """Size of set i of L live sets (full except the last; 0 from L on: idle slots)."""
+    return jnp.where(i >= L, 0.0, jnp.where(i >= L - 1, last, full))
 
 
 def set_prefix(x, L, full, last):
-    """Total size of sets 0 .. x-1 of L sets (0 <= x <= L)."""
+    """Total size of sets 0 .. x-1 of L live sets (x >= 0; everything from x >= L)."""
     return full * jnp.minimum(x, L - 1) + jnp.where(x >= L, last, 0.0)
 
 
 class PassSets:
-    """Per pass class, the set counts (be images, re channels, te filters: b_eff, r_eff, t_eff) and
-    the words of all image / channel / filter sets (Tb, Tr, Tt), each on its class axis, with the
-    per-set sizes and their prefix sums over set indices. The o strip sets of a pass repeat its
-    image sets: the B = o·be strip × image sets carry TB = o·Tb image words (their rows factor
-    out: equal strips)."""
+    """Per pass class, the live set counts (be images, re channels, te filters: b_eff, r_eff,
+    t_eff) and the words of all image / channel / filter sets (Tb, Tr, Tt), each on its class
+    axis, with the per-set sizes and their prefix sums over set indices, in the layer's slot layout:
+    radices X0 = B0·O0 (image sets, each with its O0 strip sets innermost), R0 and T0 of the first
+    pass; a later pass leaves the slots of its missing sets idle. The o strip sets of an image set
+    repeat its words: the image × strip sets carry TB = o·Tb image words (their rows factor out:
+    equal strips)."""
 
     def __init__(self, N, Cg, Mg, n, b, q, r, p, t, o, ft):
         zv, _ = tile_classes(N, n * b)
@@ -112,9 +109,13 @@ class PassSets:
         self.n_last = self.Tb - (self.be - 1) * self.n
         self.q_last = self.Tr - (self.re - 1) * self.q
         self.p_last = self.Tt - (self.te - 1) * self.p
-        self.B = cv(o) * self.be                        # strip × image sets of a pass
-        self.TB = cv(o) * self.Tb
-        self.slots = self.B * self.re * self.te           # A: active slots of one group's pass
+        self.O = cv(o)
+        self.X = cv(jnp.minimum(b, cdiv(N, n))) * self.O   # layout: image × strip sets of a block
+        self.R = cv(jnp.minimum(r, cdiv(Cg, q)))            # layout: channel sets
+        self.T = cv(jnp.minimum(t, cdiv(Mg, p)))            # layout: filter sets
+        self.live_x = self.be * self.O                      # live image × strip sets of a pass
+        self.TB = self.O * self.Tb
+        self.slots = self.X * self.R * self.T               # slots of one group
         self.per_group = {"filter": self.Tr * self.Tt, "ifmap": self.Tr * self.TB,
                           "psum": self.Tt * self.TB}
 
@@ -122,9 +123,12 @@ class PassSets:
         return set_prefix(x, self.be, self.n, self.n_last)
 
     def FB(self, x):
-        """Image words of the strip × image sets 0 .. x-1 (0 <= x <= B)."""
-        xo, xb = floor_divmod(x, self.be)
-        return xo * self.Tb + self.Fb(xb)
+        """Image words of the image × strip sets 0 .. x-1 (0 <= x <= X; strip sets innermost)."""
+        xb, xo = floor_divmod(x, self.O)
+        return self.O * self.Fb(xb) + xo * self.nb(xb)
+
+    def nb(self, i):
+        return set_size(i, self.be, self.n, self.n_last)
 
     def Fr(self, x):
         return set_prefix(x, self.re, self.q, self.q_last)
@@ -139,8 +143,8 @@ class PassSets:
         return set_size(i, self.te, self.p, self.p_last)
 
     def pre_ifmap(self, x):
-        """In-block prefix of the iact words of a t-block: channel sets, then strip × image sets."""
-        xr, xb = floor_divmod(x, self.B)
+        """In-block prefix of the iact words of a t-block: channel sets, then image × strip sets."""
+        xr, xb = floor_divmod(x, self.X)
         return self.Fr(xr) * self.TB + self.qr(xr) * self.FB(xb)
 
 
@@ -153,16 +157,17 @@ def class_weights(N, Cg, Mg, n, b, q, r, p, t):
 
 def chain_starts(ps: PassSets, J):
     """Σ over slots j < J of the chain-start words (unclamped), per data type, and the slot
-    digits (gi, ti, ri, xi) of J (xi: the strip × image set)."""
-    u1, xi = floor_divmod(J, ps.B)
-    u2, ri = floor_divmod(u1, ps.re)
-    gi, ti = floor_divmod(u2, ps.te)
+    digits (gi, ti, ri, xi) of J (xi: the image × strip set), in the layer's slot layout."""
+    u1, xi = floor_divmod(J, ps.X)
+    u2, ri = floor_divmod(u1, ps.R)
+    gi, ti = floor_divmod(u2, ps.T)
     TB, Tr, Tt = ps.TB, ps.Tr, ps.Tt
     start = {
         "filter": gi * Tr * Tt + ps.Ft(ti) * Tr + ps.pt(ti) * ps.Fr(ri)
         + jnp.where(xi > 0, ps.qr(ri) * ps.pt(ti), 0.0),
         "ifmap": (gi + (ti >= 1)) * Tr * TB + jnp.where(ti == 0, ps.Fr(ri) * TB + ps.qr(ri) * ps.FB(xi), 0.0),
-        "psum": gi * Tt * TB + ps.Ft(ti) * TB + jnp.where(ri == ps.re - 1, ps.pt(ti) * ps.FB(xi), 0.0),
+        "psum": gi * Tt * TB + ps.Ft(ti) * TB
+        + jnp.where(ri == ps.re - 1, ps.pt(ti) * ps.FB(xi), jnp.where(ri >= ps.re, ps.pt(ti) * TB, 0.0)),
     }
     return start, (gi, ti, ri, xi)
 
@@ -190,13 +195,14 @@ def continuations(ps: PassSets, digits, cl, Jc, kf, crf, ft):
     the slot digits (ti, ri, xi) of each cluster's first slot)."""
     ti0, ri0, xi0 = digits
     pt0 = ps.pt(ti0)
-    w_f = jnp.where(xi0 > 0, ps.qr(ri0) * pt0, 0.0)       # a weight chain continues across ck
+    # a weight chain continues across ck when ck is a live set but not its chain's first
+    w_f = jnp.where((xi0 > 0) & (xi0 < ps.live_x), ps.qr(ri0) * pt0, 0.0)
     return {
         "filter": (w_f, weight_dist(cl - 1, cl, crf) * w_f),
-        "ifmap": continuation_window(ps.re * ps.B, ri0 * ps.B + xi0, ps.pre_ifmap,
-                                     (ti0 != 0).astype(ft), (ti0 + 1 < ps.te).astype(ft),
-                                     cl, Jc, kf, crf),
-        "psum": continuation_window(ps.B, xi0, ps.FB, jnp.where(ri0 != 0, pt0, 0.0),
+        "ifmap": continuation_window(ps.R * ps.X, ri0 * ps.X + xi0, ps.pre_ifmap,
+                                     ((ti0 != 0) & (ti0 < ps.te)).astype(ft),
+                                     (ti0 + 1 < ps.te).astype(ft), cl, Jc, kf, crf),
+        "psum": continuation_window(ps.X, xi0, ps.FB, jnp.where((ri0 != 0) & (ri0 < ps.re), pt0, 0.0),
                                     jnp.where(ri0 + 1 < ps.re, pt0, 0.0), cl, Jc, kf, crf),
     }
 
