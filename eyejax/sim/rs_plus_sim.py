@@ -9,9 +9,10 @@ literally and counts what it moves:
   (the iact GLB load of every group and strip set of the tile: each strip set's padded ifmap
   block, pads written as zeros), folds of h filter rows and filter chunks of p·t; the innermost
   body is one PASS.
-* In a PASS every active set (group gi, filter set ti, channel set ri, strip set oi, image set bi)
-  gets its slot (((gi·t_eff + ti)·r_eff + ri)·o_eff + oi)·b_eff + bi, hence its cluster
-  slot // k, and h_k·e_s PEs of that cluster (e_s: its strip's rows). Each active PE gets an ID:
+* In a PASS every active set (group gi, filter set ti, channel set ri, image set bi, strip set oi)
+  gets its slot in the layer's layout, the first pass's (((gi·T0 + ti)·R0 + ri)·B0 + bi)·O0 + oi
+  (a later pass leaves its missing sets' slots idle), hence its cluster slot // k, and h_k·e_s PEs
+  of that cluster (e_s: its strip's rows). Each active PE gets an ID:
   (group, filter set, channel set, strip set, image set, filter row i, column j).
 * Delivery: every filter row read from DRAM and every ifmap row read from the GLB is a tagged
   message (its S or W_used words share one tag, hence one set of destinations); it reaches every
@@ -19,8 +20,8 @@ literally and counts what it moves:
   destination sets, in slot order, hence the destination clusters D (repeats merged) that the
   routers forward the words through: |D| router transfers per word and the hops along D on the
   cluster grid (clusters numbered down the columns; Manhattan for iacts, along a row only for
-  weights, down a column for psums, whose chains must stay in one column). Inside a cluster the all-to-all network delivers the words to the destination
-  PEs (the noc_* counts). Psums chain through the r_eff·h_k PEs of their column across the channel
+  weights, down a column for psums, whose chains must stay in one column). Inside a cluster the
+  all-to-all network delivers the words to the destination PEs (the noc_* counts). Psums chain through the r_eff·h_k PEs of their column across the channel
   sets (slot order, through the psum routers) and end in the GLB psum buffer.
 * Each PE stores what it receives in arrival order (filter × channel and image × channel slots),
   and the simulation checks that the (weight, iact) pairs the PE kernel multiplies out of its
