@@ -21,8 +21,9 @@ literally and counts what it moves:
   routers forward the words through: |D| router transfers per word and the hops along D on the
   cluster grid (clusters numbered down the columns; Manhattan for iacts, along a row only for
   weights, down a column for psums, whose chains must stay in one column). Inside a cluster the
-  all-to-all network delivers the words to the destination PEs (the noc_* counts). Psums chain through the r_eff·h_k PEs of their column across the channel
-  sets (slot order, through the psum routers) and end in the GLB psum buffer.
+  all-to-all network delivers the words to the destination PEs (the noc_* counts). Psums chain
+  through the r_eff·h_k PEs of their column across the channel sets (slot order, through the psum
+  routers) and end in the GLB psum buffer.
 * Each PE stores what it receives in arrival order (filter × channel and image × channel slots),
   and the simulation checks that the (weight, iact) pairs the PE kernel multiplies out of its
   scratchpads are exactly the pairs its assigned work needs (no missing, duplicate or mismatched
@@ -187,7 +188,6 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
     if r * t * g * b * o > k * clusters:
         raise ValueError(f"set slots: r*t*g*b*o = {r * t * g * b * o} exceeds k*clusters = "
                          f"{k}*{clusters} = {k * clusters}")
-    _check_psum_columns(layer, (h, e, r, t, g, b, p, q, n, o), k, A["cluster_rows"])
     iact_bits = g * n * b * o * q * r * distinct_rows(e, U, R) * W_used * A["data_bits"]
     iact_cap = clusters * A["iact_glb_banks"] * A["iact_glb_bank_bits"]
     if iact_bits > iact_cap:
@@ -198,7 +198,7 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
     if psum_bits > psum_cap:
         raise ValueError(f"psum GLB: g*n*b*o*m*e*F*psum_bits = {psum_bits} bits exceed "
                          f"clusters*psum_glb_banks*psum_glb_bank_bits = {psum_cap}")
-    return _PlanV2(
+    pl = _PlanV2(
         N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad, E=E,
         F=F, W_used=W_used, h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o,
         cluster_rows=A["cluster_rows"], cluster_cols=A["cluster_cols"], cluster_pes=cpes,
@@ -209,25 +209,24 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
                   A["weight_routers"] * A["weight_port_bits"],
                   A["psum_routers"] * A["psum_port_bits"]),
         rate_den=(A["data_bits"], A["data_bits"], A["psum_bits"]))
+    _check_psum_columns(pl)
+    return pl
 
 
-def _check_psum_columns(layer: Layer, values, k: int, rows: int) -> None:
+def _check_psum_columns(pl: _PlanV2) -> None:
     """Raise ValueError when a psum chain of some pass would leave its cluster column (the psum
     routers link only vertically, JETCAS19): walks every pass class's chains slot by slot in the
-    layer's slot layout (the first pass's), with slot j in column j // (k·rows) (clusters
-    numbered down the columns)."""
-    h, e, r, t, g, b, p, q, n, o = values
-    G = layer.groups
-    Cg, Mg = layer.C // G, layer.M // G
-    sizes = lambda D, T: ([T] if D >= T else []) + ([D % T] if D % T else [])
-    T0, R0 = min(t, cdiv(Mg, p)), min(r, cdiv(Cg, q))
-    X0 = min(b, cdiv(layer.N, n)) * min(o, cdiv(layer.E, e))
-    L = k * rows
-    for gk in sizes(G, g):
-        for z in sizes(layer.N, n * b):
-            for y in sizes(Cg, q * r):
-                for x in sizes(Mg, p * t):
-                    live_x, re, te = min(o, cdiv(layer.E, e)) * cdiv(z, n), cdiv(y, q), cdiv(x, p)
+    layer's slot layout (`_PlanV2.layout`, the first pass's), with slot j in column j // (k·rows)
+    (clusters numbered down the columns)."""
+    sizes = lambda D, T: {size for _, size in tiles(D, T)}          # the tile classes that occur
+    T0, R0, B0, O0 = pl.layout
+    X0 = B0 * O0
+    L = pl.k * pl.cluster_rows
+    for gk in sizes(pl.G, pl.g):
+        for z in sizes(pl.N, pl.n * pl.b):
+            for y in sizes(pl.Cg, pl.q * pl.r):
+                for x in sizes(pl.Mg, pl.p * pl.t):
+                    live_x, re, te = O0 * cdiv(z, pl.n), cdiv(y, pl.q), cdiv(x, pl.p)
                     for gi in range(gk):
                         for ti in range(te):
                             for xi in range(live_x):

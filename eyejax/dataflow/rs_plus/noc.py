@@ -47,21 +47,34 @@ def floor_divmod(a, d):
     return qt, a - qt * d
 
 
-def mesh_dist(a, c, rows):
-    """Manhattan distance between clusters a and c (numbered down the columns of a mesh of `rows`
-    rows: cluster c sits in row c mod rows of column floor(c / rows))."""
+def _row_col_steps(a, c, rows):
+    """(|row difference|, |column difference|) between clusters a and c, numbered down the
+    columns of a mesh of `rows` rows (cluster c sits in row c mod rows of column floor(c / rows))."""
     ac, ar = floor_divmod(jnp.maximum(a, 0.0), rows)
     bc, br = floor_divmod(c, rows)
-    return jnp.abs(ar - br) + jnp.abs(ac - bc)
+    return jnp.abs(ar - br), jnp.abs(ac - bc)
+
+
+def mesh_dist(a, c, rows):
+    """Manhattan distance between clusters a and c (iacts; psums, whose chains stay in a column)."""
+    dr, dc = _row_col_steps(a, c, rows)
+    return dr + dc
 
 
 def weight_dist(a, c, rows):
     """Weight-mesh hops from cluster a to cluster c: the weight routers link only horizontally
     (JETCAS19), so a word goes along its row (|column difference| hops) and reaches another row
     from that cluster's own off-chip input (0 hops)."""
-    ac, ar = floor_divmod(jnp.maximum(a, 0.0), rows)
-    bc, br = floor_divmod(c, rows)
-    return jnp.where(ar == br, jnp.abs(ac - bc), 0.0)
+    dr, dc = _row_col_steps(a, c, rows)
+    return jnp.where(dr == 0, dc, 0.0)
+
+
+def psum_blocks_fit(r0, block, blocks, L):
+    """The column rule on the layout's numbers: chain blocks of `block` slots (r0 channel sets
+    each), `blocks` of them, stay within columns of L slots iff r0 <= 1 (no chain), or they all
+    lie in column 0, or `block` divides L (`psum_chains_in_columns`; divisibility as
+    floor(L/block)·block = L: jnp.mod's float path is slow on the search grid)."""
+    return (r0 <= 1) | (blocks * block <= L) | (fdiv(L, block) * block == L)
 
 
 def psum_chains_in_columns(N, Cg, Mg, G, E, mp_values, k, rows):
@@ -72,11 +85,9 @@ def psum_chains_in_columns(N, Cg, Mg, G, E, mp_values, k, rows):
     pass uses a prefix of each chain. So the chains stay in columns iff R0 <= 1, or all the
     G0·T0·R0·X0 slots lie in column 0, or R0·X0 divides L. Elementwise, any numeric dtype."""
     h, e, r, t, g, b, p, q, n, m, o = mp_values
-    L = k * rows
     r0 = jnp.minimum(r, cdiv(Cg, q))
     block = r0 * jnp.minimum(o, cdiv(E, e)) * jnp.minimum(b, cdiv(N, n))
-    tg = jnp.minimum(t, cdiv(Mg, p)) * jnp.minimum(g, G)
-    return (r0 <= 1) | (tg * block <= L) | (fdiv(L, block) * block == L)
+    return psum_blocks_fit(r0, block, jnp.minimum(t, cdiv(Mg, p)) * jnp.minimum(g, G), k * rows)
 
 
 def set_size(i, L, full, last):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import RSPlusMapping
 from eyejax.dataflow.rs_plus.encoding import arch_in, formats
-from eyejax.dataflow.rs_plus.noc import approx_noc, psum_chains_in_columns
+from eyejax.dataflow.rs_plus.noc import approx_noc, psum_blocks_fit
 from eyejax.dataflow.rs_plus.space import MAPPING_KEYS, RSPlusSearchSpace
 from eyejax.dataflow.rs_plus.timing import blom_kappa, pass_time
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
@@ -39,7 +39,8 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     h = jnp.minimum(R, a["cpes"]) * one
     e_base = jnp.maximum(fdiv(jnp.minimum(E, fdiv(a["cpes"], h)), e_split), 1)
     e = cdiv(E, cdiv(E, e_base))                                           # [e]
-    sets = fdiv(a["cpes"], h * e) * a["clusters"]                          # [e]
+    k = fdiv(a["cpes"], h * e)                                             # [e] sets per cluster
+    sets = k * a["clusters"]                                               # [e]
     q_max = fdiv(a["iact_spad_words"], S * wi0)
     # q at most the channels and what leaves room for one filter in the weight spad (a large iact
     # spad otherwise gave every q split more channels than the weight spad holds: no fit at all)
@@ -67,18 +68,18 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     m_fit = fdiv(fdiv(a["psum_glb_total"], a["psum_bits"]), g * n * b * e * F)
     m = jnp.minimum(fdiv(m_fit, pt) * pt, cdiv(Mg, pt) * pt)
     iact_block = g * n * b * q * r * rs.rows_glb(e, U, R) * W_used * fm["beta_i"]
-    # the psum chains' column rule (noc.psum_chains_in_columns) on the first pass's sets
-    r0, b0 = jnp.minimum(r, cdiv(Cg, q)), jnp.minimum(b, cdiv(N, n))
-    column = (fdiv(a["cpes"], h * e) * a["cluster_rows"], r0, r0 * b0, t * g)
+    # the psum chains' column rule (noc.psum_chains_in_columns) on the first pass's sets: r, t
+    # and g are capped here already (t by cdiv(Mg, p), g by G, r by cdiv(Cg, q) before the
+    # balanced split, which only raises cdiv(Cg, q)), o by E/e
+    L, rb = k * a["cluster_rows"], r * jnp.minimum(b, cdiv(N, n))
     o = strip_sets(E, e, sets, r * t * g * b, fdiv(m_fit, jnp.maximum(m, pt)),
-                   fdiv(a["iact_glb_total"], iact_block), space, column) \
+                   fdiv(a["iact_glb_total"], iact_block), space, (L, r, rb, t * g)) \
         if space.strip_sets else jnp.ones_like(e)
     ok = (m >= pt) & (q_max >= 1) & (r * t * g * b <= sets)
     ok &= (q * S * fm["ratio_i"] <= a["iact_spad_words"])
     ok &= (p * q * S * fm["ratio_w"] <= a["weight_spad_words"])
     ok &= iact_block <= a["iact_glb_total"]
-    ok &= psum_chains_in_columns(N, Cg, Mg, G, E, (h, e, r, t, g, b, p, q, n, m, o),
-                                 fdiv(a["cpes"], h * e), a["cluster_rows"])
+    ok &= psum_blocks_fit(r, rb * o, t * g, L)
     m = jnp.maximum(m, pt)
     return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o), ok
 
@@ -92,8 +93,7 @@ def strip_sets(E, e, sets, used, psum_room, iact_room, space: RSPlusSearchSpace,
     r·b, t·g) of the first pass: an o that would lead its psum chains (blocks of r·b·o slots)
     across a column of L slots is skipped (noc.psum_chains_in_columns)."""
     room = jnp.maximum(jnp.minimum(fdiv(sets, used), jnp.minimum(psum_room, iact_room)), 1)
-    # (divisibility as floor(a/b)·b == a: jnp.mod's float path is much slower on this grid)
-    De = fdiv(E, e)
+    De = fdiv(E, e)                       # (divisibility as in noc.psum_blocks_fit, not jnp.mod)
     D = jnp.where(De * e == E, De, 1.0)
     k0 = cdiv(D, room)
     o = jnp.ones_like(D)
@@ -102,8 +102,7 @@ def strip_sets(E, e, sets, used, psum_room, iact_room, space: RSPlusSearchSpace,
         ok = (oj * (k0 + j) == D) & (k0 + j <= D)
         if column is not None:
             L, r0, rb, tg = column
-            block = rb * oj
-            ok &= (r0 <= 1) | (block * tg <= L) | (fdiv(L, block) * block == L)
+            ok &= psum_blocks_fit(r0, rb * oj, tg, L)
         o = jnp.where(ok, oj, o)
     return o
 
