@@ -23,3 +23,13 @@ def test_reduced_report(tmp_path):
     claims = re.findall(r"^\| (CONV|FC)[^|]*\| 256 \| 16 \| [0-9.]+× \([A-Z_]+\) \| (yes|NO)", text, re.M)
     assert len(claims) == 3
     assert (out / "isca16_totals.csv").is_file() and (out / "eyexam_v1_alexnet.csv").is_file()
+
+
+def test_module_entry_point():
+    """`python -m eyejax.report` is the report command (parses its own options)."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "eyejax.report", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "--reduced" in out.stdout and "--out" in out.stdout
