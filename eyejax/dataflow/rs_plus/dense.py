@@ -60,12 +60,13 @@ def feasible(shape, arch, sp, mp, dtype):
     k = fdiv(a["cpes"], h * e)
     ok = (h >= 1) & (h <= jnp.minimum(R, a["cpes"])) & (e >= 1) & (e <= E) & (h * e <= a["cpes"])
     ok &= (r >= 1) & (t >= 1) & (g >= 1) & (b >= 1) & (p >= 1) & (q >= 1) & (n >= 1) & (n <= N)
-    # strip sets take equal strips: o > 1 only where o·e rows tile E exactly
-    ok &= (o == 1) | ((o >= 1) & (jnp.mod(E, o * e) == 0))
+    # strip sets take equal strips: o > 1 only where o·e rows tile E exactly (divisibility as
+    # floor(a/b)·b = a, like the grid's: jnp.mod's float path is slow)
+    ok &= (o == 1) | ((o >= 1) & (fdiv(E, o * e) * (o * e) == E))
     ok &= r * t * g * b * o <= k * a["clusters"]
     ok &= psum_chains_in_columns(N, Cg, Mg, G, E, (h, e, r, t, g, b, p, q, n, m, o), k,
                                  a["cluster_rows"])
-    ok &= (m >= p * t) & (m % (p * t) == 0) & (m <= cdiv(Mg, p * t) * p * t)
+    ok &= (m >= p * t) & (fdiv(m, p * t) * (p * t) == m) & (m <= cdiv(Mg, p * t) * p * t)
     ok &= (q * S * wi <= a["iact_spad_words"]) & (p * q * S * ww <= a["weight_spad_words"])
     ok &= p <= a["psum_spad_words"]
     ok &= g * n * b * o * q * r * rs.rows_glb(e, U, R) * W_used * beta_i <= a["iact_glb_total"]
