@@ -20,8 +20,9 @@ BOUNDS = {"pe_rows": (4, 24), "pe_cols": (4, 24), "glb_banks": (4, 64), "psum_sp
 
 
 def test_area_proxy_of_eyeriss_v1():
-    # 168 PEs × (224 + 12 + 24) words + 25 × 2048 GLB words, 16 b each, + 256 per MAC
-    assert area_proxy(EyerissV1()) == (168 * 260 + 25 * 2048) * 2 + MAC_BYTES * 168 == 232_768
+    # 168 PEs × (224 + 12 + 24) words + 25 × 2048 GLB words + the 4096-word filter buffer, 16 b
+    # each, + 256 per MAC
+    assert area_proxy(EyerissV1()) == (168 * 260 + 25 * 2048 + 4096) * 2 + MAC_BYTES * 168 == 240_960
     batch = area_proxy(EyerissV1(pe_rows=np.array([12, 24])))
     assert batch[1] > batch[0]
 

@@ -62,6 +62,9 @@ def test_partial_and_batched():
     (EyerissV1(glb_banks=20), ["CONV1", "glb_banks = 20"]),
     (EyerissV1(pe_rows=9), ["CONV2", "pe_rows = 9"]),
     (EyerissV1(filter_spad_words=100), ["filter_spad_words = 100"]),
+    # CONV1's pass carries 2 sets x 16 filters of 11x11: 3872 words (fits the chip's 4096)
+    (EyerissV1(filter_buffer_words=2048), ["CONV1", "filter buffer", "3872",
+                                           "filter_buffer_words = 2048"]),
 ])
 def test_mapping_that_does_not_fit_names_the_limit(arch, words):
     with pytest.raises(MappingError) as e:

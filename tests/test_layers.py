@@ -30,8 +30,12 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+# module-name entry points that only forward to a console command (python -m eyejax.report)
+APP_SHIMS = ("eyejax.report",)
+
+
 def is_app(name: str) -> bool:
-    return name == "eyejax.app" or name.startswith("eyejax.app.")
+    return name == "eyejax.app" or name.startswith("eyejax.app.") or name in APP_SHIMS
 
 
 def modules() -> dict[str, Path]:

@@ -33,7 +33,7 @@ from eyejax.workload.layer import LayerArrays
 CASES = 120       # per energy table: 240 random layers × architectures
 ARCH_KEYS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
              "glb_banks", "glb_bank_words", "glb_ifmap_banks", "dram_bus_bits", "ifmap_bus_bits",
-             "psum_bus_bits")
+             "psum_bus_bits", "filter_buffer_words")
 TABLES = {"normalized": ISCA16_NORMALIZED, "pj": PJ_65NM}
 
 
@@ -58,6 +58,10 @@ def random_case(rng, i):
                 glb_ifmap_banks=int(rng.choice([0, 0, int(rng.integers(1, banks))])),
                 dram_bus_bits=int(rng.choice([16, 64])), ifmap_bus_bits=int(rng.choice([16, 32])),
                 psum_bus_bits=int(rng.choice([16, 64])))
+    # the filter buffer from its own stream, so the other draws stay those of earlier versions:
+    # no limit, the chip's 4096 words, or small enough to bind on these layers
+    fb_rng = np.random.default_rng(i)
+    arch["filter_buffer_words"] = int(fb_rng.choice([0, 4096, int(fb_rng.integers(4, 80))]))
     density = float(rng.choice([1.0, rng.uniform(0.2, 1.0)]))
     return layer, arch, bool(rng.integers(0, 2)), density
 
@@ -184,7 +188,7 @@ def test_search_modes_by_name():
 
 # ----------------------------------------------------------------------------- monotone hardware
 CAPACITIES = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words", "psum_spad_words",
-              "glb_banks", "glb_bank_words")
+              "glb_banks", "glb_bank_words", "filter_buffer_words")
 MONO_LAYERS = 2
 
 
@@ -210,7 +214,7 @@ arch_st = st.fixed_dictionaries({
     "pe_rows": st.integers(1, 6), "pe_cols": st.integers(1, 5),
     "filter_spad_words": st.integers(1, 48), "ifmap_spad_words": st.integers(1, 12),
     "psum_spad_words": st.integers(1, 6), "glb_banks": st.integers(2, 6),
-    "glb_bank_words": st.sampled_from([16, 64, 256])})
+    "glb_bank_words": st.sampled_from([16, 64, 256]), "filter_buffer_words": st.integers(4, 80)})
 
 
 @pytest.mark.parametrize("mode", ["exact", "fast"])

@@ -160,7 +160,7 @@ def test_layer_arrays_row():
 def test_feasibility_matches_model():
     """check_mapping (simulation) and mapping_is_feasible (model) accept the same mappings."""
     rng = np.random.default_rng(7)
-    arches = ARCHES + (EyerissV1(glb_banks=3, glb_bank_words=64),)
+    arches = ARCHES + (EyerissV1(glb_banks=3, glb_bank_words=64), EyerissV1(filter_buffer_words=40))
     seen = {True: 0, False: 0}
     for _ in range(150):
         arch = arches[rng.integers(len(arches))]

@@ -30,8 +30,9 @@ PINNED = {
     },
 }
 # VGG-16 CONV, batch 3, whole network (50% zeros assumed): fps, chip power, DRAM accesses/MAC.
-# Far from the chip's 0.7 fps (README); pinned so that any change shows.
-VGG_PINNED = {"fps": 1.04861, "power_mw": 192.024, "dram_per_mac": 0.0041782}
+# Far from the chip's 0.7 fps (README); pinned so that any change shows. 2026-12-05: the filter
+# buffer capacity (docs/rs_model.md "Capacity") moved them from 1.04861 fps, 192.024 mW, 0.0041782.
+VGG_PINNED = {"fps": 1.25529, "power_mw": 232.232, "dram_per_mac": 0.0044504}
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,7 @@ def test_vgg16_whole_network_pinned():
     assert all(label in table[0] for label in mod.LABELS.values())
     for k, want in VGG_PINNED.items():
         assert got[k] == pytest.approx(want, rel=1e-3), k
-    # the targets it misses (README): power and DRAM within +-20%, frame rate +50%
-    assert abs(got["power_mw"] / mod.VGG_PUBLISHED["power_mw"] - 1) < 0.2
-    assert abs(got["dram_per_mac"] / mod.VGG_PUBLISHED["dram_per_mac"] - 1) < 0.2
+    # the targets it misses (README): power within +-5%, DRAM +27%, frame rate +79%
+    assert abs(got["power_mw"] / mod.VGG_PUBLISHED["power_mw"] - 1) < 0.05
+    assert abs(got["dram_per_mac"] / mod.VGG_PUBLISHED["dram_per_mac"] - 1) < 0.3
+    assert got["fps"] > mod.VGG_PUBLISHED["fps"]

@@ -23,6 +23,8 @@ class EyerissV1:
     glb_banks: int = 25             # JSSC17: 100 kB ifmap/psum GLB in 25 banks of 4 kB
     glb_bank_words: int = 2048      # 4 kB bank / 16-bit words
     glb_ifmap_banks: int = 0        # banks given to ifmaps; 0 = chosen per layer, as on the chip
+    filter_buffer_words: int = 4096  # JSSC17: filters have their own 8 kB of the 108 kB GLB (16-b
+    #                                  words); a pass's filters are prefetched into it. 0 = no limit
     word_bits: int = 16             # 16-bit fixed point
     clock_mhz: int = 200            # measured at 200 MHz core clock
     dram_bus_bits: int = 64         # 64-bit DRAM bus on a 60 MHz link clock
@@ -46,7 +48,7 @@ V1_RANGES = {
     "filter_spad_words": (1, 1 << 20), "ifmap_spad_words": (1, 1 << 20),
     "psum_spad_words": (1, 1 << 20),
     "glb_banks": (1, 1 << 16), "glb_bank_words": (1, 1 << 24), "glb_ifmap_banks": (0, 1 << 16),
-    "word_bits": (1, 64), "clock_mhz": (1, 100_000),
+    "filter_buffer_words": (0, 1 << 24), "word_bits": (1, 64), "clock_mhz": (1, 100_000),
     "dram_bus_bits": (1, 1 << 16), "dram_clock_mhz": (1, 100_000),
     "filter_bus_bits": (1, 1 << 16), "ifmap_bus_bits": (1, 1 << 16), "psum_bus_bits": (1, 1 << 16),
 }
@@ -83,12 +85,14 @@ def pe_count(arch, n: int) -> np.ndarray:
 
 
 def area(arch, n: int) -> dict[str, np.ndarray]:
-    """Area proxy: PEs = rows x cols; SRAM = GLB banks x bank words + PEs x (filter + ifmap + psum
-    spad words), at word_bits (the chip: 168 PEs, 100 kB GLB + 87.4 kB of spads = 187.4 kB)."""
+    """Area proxy: PEs = rows x cols; SRAM = GLB banks x bank words + filter buffer words + PEs x
+    (filter + ifmap + psum spad words), at word_bits (the chip: 168 PEs, 100 kB ifmap/psum GLB +
+    8 kB filter buffer + 87.4 kB of spads = 195.4 kB)."""
     pes = pe_count(arch, n)
     spad = (per_config(arch.filter_spad_words, n) + per_config(arch.ifmap_spad_words, n)
             + per_config(arch.psum_spad_words, n))
-    words = per_config(arch.glb_banks, n) * per_config(arch.glb_bank_words, n) + pes * spad
+    words = (per_config(arch.glb_banks, n) * per_config(arch.glb_bank_words, n)
+             + per_config(arch.filter_buffer_words, n) + pes * spad)
     return {"pe_count": pes.astype(np.int64),
             "sram_kb": words * per_config(arch.word_bits, n) / 8.0 / 1024.0}
 

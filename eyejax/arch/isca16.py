@@ -26,7 +26,8 @@ What the paper text gives, and what eyejax assumes (docs/isca16_dataflows.md):
 
 RS under the same rule runs the existing RS model (eyejax.dataflow.rs) on an Eyeriss v1 pytree
 built to the RS split: 16×16 array, spads 220 + 12 + 24 words (512 B), 32 GLB banks of 4 kB
-(128 kB); see `isca16_arch`.
+(128 kB), no separate filter buffer (ISCA16's storage is the RF and the one buffer; Eyeriss v1's
+8 kB filter buffer is not part of that budget: `filter_buffer_words = 0`); see `isca16_arch`.
 """
 from __future__ import annotations
 
@@ -170,7 +171,8 @@ def isca16_arch(dataflow: str, num_pes: int = 256, **changes):
         base = dict(pe_rows=rows, pe_cols=cols, filter_spad_words=f, ifmap_spad_words=i,
                     psum_spad_words=p, glb_banks=int(banks), glb_bank_words=bank_words,
                     dram_bus_bits=64, dram_clock_mhz=200, filter_bus_bits=bus, ifmap_bus_bits=bus,
-                    psum_bus_bits=bus, energy=ISCA16_NORMALIZED)
+                    psum_bus_bits=bus, energy=ISCA16_NORMALIZED,
+                    filter_buffer_words=0)   # ISCA16's storage: RF + one buffer, no filter buffer
         base.update(changes)
         return EyerissV1(**base)
     i, f, p = RF_SPLIT[dataflow]

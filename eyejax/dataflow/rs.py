@@ -41,7 +41,8 @@ class RSSearchSpace:
       p = 16 with t = 2: 96 filters in three equal chunks of 32);
     n (images per pass): ceil(N / k) for k in `n_splits`.
     t (sets on different filters) takes the remaining PE sets, or, where one image's psums for all
-    of them do not fit the GLB, as many as do; m (psums kept in the GLB) is the largest multiple of
+    of them do not fit the GLB, as many as do; where a pass's filters would overflow the filter
+    buffer, p falls first (then t) until they fit; m (psums kept in the GLB) is the largest multiple of
     p*t that fits: only the ifmap re-fetch count depends on m, so the largest is optimal and need
     not be enumerated. Where no candidate fits, the search takes the least mapping (`fast_choice`).
     The exact search is `eyejax.dataflow.rs_exact` (docs/rs_model.md, "Mapping search").
@@ -74,7 +75,15 @@ def rows_glb(es, U, R):
 
 # the architecture's capacity fields (integers) the mapping rules read
 ARCH_INT_FIELDS = ("pe_rows", "pe_cols", "filter_spad_words", "ifmap_spad_words",
-                   "psum_spad_words", "glb_banks", "glb_bank_words", "glb_ifmap_banks")
+                   "psum_spad_words", "glb_banks", "glb_bank_words", "glb_ifmap_banks",
+                   "filter_buffer_words")
+
+
+def filter_buffer_fits(x, y, h, S, buffer_words):
+    """A pass's filters (x filters, y channels, h rows of S weights) fit the filter buffer they are
+    prefetched into from DRAM and filled from into the spads (docs/rs_model.md "Capacity";
+    JSSC17: filters have their own 8 kB of the GLB). buffer_words 0: no separate limit."""
+    return (buffer_words == 0) | (x * y * h * S <= buffer_words)
 
 
 def glb_room(shape, a, e, q, r, n):
@@ -266,6 +275,8 @@ def feasible(shape, arch, mp: RSMapping, dtype):
     ok &= (set_rows >= 1) & (r <= set_rows) & (t <= fdiv(set_rows, r) * set_cols)
     ok &= (m >= p * t) & (m % (p * t) == 0)
     ok &= h <= R   # h < min(R, pe_rows) folds the filter rows like h = pe_rows < R does
+    ok &= filter_buffer_fits(jnp.minimum(p * t, Mg), jnp.minimum(q * r, Cg), h, S,
+                             a["filter_buffer_words"])
     ifmap_banks = cdiv(n * q * r * rows_glb(e, U, R) * W_used, a["glb_bank_words"])
     psum_banks = cdiv(n * m * e * F, a["glb_bank_words"])
     split = a["glb_ifmap_banks"] > 0
@@ -321,6 +332,16 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     # balanced filter chunks: the fewest filters per PE that keeps the same number of p·t chunks,
     # so the last chunk is not a ragged one that leaves sets idle (like the balanced strips of e)
     balanced = lambda t: cdiv(Mg, t * cdiv(Mg, t * p))
+    # a pass carries no more filters than the filter buffer holds (x_max, where it holds fewer
+    # than Mg): fewer filters per PE first, keeping the sets (the chip's CONV1: 2 sets of 16
+    # filters of 11x11 = 3872 words); fewer sets only below one filter per PE. Candidates that fit
+    # are unchanged: where p·t > x_max but the balanced p' fits, p' <= x_max // t <= p keeps the
+    # number of filter chunks, so balancing gives p' again.
+    fb, filter_words = a["filter_buffer_words"], jnp.minimum(q * r, Cg) * h * S   # [e, r, q]
+    x_max = fdiv(fb, filter_words)
+    cap = (fb > 0) & (x_max < Mg)
+    t = jnp.where(cap, jnp.maximum(jnp.minimum(t, x_max), 1), t)
+    p = jnp.where(cap, jnp.maximum(jnp.minimum(p, fdiv(x_max, t)), 1), p)
     # no more filter sets than one image's psums can keep in the GLB (m >= p·t): with every set
     # taken, large arrays left no candidate that fits (candidates that fit are unchanged)
     _, m_fit_1 = glb_room(s, a, e, q, r, 1)                        # [e, r, q]
@@ -332,6 +353,7 @@ def candidate_grid(shape, arch, space: RSSearchSpace, dtype):
     m = largest_m(Mg, m_fit, pt)                                   # full grid
     ok = (m >= pt) & (p * q * S <= a["filter_spad_words"]) & (q_max >= 1) & (set_rows >= 1)
     ok &= t <= fdiv(set_rows, r) * set_cols
+    ok &= (fb == 0) | (x_max >= 1)          # p·t <= x_max after the cap, unless no filter fits
     ok &= jnp.where(a["glb_ifmap_banks"] > 0, ifmap_banks <= a["glb_ifmap_banks"], True)
     m = jnp.maximum(m, pt)  # keep the arithmetic finite where infeasible; the mask rules it out
     return RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=n, m=m), ok
@@ -426,12 +448,15 @@ def fast_choice(layer, arch, sp, first, objective: str, space: RSSearchSpace = D
     mp, any_ok, _ = choose(objective_score(objective, energy_k, cycles_k), ok,
                            {k: getattr(mp_k, k) for k in MAPPING_KEYS})
     # Where no grid candidate fits, the least mapping (one filter row fold of min(R, pe_rows) rows,
-    # every other parameter 1): every capacity term is smallest there, so it fits whenever any
-    # legal mapping does, and the fast search is feasible exactly where the exact one is (a
-    # feasible layer stays feasible when a capacity grows; the grid alone lost some).
+    # fewer where the filter buffer holds fewer filter rows, every other parameter 1): every
+    # capacity term is smallest there, so it fits whenever any legal mapping does, and the fast
+    # search is feasible exactly where the exact one is (a feasible layer stays feasible when a
+    # capacity grows; the grid alone lost some).
     i64 = jnp.int64
     shape = layer_shape(layer, i64)
     h = jnp.minimum(shape["R"], jnp.asarray(arch.pe_rows).astype(i64))
+    fb = jnp.asarray(arch.filter_buffer_words).astype(i64)
+    h = jnp.where(fb > 0, jnp.minimum(h, jnp.maximum(fb // shape["S"], 1)), h)
     one = jnp.ones_like(h)
     least = RSMapping(h=h, e=one, r=one, t=one, p=one, q=one, n=one, m=one)
     least_ok = feasible(shape, arch, least, i64)

@@ -3,7 +3,8 @@ search"), the `search=exact` mode of the RS dataflow (`eyejax.dataflow.rs.SEARCH
 
 The legal space is `rs.feasible`: 1 ≤ h ≤ min(R, pe_rows), 1 ≤ e ≤ E with the set's segments
 fitting the rows, r ≤ set_rows, t ≤ floor(set_rows / r)·set_cols, p·q·S ≤ filter spad,
-q·S ≤ ifmap spad, p ≤ psum spad, n ≤ N, and m a multiple of p·t that fits the GLB. Two
+q·S ≤ ifmap spad, p ≤ psum spad, the largest pass's min(p·t, Mg)·min(q·r, Cg)·h·S filter words ≤
+the filter buffer, n ≤ N, and m a multiple of p·t that fits the GLB. Two
 reductions are proved in the doc and lose no optimum:
   (a) q > Cg, r > cdiv(Cg, q), t > cdiv(Mg, p) and p > Mg count exactly like the capped value and
       are never more feasible, so they are left out;

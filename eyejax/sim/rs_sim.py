@@ -95,6 +95,7 @@ class _Plan:
     clock_mhz: int = 200
     dram_bus: int = 64
     dram_clock_mhz: int = 60
+    filter_buffer: int = 0          # words; 0 = no separate limit (docs/rs_model.md "Capacity")
 
     @property
     def segments(self) -> int:
@@ -123,7 +124,8 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
     W_used = (F - 1) * U + S
     A = {k: arch_int(arch, k) for k in ("pe_rows", "pe_cols", "filter_spad_words",
                                         "ifmap_spad_words", "psum_spad_words", "glb_banks",
-                                        "glb_bank_words", "glb_ifmap_banks")}
+                                        "glb_bank_words", "glb_ifmap_banks",
+                                        "filter_buffer_words")}
     pe_rows, pe_cols = A["pe_rows"], A["pe_cols"]
     if not 1 <= h <= min(R, pe_rows):
         raise ValueError(f"mapping.h = {h} must be in [1, min(R, pe_rows) = {min(R, pe_rows)}]")
@@ -148,6 +150,13 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
                          f"{A['ifmap_spad_words']}")
     if p > A["psum_spad_words"]:
         raise ValueError(f"psum spad: p = {p} exceeds psum_spad_words = {A['psum_spad_words']}")
+    # the first pass carries the most filters: min(p*t, Mg) filters of min(q*r, Cg) channels
+    pass_filters, pass_channels = min(p * t, Mg), min(q * r, Cg)
+    if A["filter_buffer_words"] and pass_filters * pass_channels * h * S > A["filter_buffer_words"]:
+        raise ValueError(f"filter buffer: a pass's filters take min(p*t, Mg)*min(q*r, Cg)*h*S = "
+                         f"{pass_filters}*{pass_channels}*{h}*{S} = "
+                         f"{pass_filters * pass_channels * h * S} words > filter_buffer_words = "
+                         f"{A['filter_buffer_words']}")
     set_rows, set_cols = pe_rows // (h * seg), pe_cols // min(e, pe_cols)
     if r > set_rows:
         raise ValueError(f"PE array: r = {r} channel sets must stack in one column (psums chain "
@@ -181,7 +190,7 @@ def check_mapping(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1(
                  word_bits=T["word_bits"], ifmap_bus=T["ifmap_bus_bits"],
                  filter_bus=T["filter_bus_bits"], psum_bus=T["psum_bus_bits"],
                  clock_mhz=T["clock_mhz"], dram_bus=T["dram_bus_bits"],
-                 dram_clock_mhz=T["dram_clock_mhz"])
+                 dram_clock_mhz=T["dram_clock_mhz"], filter_buffer=A["filter_buffer_words"])
 
 
 def is_feasible(layer: Layer, mapping: RSMapping, arch: EyerissV1 = EyerissV1()) -> bool:
@@ -336,6 +345,8 @@ def _deliver_filters(pl: _Plan, c: dict, arr: _Array, k_abs0, y, c0, fr0, h_k, x
                                                      indexing="ij"))
     f_addr = ((k_abs0 + f_k) * pl.Cg + c0 + f_c) * pl.R + fr0 + f_r      # DRAM filter row address
     c["dram_filter_reads"] += f_addr.size * S
+    if pl.filter_buffer and f_addr.size * S > pl.filter_buffer:     # excluded by check_mapping
+        raise AssertionError("filter buffer overflow")
     f_match = multicast(np.stack([f_k // pl.p, f_c // pl.q, f_r], axis=1),
                         np.stack([arr.ft, arr.cr, arr.i], axis=1))
     c["noc_filter"] += int(f_match.sum()) * S
