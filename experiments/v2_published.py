@@ -31,6 +31,10 @@ Setup and assumptions (the papers do not give them in our reference):
   data movement + MACs + clock network, control and leakage per cycle (`eyejax.dataflow.cost.overhead_energy` with
   `eyeriss_v2.V2_CHIP_PJ`, calibrated on the two dense rows; see there). The detail table keeps the
   movement + MAC figure beside it.
+* Eyeriss v1 on the same network (`v1_same_network`): JETCAS19's "12.6x faster, 2.5x more energy
+  efficient than Eyeriss v1" for sparse MobileNet implies v1's figures; the v1 model is held
+  against them (v1 as built, pJ table, chip energy; off-chip interface ASSUMED not the bottleneck,
+  the chip's 64-b 60 MHz link beside it).
 * Utilization: time-weighted fraction of active PEs (Σ cycles·active_pes / Σ cycles / 192); the
   MAC-datapath utilization (MACs / (cycles · 384)) is printed in the detail table.
 """
@@ -181,6 +185,59 @@ def markdown(rows, figures=None) -> str:
     return "\n".join(out)
 
 
+# JETCAS19 (eyeriss.md §3): sparse MobileNet on v2 is 12.6x faster and 2.5x more energy efficient
+# than Eyeriss v1 running the same network, so v1 ran it at 1470.6 / 12.6 inferences/s and
+# 2560.3 / 2.5 inferences/J.
+V1_SPEEDUP, V1_EFFICIENCY = 12.6, 2.5
+
+
+def v1_same_network(v2_row: dict | None = None) -> dict:
+    """Eyeriss v1 on sparse MobileNet, against the v1 figures JETCAS19's ratios imply: a check of
+    the v1 model (calibrated on AlexNet only) on a network it was not fitted to. v1 as built
+    (`EyerissV1`, 65 nm pJ table, chip energy, its own `energy` objective, batch 1) with the sparse
+    MobileNet row's densities (v1 gates zero ifmaps; it cannot skip them nor zero weights), with
+    an off-chip interface that is not the bottleneck (ASSUMED, like the v2 rows: JETCAS19 does not
+    say how v1 was run) and, beside it, the chip's own 64-b, 60 MHz link. `v2_row`: the model's
+    sparse MobileNet figures (computed when None) for the model's own v2/v1 ratios."""
+    from eyejax.arch.eyeriss_v1 import EyerissV1
+
+    net = get_network(NETWORK["sparse MobileNet"], batch=1)
+    sp = sparsity_for("sparse MobileNet", net)
+    v2_row = v2_row or model_figures("sparse MobileNet", ddr4=False)
+    pub = PUBLISHED["sparse MobileNet"]
+    out = {"implied_ips": pub["ips"] / V1_SPEEDUP, "implied_ipj": pub["ipj"] / V1_EFFICIENCY}
+    for key, a in (("unlimited", EyerissV1(energy=PJ_65NM, dram_bus_bits=1 << 16,
+                                           dram_clock_mhz=100_000)),
+                   ("chip_link", EyerissV1(energy=PJ_65NM))):
+        arr = evaluate(a, net, sp).arrays()
+        cycles = float(np.sum(arr["cycles"][0]))
+        chip_pj = float(np.sum(arr["energy"][0]) - np.sum(arr["energy_dram"][0]))
+        ips, ipj = a.clock_mhz * 1e6 / cycles, 1e12 / chip_pj
+        out[key] = {"ips": ips, "ipj": ipj, "speedup": v2_row["ips"] / ips,
+                    "efficiency": v2_row["ipj"] / ipj}
+    return out
+
+
+def v1_markdown(v1: dict) -> str:
+    err = lambda got, ref: f"{got:.4g} ({(got - ref) / ref * 100:+.1f}%)"
+    u, c = v1["unlimited"], v1["chip_link"]
+    return "\n".join([
+        "| Eyeriss v1 on sparse MobileNet (batch 1) | implied by JETCAS19 | eyejax v1, off-chip not the "
+        "bottleneck | eyejax v1, the chip's 64-b 60 MHz link |", "|---|---|---|---|",
+        f"| inference/s | {v1['implied_ips']:.4g} (1470.6 / 12.6) | {err(u['ips'], v1['implied_ips'])} | "
+        f"{err(c['ips'], v1['implied_ips'])} |",
+        f"| inference/J (chip) | {v1['implied_ipj']:.4g} (2560.3 / 2.5) | {err(u['ipj'], v1['implied_ipj'])} | "
+        f"{err(c['ipj'], v1['implied_ipj'])} |",
+        f"| v2 / v1 speed, model / model | {V1_SPEEDUP:g}x | {u['speedup']:.3g}x | {c['speedup']:.3g}x |",
+        f"| v2 / v1 inference/J, model / model | {V1_EFFICIENCY:g}x | {u['efficiency']:.3g}x | "
+        f"{c['efficiency']:.3g}x |"])
+
+
+V1_NOTE = ("Eyeriss v1 on the same network (JETCAS19: sparse MobileNet runs 12.6x faster and 2.5x "
+           "more energy efficiently on v2 than on v1), a check of the v1 model on a network it was "
+           "not calibrated on (`v1_same_network`):")
+
+
 def zero_free_bound(row: str) -> float:
     """Most inferences/s the chip can reach when it processes every iact (no zero skipping): each
     layer takes at least its MACs over the array's MAC datapaths, and at least its weights over the
@@ -256,6 +313,7 @@ def report_section(outdir: str, reduced: bool) -> str:
     return "\n".join([f"## {title}", "", "`python experiments/v2_published.py` (assumptions in its "
                       "docstring).", "", markdown(rows, figures), "", f"![{title}]({fig})", "",
                       RELU_NOTE, "", relu_markdown(relu_probe(), figures), "",
+                      V1_NOTE, "", v1_markdown(v1_same_network(figures["sparse MobileNet"])), "",
                       "With the model's exact optimum instead of the grid's mappings "
                       "(`search=exact`; not used for the comparison above):", "",
                       exact_markdown(figures, exact), ""])
@@ -270,6 +328,7 @@ def main(argv=None):
     figures = {row: model_figures(row) for row in PUBLISHED}
     table = markdown(comparison_rows(figures), figures)
     table += "\n\n" + RELU_NOTE + "\n\n" + relu_markdown(relu_probe(), figures)
+    table += "\n\n" + V1_NOTE + "\n\n" + v1_markdown(v1_same_network(figures["sparse MobileNet"]))
     if args.exact:
         exact = {row: model_figures(row, ddr4=False, search="exact") for row in PUBLISHED}
         table += "\n\n" + exact_markdown(figures, exact)
