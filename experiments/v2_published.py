@@ -219,16 +219,17 @@ def v1_same_network(v2_row: dict | None = None) -> dict:
 
 
 def v1_markdown(v1: dict) -> str:
-    err = lambda got, ref: f"{got:.4g} ({(got - ref) / ref * 100:+.1f}%)"
     u, c = v1["unlimited"], v1["chip_link"]
+    ips, ipj = v1["implied_ips"], v1["implied_ipj"]
+    err = lambda got, ref: f"{got:.4g} ({(got - ref) / ref * 100:+.1f}%)"
     return "\n".join([
-        "| Eyeriss v1 on sparse MobileNet (batch 1) | implied by JETCAS19 | eyejax v1, off-chip not the "
-        "bottleneck | eyejax v1, the chip's 64-b 60 MHz link |", "|---|---|---|---|",
-        f"| inference/s | {v1['implied_ips']:.4g} (1470.6 / 12.6) | {err(u['ips'], v1['implied_ips'])} | "
-        f"{err(c['ips'], v1['implied_ips'])} |",
-        f"| inference/J (chip) | {v1['implied_ipj']:.4g} (2560.3 / 2.5) | {err(u['ipj'], v1['implied_ipj'])} | "
-        f"{err(c['ipj'], v1['implied_ipj'])} |",
-        f"| v2 / v1 speed, model / model | {V1_SPEEDUP:g}x | {u['speedup']:.3g}x | {c['speedup']:.3g}x |",
+        "| Eyeriss v1 on sparse MobileNet (batch 1) | implied by JETCAS19 | eyejax v1, off-chip "
+        "not the bottleneck | eyejax v1, the chip's 64-b 60 MHz link |", "|---|---|---|---|",
+        f"| inference/s | {ips:.4g} (1470.6 / 12.6) | {err(u['ips'], ips)} | {err(c['ips'], ips)} |",
+        f"| inference/J (chip) | {ipj:.4g} (2560.3 / 2.5) | {err(u['ipj'], ipj)} | "
+        f"{err(c['ipj'], ipj)} |",
+        f"| v2 / v1 speed, model / model | {V1_SPEEDUP:g}x | {u['speedup']:.3g}x | "
+        f"{c['speedup']:.3g}x |",
         f"| v2 / v1 inference/J, model / model | {V1_EFFICIENCY:g}x | {u['efficiency']:.3g}x | "
         f"{c['efficiency']:.3g}x |"])
 

@@ -8,8 +8,9 @@ dense, batch 1, 1 MAC/cycle/PE, unlimited off-chip bandwidth, both with their be
 
 Setup: v2 = `scaled_v2(grid, 4, macs_per_pe=1)` (4×4-PE clusters in a 4×4, 8×8 or 32×32 grid; other
 fields at the v2 defaults, so the GLB and the routers grow with the cluster count), v1 =
-`scaled_v1(side)` (16×16, 32×32, 128×128 PEs; other fields at the v1 defaults: the 108 kB GLB (its
-8 kB filter buffer included) and the GIN buses do not grow). Both: off-chip bandwidth unlimited, every layer's mapping chosen for
+`scaled_v1(side)` (16×16, 32×32, 128×128 PEs; other fields at the v1 defaults: the 108 kB GLB,
+its 8 kB filter buffer included, and the GIN buses do not grow). Both: off-chip bandwidth
+unlimited, every layer's mapping chosen for
 latency, whole networks (CONV + FC), batch 1, all densities 1. Speed-up = v1 cycles / v2 cycles
 (same clock).
 

@@ -21,7 +21,8 @@ every PE at its bit width, plus the global buffer). `mac_bytes` = 256 is a rough
 published number: a 16-bit MAC with its PE control is taken to cost about as much silicon as 256
 bytes of small SRAM (65 nm: ~3,000 µm² of logic vs ~10 µm² per byte of SRAM with periphery). Pass
 another `area_fn` to use another model. Eyeriss v1 (168 PEs, 0.5 kB of spads each, 100 kB GLB
-and the 8 kB filter buffer): 240,960; Eyeriss v2 (192 PEs × 2 MACs, 0.41 kB of spads each, 192 kB GLB): 373,728.
+and the 8 kB filter buffer): 240,960; Eyeriss v2 (192 PEs × 2 MACs, 0.41 kB of spads each,
+192 kB GLB): 373,728.
 """
 from __future__ import annotations
 
