@@ -106,14 +106,12 @@ def model_figures(row: str, ddr4: bool = True, search: str = "fast", relu_zeros:
     res = evaluate(a, net, sp, objective=OBJECTIVE, space=search)
     arr = res.arrays()
     cycles = np.asarray(arr["cycles"][0], np.float64)
-    energy_pj = float(np.sum(arr["energy"][0]) - np.sum(arr["energy_dram"][0]))   # chip: no DRAM
     movement_pj = float(np.sum(arr["energy_movement"][0]) - np.sum(arr["energy_dram"][0]))
-    latency_s = cycles.sum() / (a.clock_mhz * 1e6)
     macs = float(net.macs)
     pes = a.cluster_rows * a.cluster_cols * a.cluster_pe_rows * a.cluster_pe_cols
-    ipj = 1e12 / energy_pj
+    ips, ipj = chip_rates(arr, a.clock_mhz)
     out = {
-        "ips": 1.0 / latency_s,
+        "ips": ips,
         "ipj": ipj,
         "gopsw": 2 * macs * ipj / 1e9,
         "dram_mb": float(np.sum(arr["dram_bits"][0])) / 8 / 1e6,
@@ -121,7 +119,7 @@ def model_figures(row: str, ddr4: bool = True, search: str = "fast", relu_zeros:
         "mac_util": float(arr["macs"][0].sum() / cycles.sum() / (pes * a.macs_per_pe)),
         "ipj_with_dram": 1e12 / float(np.sum(arr["energy"][0])),
         "ipj_movement": 1e12 / movement_pj,
-        "clock_share": float(np.sum(arr["energy_clock"][0]) + np.sum(arr["energy_leakage"][0])) / energy_pj,
+        "clock_share": float(np.sum(arr["energy_clock"][0]) + np.sum(arr["energy_leakage"][0])) * ipj / 1e12,
         "feasible": bool(np.all(arr["feasible"][0])),
         "cycles_split": cycle_split(arr, pes, a.macs_per_pe),
     }
@@ -129,6 +127,14 @@ def model_figures(row: str, ddr4: bool = True, search: str = "fast", relu_zeros:
         slow = evaluate(arch("ddr4_3200"), net, sp, objective=OBJECTIVE).arrays()
         out["ddr4_drop"] = 1.0 - cycles.sum() / float(np.sum(slow["cycles"][0]))
     return out
+
+
+def chip_rates(arr, clock_mhz) -> tuple[float, float]:
+    """(inferences/s, inferences/J) of one configuration's network: its cycles at the clock, and
+    the chip's energy (everything but DRAM)."""
+    cycles = float(np.sum(np.asarray(arr["cycles"][0], np.float64)))
+    chip_pj = float(np.sum(arr["energy"][0]) - np.sum(arr["energy_dram"][0]))
+    return clock_mhz * 1e6 / cycles, 1e12 / chip_pj
 
 
 def cycle_split(arr, pes, macs_per_pe) -> dict:
@@ -199,20 +205,16 @@ def v1_same_network(v2_row: dict | None = None) -> dict:
     an off-chip interface that is not the bottleneck (ASSUMED, like the v2 rows: JETCAS19 does not
     say how v1 was run) and, beside it, the chip's own 64-b, 60 MHz link. `v2_row`: the model's
     sparse MobileNet figures (computed when None) for the model's own v2/v1 ratios."""
-    from eyejax.arch.eyeriss_v1 import EyerissV1
+    from eyejax.arch import eyeriss_v1
 
     net = get_network(NETWORK["sparse MobileNet"], batch=1)
     sp = sparsity_for("sparse MobileNet", net)
     v2_row = v2_row or model_figures("sparse MobileNet", ddr4=False)
     pub = PUBLISHED["sparse MobileNet"]
     out = {"implied_ips": pub["ips"] / V1_SPEEDUP, "implied_ipj": pub["ipj"] / V1_EFFICIENCY}
-    for key, a in (("unlimited", EyerissV1(energy=PJ_65NM, dram_bus_bits=1 << 16,
-                                           dram_clock_mhz=100_000)),
-                   ("chip_link", EyerissV1(energy=PJ_65NM))):
-        arr = evaluate(a, net, sp).arrays()
-        cycles = float(np.sum(arr["cycles"][0]))
-        chip_pj = float(np.sum(arr["energy"][0]) - np.sum(arr["energy_dram"][0]))
-        ips, ipj = a.clock_mhz * 1e6 / cycles, 1e12 / chip_pj
+    chip = eyeriss_v1.EyerissV1(energy=PJ_65NM)
+    for key, a in (("unlimited", chip.replace(**eyeriss_v1.UNLIMITED_DRAM)), ("chip_link", chip)):
+        ips, ipj = chip_rates(evaluate(a, net, sp).arrays(), a.clock_mhz)
         out[key] = {"ips": ips, "ipj": ipj, "speedup": v2_row["ips"] / ips,
                     "efficiency": v2_row["ipj"] / ipj}
     return out

@@ -35,6 +35,7 @@ import argparse
 import numpy as np
 
 import eyejax  # noqa: F401
+from eyejax.arch import eyeriss_v1
 from eyejax.arch.eyeriss_v2 import scaled_v1, scaled_v2
 from eyejax.dataflow.rs import RSSearchSpace
 from eyejax.dataflow.rs_plus import UNLIMITED_DRAM, RSPlusSearchSpace
@@ -51,7 +52,7 @@ PUBLISHED = {
     "GoogLeNet": (10.4, 37.8, 448.8),
     "MobileNet (1.0, 224)": (15.7, 57.9, 873.0),
 }
-V1_UNLIMITED = dict(dram_bus_bits=1 << 16, dram_clock_mhz=100_000)
+V1_UNLIMITED = eyeriss_v1.UNLIMITED_DRAM
 OBJECTIVE = "latency"
 # Large arrays need more parallel sets than the default grids offer: more channel sets (r), and
 # one filter / one channel per PE (p = 1, q = 1) so that more filter and channel sets exist.

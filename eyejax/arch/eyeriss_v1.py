@@ -54,6 +54,11 @@ V1_RANGES = {
 }
 
 
+# An off-chip interface that is never the bottleneck (a few cycles per layer at most), within
+# V1_RANGES: the setup of the studies that follow JETCAS19's (eyeriss.md §3), e.g. the scaling study.
+UNLIMITED_DRAM = dict(dram_bus_bits=1 << 16, dram_clock_mhz=100_000)
+
+
 # Chip energy beyond movement (eyejax.dataflow.cost.overhead_energy), 65 nm pJ table (PJ_65NM),
 # 200 MHz core clock.
 #
