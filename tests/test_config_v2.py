@@ -74,12 +74,13 @@ def test_v2_sweep_plan_takes_static_bounds_from_the_grid_corner():
     (["arch=eyeriss_v2", "arch/dram=ddr4_3200", "arch.dram_bus_bits=128"], (128, 3200)),
     ([], (64, 60)),                                                  # v1 keeps its measured link
     (["arch/dram=ddr4_3200"], (64, 3200)),
+    (["arch/dram=unlimited"], (1 << 20, 100_000)),                   # every preset fits v1 too
 ])
 def test_dram_presets_compose(overrides, want):
     from hydra import compose, initialize_config_dir
 
-    from eyejax.arch.eyeriss_v2 import DRAM_PRESETS
     from eyejax.app.runtime import CONF_DIR
+    from eyejax.arch.dram import DRAM_PRESETS
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose(config_name="config", overrides=overrides)
@@ -115,3 +116,14 @@ def test_list_valued_fields_sweep_like_a_sweep_grid(arch_cfg, axes):
 
     for a, b in zip(jax.tree_util.tree_leaves(arch), jax.tree_util.tree_leaves(g.arch(idx))):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("family", ["eyeriss_v1", "eyeriss_v2"])
+def test_every_dram_preset_is_valid_for_every_chip(family):
+    """`arch/dram=<name>` works with either chip: every preset is inside both families' ranges."""
+    from eyejax.arch import get_family
+    from eyejax.arch.dram import DRAM_PRESETS
+
+    fam = get_family(family)
+    for preset in DRAM_PRESETS.values():
+        fam.validate(fam.arch_class(**preset))

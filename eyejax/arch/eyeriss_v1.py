@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 from flax import struct
 
+from eyejax.arch.dram import DRAM_PRESETS, DRAM_RANGES
 from eyejax.arch.energy import ISCA16_NORMALIZED, ChipEnergy, EnergyTable
 from eyejax.arch.errors import ArchError
 from eyejax.arch.family import Family, per_config, random_energy_table, uniform_draws
@@ -49,14 +50,14 @@ V1_RANGES = {
     "psum_spad_words": (1, 1 << 20),
     "glb_banks": (1, 1 << 16), "glb_bank_words": (1, 1 << 24), "glb_ifmap_banks": (0, 1 << 16),
     "filter_buffer_words": (0, 1 << 24), "word_bits": (1, 64), "clock_mhz": (1, 100_000),
-    "dram_bus_bits": (1, 1 << 16), "dram_clock_mhz": (1, 100_000),
+    **DRAM_RANGES,
     "filter_bus_bits": (1, 1 << 16), "ifmap_bus_bits": (1, 1 << 16), "psum_bus_bits": (1, 1 << 16),
 }
 
 
-# An off-chip interface that is never the bottleneck (a few cycles per layer at most), within
-# V1_RANGES: the setup of the studies that follow JETCAS19's (eyeriss.md §3), e.g. the scaling study.
-UNLIMITED_DRAM = dict(dram_bus_bits=1 << 16, dram_clock_mhz=100_000)
+# An off-chip interface that is never the bottleneck: the setup of the studies that follow
+# JETCAS19's (eyeriss.md §3), e.g. the scaling study; `arch/dram=unlimited` on the command line.
+UNLIMITED_DRAM = DRAM_PRESETS["unlimited"]
 
 
 # Chip energy beyond movement (eyejax.dataflow.cost.overhead_energy), 65 nm pJ table (PJ_65NM),

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 from flax import struct
 
+from eyejax.arch.dram import DRAM_PRESETS, DRAM_RANGES  # noqa: F401  (DRAM_PRESETS: its old home)
 from eyejax.arch.energy import ISCA16_NORMALIZED, ChipEnergy, EnergyTable
 from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.family import Family, per_config, random_energy_table, uniform_draws
@@ -63,19 +64,6 @@ class EyerissV2:
         return dataclasses.replace(self, **changes)
 
 
-# Off-chip interfaces (dram_bus_bits, dram_clock_mhz in MT/s); the same presets as conf/arch/dram/.
-DRAM_PRESETS = {
-    # never the bottleneck (a few cycles per layer at most): JETCAS19's setup, the v2 default
-    "unlimited": dict(dram_bus_bits=1 << 20, dram_clock_mhz=100_000),
-    # DDR4-3200, one 64-b channel, 25.6 GB/s: JETCAS19 quotes a 16-24% throughput drop with it
-    "ddr4_3200": dict(dram_bus_bits=64, dram_clock_mhz=3200),
-    # LPDDR4-3200, one 32-b channel, 12.8 GB/s
-    "lpddr4_3200": dict(dram_bus_bits=32, dram_clock_mhz=3200),
-    # Eyeriss v1's measured link, 64 b at 60 MHz (JSSC17), the v1 default
-    "eyeriss_v1_link": dict(dram_bus_bits=64, dram_clock_mhz=60),
-    # 64 b at the 200 MHz core clock: eyejax's v2 default before the paper's setup
-    "core_64b": dict(dram_bus_bits=64, dram_clock_mhz=200),
-}
 
 
 # Chip energy beyond data movement and MACs, in eyejax.dataflow.cost.overhead_energy's form, pJ per
@@ -107,7 +95,7 @@ V2_RANGES = {
     "weight_routers": (1, 64), "weight_router_ports": (1, 64), "weight_port_bits": (1, 4096),
     "psum_routers": (1, 64), "psum_router_ports": (1, 64), "psum_port_bits": (1, 4096),
     "data_bits": (1, 64), "psum_bits": (1, 64), "csc_count_bits": (1, 16),
-    "clock_mhz": (1, 100_000), "dram_bus_bits": (1, 1 << 20), "dram_clock_mhz": (1, 100_000),
+    "clock_mhz": (1, 100_000), **DRAM_RANGES,
 }
 
 

@@ -36,6 +36,7 @@ import dataclasses
 import numpy as np
 from flax import struct
 
+from eyejax.arch.dram import DRAM_RANGES
 from eyejax.arch.energy import ISCA16_NORMALIZED, EnergyTable
 from eyejax.arch.errors import ArchError
 from eyejax.arch.eyeriss_v1 import EyerissV1
@@ -100,7 +101,7 @@ ISCA16_RANGES = {
     "pe_rows": (1, 4096), "pe_cols": (1, 4096),
     "rf_ifmap_words": (0, 1 << 20), "rf_filter_words": (0, 1 << 20), "rf_psum_words": (0, 1 << 20),
     "glb_words": (1, 1 << 30), "word_bits": (1, 64), "clock_mhz": (1, 100_000),
-    "dram_bus_bits": (1, 1 << 20), "dram_clock_mhz": (1, 100_000),
+    **DRAM_RANGES,
     "filter_bus_bits": (1, 1 << 24), "ifmap_bus_bits": (1, 1 << 24), "psum_bus_bits": (1, 1 << 24),
 }
 
