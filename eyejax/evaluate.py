@@ -14,7 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax import sharding
-from eyejax.dataflow import dataflow_for, mapping_file, prepare_search_space
+from eyejax.dataflow import (
+    dataflow_for,
+    mapping_file,
+    partition_search_space,
+    prepare_search_space,
+)
 from eyejax.limits import check_counts
 from eyejax.metrics import check_objective
 from eyejax.results import NetworkResult
@@ -56,26 +61,59 @@ def _sparsity_in_axes(sp):
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(dataflow, objective: str, space, arch_axes_key, sp_axes_key, treedefs,
+def _compiled(dataflow, objective: str, parts, arch_axes_key, sp_axes_key, treedefs,
               with_fixed: bool = False):
+    """parts: ((space, layer indices), ...) covering the evaluated layers
+    (`eyejax.dataflow.partition_search_space`). One part: `search_layer` over every layer. Several:
+    each part chooses its layers' mappings on its own grid (`choose_mapping`), and one exact
+    recount (`finish_mapping`) then serves every layer, in the layers' order."""
     arch_treedef, sp_treedef = treedefs
     arch_axes = jax.tree_util.tree_unflatten(arch_treedef, arch_axes_key)
     sp_axes = jax.tree_util.tree_unflatten(sp_treedef, sp_axes_key)
 
-    if with_fixed:   # a given mapping per layer (eyejax.dataflow.mapping_file), else searched
-        def per_layer(arch, layer, sp, first, fixed):
-            return dataflow.search_layer(layer, arch, sp, first, objective, space, fixed=fixed)
-    else:
-        def per_layer(arch, layer, sp, first, fixed):
-            return dataflow.search_layer(layer, arch, sp, first, objective, space)
+    def over(per_layer, *extra_config_axes):
+        """vmap over layers, then over configurations; (arch, layer, sparsity row, first, extra...)
+        with each extra input per layer and, on the configuration axis, as given."""
+        n = len(extra_config_axes)
+        over_layers = jax.vmap(per_layer, in_axes=(None, 0, 0, 0) + (0,) * n)
+        return jax.vmap(over_layers, in_axes=(arch_axes, None, sp_axes, None) + extra_config_axes)
 
-    over_layers = jax.vmap(per_layer, in_axes=(None, 0, 0, 0, 0))
-    over_configs = jax.vmap(over_layers, in_axes=(arch_axes, None, sp_axes, None, None))
+    if len(parts) == 1:
+        space = parts[0][0]
+        if with_fixed:   # a given mapping per layer (eyejax.dataflow.mapping_file), else searched
+            search = over(lambda arch, layer, sp, first, fixed: dataflow.search_layer(
+                layer, arch, sp, first, objective, space, fixed=fixed), None)
+        else:
+            search = over(lambda arch, layer, sp, first: dataflow.search_layer(
+                layer, arch, sp, first, objective, space))
+    else:
+        choosers = [(over(lambda arch, layer, sp, first, space=space: dataflow.choose_mapping(
+            layer, arch, sp, first, objective, space)), np.asarray(idx)) for space, idx in parts]
+        back = np.argsort(np.concatenate([np.asarray(idx) for _, idx in parts]))
+        # the recount's search fields (bounds, NoC precision) are the same in every part
+        finisher = over(lambda arch, layer, sp, first, mp, ok: dataflow.finish_mapping(
+            layer, arch, sp, mp, ok, parts[0][0]), 0, 0)
 
     def run(arch, layers, sp, first, layer_index, fixed):
+        if len(parts) == 1:
+            res = search(arch, layers, sp, first, fixed) if with_fixed else \
+                search(arch, layers, sp, first)
+        else:
+            chosen = []
+            for choose, idx in choosers:
+                pick = lambda x: jnp.take(x, idx, axis=0)
+                # swept sparsity leaves are [configs, L]: their layer axis is 1
+                pick_sp = lambda x, ax: jnp.take(x, idx, axis=0 if ax is None else 1)
+                chosen.append(choose(arch, jax.tree_util.tree_map(pick, layers),
+                                     jax.tree_util.tree_map(pick_sp, sp, sp_axes,
+                                                            is_leaf=lambda x: x is None),
+                                     pick(first)))
+            # the parts' choices back in the layers' order, then one recount for all
+            mp, ok = jax.tree_util.tree_map(
+                lambda *xs: jnp.take(jnp.concatenate(xs, axis=1), back, axis=1), *chosen)
+            res = finisher(arch, layers, sp, first, mp, ok)
         # each network layer takes its distinct layer's results (inside the compiled call, so the
         # host receives final [configs, layers] arrays and copies nothing more)
-        res = over_configs(arch, layers, sp, first, fixed)
         return jax.tree_util.tree_map(lambda x: jnp.take(x, layer_index, axis=1), res)
 
     return jax.jit(run)
@@ -117,9 +155,8 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
     sp_axes = _sparsity_in_axes(sparsity)
     arch_leaves_axes, arch_def = jax.tree_util.tree_flatten(arch_axes, is_leaf=lambda x: x is None)
     sp_leaves_axes, sp_def = jax.tree_util.tree_flatten(sp_axes, is_leaf=lambda x: x is None)
-    fn = _compiled(df_module, objective, space, tuple(arch_leaves_axes), tuple(sp_leaves_axes),
-                   (arch_def, sp_def), fixed is not None)
     layer_index = np.arange(layers.num_layers)
+    with_fixed = fixed is not None
     if fixed is None:
         fixed = np.zeros(layers.num_layers, bool)       # placeholder, unused by the search
     if dedupe_layers:
@@ -129,6 +166,12 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
             layers = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], layers)
             sparsity = jax.tree_util.tree_map(lambda x: np.asarray(x)[..., keep], sparsity)
             fixed = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], fixed)
+    # layers whose space can drop duplicate candidates get their own search (same results)
+    parts = partition_search_space(df_module, space, layers) if not with_fixed else \
+        [(np.arange(layers.num_layers), space)]
+    parts_key = tuple((part_space, tuple(int(i) for i in idx)) for idx, part_space in parts)
+    fn = _compiled(df_module, objective, parts_key, tuple(arch_leaves_axes),
+                   tuple(sp_leaves_axes), (arch_def, sp_def), with_fixed)
     first = jnp.asarray(layers.first)
     layer_tree = layers  # LayerArrays, leaves [L]
     devs = sharding.local_devices(devices)

@@ -12,10 +12,16 @@ The protocol every dataflow (a module, or an object with these attributes) provi
   parallelism(shape) and physical_min_compute(layer, arch) (or None) for Eyexam's steps 2 and 4;
   optionally prepare_space(space, arch, layers, sparsity) -> space, which fills in static fields
   from the concrete batch before jit;
+  optionally partition_space(space, layers) -> [(layer indices, space)], the layers split into
+  parts searched with smaller spaces that give the same results; a dataflow that returns several
+  parts also provides choose_mapping(layer, arch, sparsity_row, first, objective, space) ->
+  (mapping, any_ok) and finish_mapping(layer, arch, sparsity_row, mapping, any_ok, space) -> the
+  search_layer dict (the search in two halves, so one recount serves every part);
   optionally SEARCH_MODES {"fast" | "exact": "module:attribute" of a space}, or SEARCH_EXACT =
   True when its one search (DEFAULT_SEARCH) is already exact (`search_space` picks by name).
 `DATAFLOWS` names them (`register_dataflow` adds one); `dataflow_for` picks one by name or by the
-architecture family's native one (eyejax.arch); `prepare_search_space` readies its space.
+architecture family's native one (eyejax.arch); `prepare_search_space` readies its space and
+`partition_search_space` splits it by layer.
 """
 from __future__ import annotations
 
@@ -93,6 +99,17 @@ def search_space(module, mode: str):
         return module.DEFAULT_SEARCH
     path, _, attr = modes[mode].partition(":")
     return getattr(importlib.import_module(path), attr)
+
+
+def partition_search_space(module, space, layers) -> list:
+    """[(layer indices, space)] covering every layer once: the prepared `space` split by layer
+    where the dataflow can drop candidates that are exact duplicates on some layers
+    (`partition_space` of the module, e.g. RS+'s group splits on ungrouped layers); one part
+    otherwise. Each part is searched with its own space inside one compiled call."""
+    part = getattr(module, "partition_space", None)
+    if part is None:
+        return [(np.arange(layers.num_layers), space)]
+    return part(space, layers)
 
 
 def prepare_search_space(module, space, arch, layers=None, sparsity=None):

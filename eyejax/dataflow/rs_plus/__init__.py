@@ -115,6 +115,7 @@ from eyejax.dataflow.rs_plus.space import (
     RSPlusSearchSpace,
     mapping_values,
     noc_value_bound,
+    partition_space,
     prepare_space,
     slot_bounds,
 )
@@ -146,7 +147,18 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     if not isinstance(space, RSPlusSearchSpace):
         return space.search_layer(layer, arch, sp, first, objective)
     space = _with_bounds(space, arch)
-    mp, any_ok = fast_choice(layer, arch, sp, first, objective, space)
+    mp, any_ok = choose_mapping(layer, arch, sp, first, objective, space)
+    return finish_mapping(layer, arch, sp, mp, any_ok, space)
+
+
+def choose_mapping(layer, arch, sp, first, objective: str, space: RSPlusSearchSpace):
+    """`search_layer`'s first half: the fast grid's choice and whether any mapping fits."""
+    return fast_choice(layer, arch, sp, first, objective, _with_bounds(space, arch))
+
+
+def finish_mapping(layer, arch, sp, mp, any_ok, space: RSPlusSearchSpace):
+    """`search_layer`'s second half: the exact recount of the chosen mapping."""
+    space = _with_bounds(space, arch)
     return finish(layer, arch, sp, mp, any_ok, space.max_clusters, space.exact_noc,
                   bool(space.noc_float32))
 
@@ -259,6 +271,7 @@ __all__ = [
     "FAMILIES", "MAPPING_KEYS", "DATA_TYPES", "NOC_MODES", "EXTRA_KEYS",
     "OFMAP_COLUMN", "UNLIMITED_DRAM", "F32_EXACT", "RSPlusMapping",
     "RSPlusSearchSpace", "DEFAULT_SEARCH", "slot_bounds", "noc_value_bound", "prepare_space",
+    "partition_space",
     "arch_in", "csc_words_per_value", "formats", "mapping_values", "counts", "feasible",
     "noc_routes", "noc_modes", "approx_noc", "noc_cycles", "blom_kappa", "k_moments", "pass_time",
     "sparse_compute_cycles", "energy", "dram_bits", "candidate_grid", "candidate_active_pes",

@@ -125,3 +125,20 @@ def prepare_space(space, arch, layers=None, sparsity=None):
     if int(np.max(layers.G)) == 1:
         changes["g_splits"] = tuple(space.g_splits[:1])
     return dataclasses.replace(space, **changes)
+
+
+def partition_space(space, layers) -> list:
+    """[(layer indices, space)]: the network's layers split so that each part searches only the
+    candidates that can differ on it. A layer with one group gets g = 1 from every group split, so
+    its duplicate splits are dropped (as `prepare_space` does for a network without groups);
+    grouped layers keep them. The search keeps the first of equal scores and the order of the rest
+    holds, so no result changes; a network with both kinds (AlexNet, MobileNet) then costs about
+    half as many candidates on its ungrouped layers."""
+    L = int(np.shape(layers.G)[0])
+    if not isinstance(space, RSPlusSearchSpace) or len(space.g_splits) < 2:
+        return [(np.arange(L), space)]
+    single = np.asarray(layers.G) == 1
+    if single.all() or not single.any():
+        return [(np.arange(L), space)]
+    return [(np.flatnonzero(single), dataclasses.replace(space, g_splits=tuple(space.g_splits[:1]))),
+            (np.flatnonzero(~single), space)]

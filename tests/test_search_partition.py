@@ -1,0 +1,61 @@
+"""Layers searched in parts (eyejax.dataflow.partition_search_space): on Eyeriss v2 the ungrouped
+layers of a network with grouped ones search without the group-split axis. The parts must give
+exactly what one search over every layer gives: every count, energy and mapping, bit for bit,
+with repeated layers (dedupe), swept [configs, layers] sparsity and a starved configuration."""
+from __future__ import annotations
+
+import numpy as np
+
+import eyejax.evaluate as ev
+from eyejax.arch.eyeriss_v2 import EyerissV2
+from eyejax.dataflow import get_dataflow, partition_search_space, prepare_search_space
+from eyejax.sparsity import Sparsity
+from eyejax.workload.layer import Layer
+from eyejax.workload.network import Network
+
+NET = Network("mixed", (
+    Layer("conv1", "CONV", N=1, C=3, M=16, H=17, W=17, R=3, S=3, stride=2, pad=1),
+    Layer("dw", "CONV", N=1, C=16, M=16, H=9, W=9, R=3, S=3, pad=1, groups=16),
+    Layer("pw", "CONV", N=1, C=16, M=24, H=9, W=9, R=1, S=1),
+    Layer("g2", "CONV", N=1, C=24, M=24, H=9, W=9, R=3, S=3, pad=1, groups=2),
+    Layer("pw_again", "CONV", N=1, C=16, M=24, H=9, W=9, R=1, S=1),
+    Layer("fc", "FC", N=1, C=24 * 9 * 9, M=10, H=1, W=1, R=1, S=1),
+))
+
+
+def one_part(module, space, layers):
+    return [(np.arange(layers.num_layers), space)]
+
+
+def test_parts_split_only_ungrouped_layers():
+    layers = NET.arrays()
+    space = prepare_search_space(get_dataflow("rs_plus"), None, EyerissV2(), layers)
+    parts = partition_search_space(get_dataflow("rs_plus"), space, layers)
+    assert [list(idx) for idx, _ in parts] == [[0, 2, 4, 5], [1, 3]]
+    assert parts[0][1].g_splits == (1,) and parts[1][1] == space
+    assert parts[0][1].size * 2 == space.size
+    ungrouped = Network("plain", tuple(l for l in NET.layers if l.groups == 1)).arrays()
+    assert len(partition_search_space(get_dataflow("rs_plus"), space, ungrouped)) == 1
+    assert len(partition_search_space(get_dataflow("rs"), None, layers)) == 1
+
+
+def test_parts_equal_one_search(monkeypatch):
+    B, L = 6, len(NET.layers)
+    rng = np.random.default_rng(3)
+    arch = EyerissV2(cluster_rows=np.array([8, 4, 2, 8, 1, 8]),
+                     iact_spad_words=np.array([16, 16, 8, 16, 16, 2]))   # the last: 3-wide filters do not fit
+    iact = rng.uniform(0.3, 1.0, (B, L))
+    iact[:, 4] = iact[:, 2]                      # keep pw_again a repeat of pw
+    rows = [Sparsity.from_densities(L, iact=iact[b], weight=np.linspace(0.4, 1.0, L),
+                                    ofmap=np.full(L, 0.6)) for b in range(B)]
+    sp = rows[0].replace(**{k: np.stack([getattr(r, k) for r in rows])    # swept: [B, L]
+                            for k in ("iact_density", "mac_density", "ifmap_rlc_ratio")})
+    layers = NET.arrays()
+    parts = ev.evaluate_arrays(arch, layers, sp, objective="edp")
+    monkeypatch.setattr(ev, "partition_search_space", one_part)
+    whole = ev.evaluate_arrays(arch, layers, sp, objective="edp")
+    assert parts.keys() == whole.keys()
+    for k in whole:
+        np.testing.assert_array_equal(parts[k], whole[k], err_msg=k)
+    assert not parts["feasible"][5].all() and parts["feasible"][0].all()
+    assert (parts["map_g"][:, 1] > 1).any()      # the grouped layer does use its group split
