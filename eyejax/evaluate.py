@@ -92,7 +92,7 @@ def _compiled(dataflow, objective: str, parts, arch_axes_key, sp_axes_key, treed
         back = np.argsort(np.concatenate([np.asarray(idx) for _, idx in parts]))
         # the recount's search fields (bounds, NoC precision) are the same in every part
         finisher = over(lambda arch, layer, sp, first, mp, ok: dataflow.finish_mapping(
-            layer, arch, sp, mp, ok, parts[0][0]), 0, 0)
+            layer, arch, sp, first, mp, ok, parts[0][0]), 0, 0)
 
     def run(arch, layers, sp, first, layer_index, fixed):
         if len(parts) == 1:

@@ -1,12 +1,15 @@
 """Layers searched in parts (eyejax.dataflow.partition_search_space): on Eyeriss v2 the ungrouped
-layers of a network with grouped ones search without the group-split axis. The parts must give
-exactly what one search over every layer gives: every count, energy and mapping, bit for bit,
-with repeated layers (dedupe), swept [configs, layers] sparsity and a starved configuration."""
+layers of a network with grouped ones search without the group-split axis, and on both chips the
+layers with one ofmap row (FC) without the set-width axis. The parts must give exactly what one
+search over every layer gives: every count, energy and mapping, bit for bit, with repeated layers
+(dedupe), swept [configs, layers] sparsity and a starved configuration."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import eyejax.evaluate as ev
+from eyejax.arch.eyeriss_v1 import EyerissV1
 from eyejax.arch.eyeriss_v2 import EyerissV2
 from eyejax.dataflow import get_dataflow, partition_search_space, prepare_search_space
 from eyejax.sparsity import Sparsity
@@ -31,19 +34,29 @@ def test_parts_split_only_ungrouped_layers():
     layers = NET.arrays()
     space = prepare_search_space(get_dataflow("rs_plus"), None, EyerissV2(), layers)
     parts = partition_search_space(get_dataflow("rs_plus"), space, layers)
-    assert [list(idx) for idx, _ in parts] == [[0, 2, 4, 5], [1, 3]]
+    assert [list(idx) for idx, _ in parts] == [[0, 2, 4], [1, 3], [5]]
     assert parts[0][1].g_splits == (1,) and parts[1][1] == space
-    assert parts[0][1].size * 2 == space.size
-    ungrouped = Network("plain", tuple(l for l in NET.layers if l.groups == 1)).arrays()
-    assert len(partition_search_space(get_dataflow("rs_plus"), space, ungrouped)) == 1
-    assert len(partition_search_space(get_dataflow("rs"), None, layers)) == 1
+    assert parts[0][1].size * 2 == space.size and parts[2][1].size * 6 == space.size
+    convs = Network("plain", tuple(l for l in NET.layers if l.groups == 1 and l.type.value != "FC"))
+    assert len(partition_search_space(get_dataflow("rs_plus"), space, convs.arrays())) == 1
+    rs = get_dataflow("rs")
+    v1_parts = partition_search_space(rs, rs.DEFAULT_SEARCH, layers)
+    assert [list(idx) for idx, _ in v1_parts] == [[0, 1, 2, 3, 4], [5]]
+    assert v1_parts[1][1].size * 4 == rs.DEFAULT_SEARCH.size
+    exact = prepare_search_space(rs, "exact", EyerissV1(), layers)
+    assert len(partition_search_space(rs, exact, layers)) == 1
 
 
-def test_parts_equal_one_search(monkeypatch):
+V2_BATCH = EyerissV2(cluster_rows=np.array([8, 4, 2, 8, 1, 8]),
+                     iact_spad_words=np.array([16, 16, 8, 16, 16, 2]))   # the last: 3-wide filters do not fit
+V1_BATCH = EyerissV1(pe_rows=np.array([12, 8, 4, 12, 2, 12]),
+                     ifmap_spad_words=np.array([12, 12, 6, 12, 12, 2]))
+
+
+@pytest.mark.parametrize("arch", [V2_BATCH, V1_BATCH], ids=["v2", "v1"])
+def test_parts_equal_one_search(monkeypatch, arch):
     B, L = 6, len(NET.layers)
     rng = np.random.default_rng(3)
-    arch = EyerissV2(cluster_rows=np.array([8, 4, 2, 8, 1, 8]),
-                     iact_spad_words=np.array([16, 16, 8, 16, 16, 2]))   # the last: 3-wide filters do not fit
     iact = rng.uniform(0.3, 1.0, (B, L))
     iact[:, 4] = iact[:, 2]                      # keep pw_again a repeat of pw
     rows = [Sparsity.from_densities(L, iact=iact[b], weight=np.linspace(0.4, 1.0, L),
@@ -58,4 +71,5 @@ def test_parts_equal_one_search(monkeypatch):
     for k in whole:
         np.testing.assert_array_equal(parts[k], whole[k], err_msg=k)
     assert not parts["feasible"][5].all() and parts["feasible"][0].all()
-    assert (parts["map_g"][:, 1] > 1).any()      # the grouped layer does use its group split
+    if "map_g" in parts:
+        assert (parts["map_g"][:, 1] > 1).any()  # the grouped layer does use its group split

@@ -6,8 +6,10 @@ device present.
     eyejax bench --arch eyeriss_v1 --workload alexnet,resnet50 --batches 1000,10000,100000
     eyejax bench --device cpu                                # only the CPU (default: every platform)
 
-`cands` is the number of candidate mappings the search costs per layer ("all": `--search exact`
-costs every legal mapping, docs/rs_model.md "Mapping search"). For each batch size it times the first call (compile + run) and the best of several steady calls,
+`cands` is the number of candidate mappings the search costs per layer, the most of any layer
+(on v2 the ungrouped layers of a network with grouped ones cost half: eyejax.dataflow.
+partition_search_space; "all": `--search exact` costs every legal mapping, docs/rs_model.md
+"Mapping search"). For each batch size it times the first call (compile + run) and the best of several steady calls,
 and reports compile time as their difference (0 when that shape was already compiled), and the
 process CPU time of the steady call (evals/cpu-s: a figure that holds on a shared, loaded machine).
 Architectures are random draws of the structural fields and the energy table (each family's

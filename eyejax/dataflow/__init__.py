@@ -15,7 +15,8 @@ The protocol every dataflow (a module, or an object with these attributes) provi
   optionally partition_space(space, layers) -> [(layer indices, space)], the layers split into
   parts searched with smaller spaces that give the same results; a dataflow that returns several
   parts also provides choose_mapping(layer, arch, sparsity_row, first, objective, space) ->
-  (mapping, any_ok) and finish_mapping(layer, arch, sparsity_row, mapping, any_ok, space) -> the
+  (mapping, any_ok) and finish_mapping(layer, arch, sparsity_row, first, mapping, any_ok, space) ->
+  the
   search_layer dict (the search in two halves, so one recount serves every part);
   optionally SEARCH_MODES {"fast" | "exact": "module:attribute" of a space}, or SEARCH_EXACT =
   True when its one search (DEFAULT_SEARCH) is already exact (`search_space` picks by name).

@@ -18,8 +18,8 @@ from eyejax.arch import eyeriss_v1
 from eyejax.arch.energy import MOVEMENT_ONLY
 from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS, RS_EXTRA_KEYS, RSMapping
-from eyejax.dataflow.search import cast, choose, layer_result, objective_score
-from eyejax.dataflow.shape import layer_shape
+from eyejax.dataflow.search import cast, choose, layer_result, objective_score, parts_by_key
+from eyejax.dataflow.shape import layer_shape, ofmap_rows
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import check_objective
 
@@ -433,8 +433,29 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     check_objective(objective)
     if not isinstance(space, RSSearchSpace):   # another search mode (SEARCH_MODES), e.g. exact
         return space.search_layer(layer, arch, sp, first, objective, fixed)
-    mp, any_ok = fast_choice(layer, arch, sp, first, objective, space, with_flag=True)
+    mp, any_ok = choose_mapping(layer, arch, sp, first, objective, space)
     return finish(layer, arch, sp, first, mp, any_ok, fixed)
+
+
+def choose_mapping(layer, arch, sp, first, objective: str, space: RSSearchSpace = DEFAULT_SEARCH):
+    """`search_layer`'s first half: the fast grid's choice and whether any mapping fits."""
+    return fast_choice(layer, arch, sp, first, objective, space, with_flag=True)
+
+
+def finish_mapping(layer, arch, sp, first, mp: RSMapping, any_ok, space=None):
+    """`search_layer`'s second half (searched mappings): the exact recount of the choice."""
+    return finish(layer, arch, sp, first, mp, any_ok)
+
+
+def partition_space(space, layers) -> list:
+    """[(layer indices, space)]: every set width gives e = 1 on a layer with one ofmap row (FC),
+    so those layers drop the duplicate widths (the search keeps the first of equal scores and the
+    duplicates come after it: no result changes); AlexNet's FC layers then cost a quarter."""
+    if not isinstance(space, RSSearchSpace):
+        return [(np.arange(int(np.shape(layers.N)[0])), space)]
+    return parts_by_key((ofmap_rows(layers) == 1).tolist(), lambda single_row: (
+        dataclasses.replace(space, e_splits=tuple(space.e_splits[:1]), e_segmented=False)
+        if single_row else space))
 
 
 def fast_choice(layer, arch, sp, first, objective: str, space: RSSearchSpace = DEFAULT_SEARCH,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from eyejax.metrics import objective_value
 
@@ -76,3 +77,14 @@ def layer_result(counts: dict, energies: dict, mapping: dict, any_ok, dram_cycle
     out.update({f"map_{k}": zero(v) for k, v in mapping.items()})
     out["feasible"] = any_ok
     return out
+
+
+def parts_by_key(keys, space_for) -> list:
+    """[(layer indices, space)]: the layers grouped by `keys` (one hashable per layer, in the
+    layers' order), each group with `space_for(key)`; one part when every key is the same.
+    Parts are in the order of each key's first layer."""
+    keys = list(keys)
+    order = list(dict.fromkeys(keys))
+    if len(order) == 1:
+        return [(np.arange(len(keys)), space_for(order[0]))]
+    return [(np.flatnonzero([k == key for k in keys]), space_for(key)) for key in order]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 
 def layer_shape(layer, dtype):
@@ -15,3 +16,9 @@ def layer_shape(layer, dtype):
     v["F"] = (v["W"] + 2 * v["P"] - v["S"]) // v["U"] + 1
     v["W_used"] = (v["F"] - 1) * v["U"] + v["S"]
     return v
+
+
+def ofmap_rows(layers) -> np.ndarray:
+    """E of each layer (LayerArrays leaves, host-side numpy: for static decisions before jit)."""
+    H, P, R, U = (np.asarray(getattr(layers, k), np.int64) for k in ("H", "P", "R", "U"))
+    return (H + 2 * P - R) // U + 1

@@ -148,7 +148,7 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
         return space.search_layer(layer, arch, sp, first, objective)
     space = _with_bounds(space, arch)
     mp, any_ok = choose_mapping(layer, arch, sp, first, objective, space)
-    return finish_mapping(layer, arch, sp, mp, any_ok, space)
+    return finish_mapping(layer, arch, sp, first, mp, any_ok, space)
 
 
 def choose_mapping(layer, arch, sp, first, objective: str, space: RSPlusSearchSpace):
@@ -156,8 +156,9 @@ def choose_mapping(layer, arch, sp, first, objective: str, space: RSPlusSearchSp
     return fast_choice(layer, arch, sp, first, objective, _with_bounds(space, arch))
 
 
-def finish_mapping(layer, arch, sp, mp, any_ok, space: RSPlusSearchSpace):
-    """`search_layer`'s second half: the exact recount of the chosen mapping."""
+def finish_mapping(layer, arch, sp, first, mp, any_ok, space: RSPlusSearchSpace):
+    """`search_layer`'s second half: the exact recount of the chosen mapping (`first` unused: the
+    RS+ recount does not depend on it)."""
     space = _with_bounds(space, arch)
     return finish(layer, arch, sp, mp, any_ok, space.max_clusters, space.exact_noc,
                   bool(space.noc_float32))

@@ -7,6 +7,9 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from eyejax.dataflow.search import parts_by_key
+from eyejax.dataflow.shape import ofmap_rows
+
 FAMILIES = ("eyeriss_v2",)
 MAPPING_KEYS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o")
 
@@ -127,18 +130,25 @@ def prepare_space(space, arch, layers=None, sparsity=None):
     return dataclasses.replace(space, **changes)
 
 
+
 def partition_space(space, layers) -> list:
-    """[(layer indices, space)]: the network's layers split so that each part searches only the
-    candidates that can differ on it. A layer with one group gets g = 1 from every group split, so
-    its duplicate splits are dropped (as `prepare_space` does for a network without groups);
-    grouped layers keep them. The search keeps the first of equal scores and the order of the rest
-    holds, so no result changes; a network with both kinds (AlexNet, MobileNet) then costs about
-    half as many candidates on its ungrouped layers."""
-    L = int(np.shape(layers.G)[0])
-    if not isinstance(space, RSPlusSearchSpace) or len(space.g_splits) < 2:
-        return [(np.arange(L), space)]
-    single = np.asarray(layers.G) == 1
-    if single.all() or not single.any():
-        return [(np.arange(L), space)]
-    return [(np.flatnonzero(single), dataclasses.replace(space, g_splits=tuple(space.g_splits[:1]))),
-            (np.flatnonzero(~single), space)]
+    """[(layer indices, space)]: the layers split so that each part searches only candidates that
+    can differ on it. Every group split gives g = 1 on a layer with one group, and every strip
+    width gives e = 1 (one strip set) on a layer with one ofmap row (FC), so those layers drop the
+    duplicate splits (as `prepare_space` does for a whole network without groups). The search
+    keeps the first of equal scores and the order of the rest holds (the duplicates of a candidate
+    come after it), so no result changes; AlexNet's ungrouped CONV layers then cost half as many
+    candidates and its FC layers a sixth."""
+    if not isinstance(space, RSPlusSearchSpace):
+        return [(np.arange(int(np.shape(layers.G)[0])), space)]
+    keys = zip((np.asarray(layers.G) == 1).tolist(), (ofmap_rows(layers) == 1).tolist())
+
+    def space_for(key):
+        single_group, single_row = key
+        changes = {}
+        if single_group:
+            changes["g_splits"] = tuple(space.g_splits[:1])
+        if single_row:
+            changes["e_splits"] = tuple(space.e_splits[:1])
+        return dataclasses.replace(space, **changes)
+    return parts_by_key(keys, space_for)
