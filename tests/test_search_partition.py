@@ -1,6 +1,7 @@
 """Layers searched in parts (eyejax.dataflow.partition_search_space): on Eyeriss v2 the ungrouped
 layers of a network with grouped ones search without the group-split axis, and on both chips the
-layers with one ofmap row (FC) without the set-width axis. The parts must give exactly what one
+layers with one ofmap row (FC) without the set-width axis and those with one channel per group
+(depthwise) without the channel splits. The parts must give exactly what one
 search over every layer gives: every count, energy and mapping, bit for bit, with repeated layers
 (dedupe), swept [configs, layers] sparsity and a starved configuration."""
 from __future__ import annotations
@@ -30,19 +31,21 @@ def one_part(module, space, layers):
     return [(np.arange(layers.num_layers), space)]
 
 
-def test_parts_split_only_ungrouped_layers():
+def test_parts_drop_only_duplicate_splits():
     layers = NET.arrays()
     space = prepare_search_space(get_dataflow("rs_plus"), None, EyerissV2(), layers)
     parts = partition_search_space(get_dataflow("rs_plus"), space, layers)
-    assert [list(idx) for idx, _ in parts] == [[0, 2, 4], [1, 3], [5]]
-    assert parts[0][1].g_splits == (1,) and parts[1][1] == space
-    assert parts[0][1].size * 2 == space.size and parts[2][1].size * 6 == space.size
-    convs = Network("plain", tuple(l for l in NET.layers if l.groups == 1 and l.type.value != "FC"))
+    assert [list(idx) for idx, _ in parts] == [[0, 2, 4], [1], [3], [5]]
+    plain, dw, g2, fc = (part_space for _, part_space in parts)
+    assert g2 == space and plain.size * 2 == space.size and fc.size * 6 == space.size
+    assert dw.size * 18 == space.size and dw.g_splits == space.g_splits
+    convs = Network("plain", tuple(l for l in NET.layers if l.name in ("conv1", "pw")))
     assert len(partition_search_space(get_dataflow("rs_plus"), space, convs.arrays())) == 1
     rs = get_dataflow("rs")
     v1_parts = partition_search_space(rs, rs.DEFAULT_SEARCH, layers)
-    assert [list(idx) for idx, _ in v1_parts] == [[0, 1, 2, 3, 4], [5]]
-    assert v1_parts[1][1].size * 4 == rs.DEFAULT_SEARCH.size
+    assert [list(idx) for idx, _ in v1_parts] == [[0, 2, 3, 4], [1], [5]]
+    assert v1_parts[1][1].size * 18 == rs.DEFAULT_SEARCH.size
+    assert v1_parts[2][1].size * 4 == rs.DEFAULT_SEARCH.size
     exact = prepare_search_space(rs, "exact", EyerissV1(), layers)
     assert len(partition_search_space(rs, exact, layers)) == 1
 

@@ -19,7 +19,7 @@ from eyejax.arch.energy import MOVEMENT_ONLY
 from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS, RS_EXTRA_KEYS, RSMapping
 from eyejax.dataflow.search import cast, choose, layer_result, objective_score, parts_by_key
-from eyejax.dataflow.shape import layer_shape, ofmap_rows
+from eyejax.dataflow.shape import channels_per_group, layer_shape, ofmap_rows
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import check_objective
 
@@ -448,14 +448,25 @@ def finish_mapping(layer, arch, sp, first, mp: RSMapping, any_ok, space=None):
 
 
 def partition_space(space, layers) -> list:
-    """[(layer indices, space)]: every set width gives e = 1 on a layer with one ofmap row (FC),
-    so those layers drop the duplicate widths (the search keeps the first of equal scores and the
-    duplicates come after it: no result changes); AlexNet's FC layers then cost a quarter."""
+    """[(layer indices, space)]: splits that can only give one candidate on a layer are dropped
+    there. Every set width gives e = 1 on a layer with one ofmap row (FC); every channel split and
+    channel-set option gives q = r = 1 on a layer with one channel per group (depthwise). The
+    search keeps the first of equal scores and a candidate's duplicates come after it, so no
+    result changes; AlexNet's FC layers then cost a quarter of the grid, depthwise layers an
+    eighteenth."""
     if not isinstance(space, RSSearchSpace):
         return [(np.arange(int(np.shape(layers.N)[0])), space)]
-    return parts_by_key((ofmap_rows(layers) == 1).tolist(), lambda single_row: (
-        dataclasses.replace(space, e_splits=tuple(space.e_splits[:1]), e_segmented=False)
-        if single_row else space))
+    keys = zip((ofmap_rows(layers) == 1).tolist(), (channels_per_group(layers) == 1).tolist())
+
+    def space_for(key):
+        single_row, single_channel = key
+        changes = {}
+        if single_row:
+            changes.update(e_splits=tuple(space.e_splits[:1]), e_segmented=False)
+        if single_channel:
+            changes.update(r_options=tuple(space.r_options[:1]), q_splits=tuple(space.q_splits[:1]))
+        return dataclasses.replace(space, **changes)
+    return parts_by_key(keys, space_for)
 
 
 def fast_choice(layer, arch, sp, first, objective: str, space: RSSearchSpace = DEFAULT_SEARCH,

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eyejax.dataflow.search import parts_by_key
-from eyejax.dataflow.shape import ofmap_rows
+from eyejax.dataflow.shape import channels_per_group, ofmap_rows
 
 FAMILIES = ("eyeriss_v2",)
 MAPPING_KEYS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o")
@@ -132,23 +132,26 @@ def prepare_space(space, arch, layers=None, sparsity=None):
 
 
 def partition_space(space, layers) -> list:
-    """[(layer indices, space)]: the layers split so that each part searches only candidates that
-    can differ on it. Every group split gives g = 1 on a layer with one group, and every strip
-    width gives e = 1 (one strip set) on a layer with one ofmap row (FC), so those layers drop the
-    duplicate splits (as `prepare_space` does for a whole network without groups). The search
-    keeps the first of equal scores and the order of the rest holds (the duplicates of a candidate
-    come after it), so no result changes; AlexNet's ungrouped CONV layers then cost half as many
-    candidates and its FC layers a sixth."""
+    """[(layer indices, space)]: splits that can only give one candidate on a layer are dropped
+    there: every group split gives g = 1 on a layer with one group, every strip width e = 1 (one
+    strip set) on a layer with one ofmap row (FC), and every channel split and channel-set option
+    q = r = 1 on a layer with one channel per group (depthwise); `prepare_space` drops the group
+    splits for a whole network without groups. The search keeps the first of equal scores and a
+    candidate's duplicates come after it, so no result changes; AlexNet's ungrouped CONV layers
+    then cost half the grid and its FC layers a sixth."""
     if not isinstance(space, RSPlusSearchSpace):
         return [(np.arange(int(np.shape(layers.G)[0])), space)]
-    keys = zip((np.asarray(layers.G) == 1).tolist(), (ofmap_rows(layers) == 1).tolist())
+    keys = zip((np.asarray(layers.G) == 1).tolist(), (ofmap_rows(layers) == 1).tolist(),
+               (channels_per_group(layers) == 1).tolist())
 
     def space_for(key):
-        single_group, single_row = key
+        single_group, single_row, single_channel = key
         changes = {}
         if single_group:
             changes["g_splits"] = tuple(space.g_splits[:1])
         if single_row:
             changes["e_splits"] = tuple(space.e_splits[:1])
+        if single_channel:
+            changes.update(r_options=tuple(space.r_options[:1]), q_splits=tuple(space.q_splits[:1]))
         return dataclasses.replace(space, **changes)
     return parts_by_key(keys, space_for)
