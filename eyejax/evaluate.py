@@ -32,6 +32,27 @@ DEFAULT_CHUNK = 1024        # configurations per compiled call on a CPU
 ACCELERATOR_CHUNK = 32768
 
 
+# Searching a network's layers in parts (eyejax.dataflow.partition_search_space) drops duplicate
+# candidates but compiles one more grid program per part. On the 2-core CPU that is 0.4-3.6 s more
+# compile for 3-90% more evaluations/s, repaid from 15,000 to 107,000 configurations (median about
+# 36,000; README "Before and after the 2026-12-05 changes"). So parts are the default from this
+# many configurations in one evaluation (a sweep: its whole grid). An accelerator runs a
+# configuration several times faster (README "On a GPU") at about the same compile time, so it
+# needs proportionally more: an estimate, not a measurement (no GPU was lent for it).
+PARTS_MIN_CONFIGS = {"cpu": 32768, "accelerator": 262144}
+
+
+def use_search_parts(search_parts, configs: int, devices=None) -> bool:
+    """`search_parts` (True, False, or None = automatic: at least PARTS_MIN_CONFIGS for the
+    devices' platform) as a bool."""
+    if search_parts is None:
+        cpu = sharding.local_devices(devices)[0].platform == "cpu"
+        return configs >= PARTS_MIN_CONFIGS["cpu" if cpu else "accelerator"]
+    if not isinstance(search_parts, (bool, np.bool_)):
+        raise ValueError(f"search_parts must be True, False or None (automatic), got {search_parts!r}")
+    return bool(search_parts)
+
+
 def default_chunk(devices=None) -> int:
     """Configurations per compiled call for the devices a run uses (the default backend's when
     None): DEFAULT_CHUNK on CPUs, ACCELERATOR_CHUNK on GPUs and TPUs."""
@@ -137,8 +158,14 @@ def distinct_layers(layers, sparsity: Sparsity):
 
 def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=None,
                     chunk_size: int | None = None, progress=None, dataflow: str | None = None,
-                    devices=None, dedupe_layers: bool = True, fixed=None):
+                    devices=None, dedupe_layers: bool = True, fixed=None, search_parts=None):
     """Core batched evaluation; returns a dict of numpy arrays shaped [B, L].
+
+    search_parts: search the layers in parts that drop candidates which can only repeat another
+    on them (`eyejax.dataflow.partition_search_space`; the same results, faster per configuration,
+    a longer compile): True, False, or None for automatic (`use_search_parts`: from
+    PARTS_MIN_CONFIGS configurations on the devices' platform). Searches with a fixed mapping
+    use one part.
 
     devices: the local devices the configuration axis is sharded over (None: all local devices of
     the default backend; an int n: the first n; 1: no sharding). Each chunk is padded to a multiple
@@ -167,8 +194,10 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
             sparsity = jax.tree_util.tree_map(lambda x: np.asarray(x)[..., keep], sparsity)
             fixed = jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], fixed)
     # layers whose space can drop duplicate candidates get their own search (same results)
-    parts = partition_search_space(df_module, space, layers) if not with_fixed else \
-        [(np.arange(layers.num_layers), space)]
+    if use_search_parts(search_parts, B, devices) and not with_fixed:
+        parts = partition_search_space(df_module, space, layers)
+    else:
+        parts = [(np.arange(layers.num_layers), space)]
     parts_key = tuple((part_space, tuple(int(i) for i in idx)) for idx, part_space in parts)
     fn = _compiled(df_module, objective, parts_key, tuple(arch_leaves_axes),
                    tuple(sp_leaves_axes), (arch_def, sp_def), with_fixed)
@@ -222,9 +251,10 @@ def evaluate_arrays(arch, layers, sparsity: Sparsity, objective="energy", space=
 
 def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "energy",
              space=None, chunk_size: int | None = None, progress=None,
-             dataflow: str | None = None, mapping=None):
+             dataflow: str | None = None, mapping=None, search_parts=None):
     """Evaluate a batch of architectures on a network with a dataflow (default: the
-    architecture's own, e.g. RS on Eyeriss v1); see NetworkResult.
+    architecture's own, e.g. RS on Eyeriss v1); see NetworkResult. search_parts: as in
+    `evaluate_arrays` (None: automatic).
 
     mapping: evaluate given mappings instead of searching (RS only): a preset name (e.g.
     "alexnet_jssc17"), a YAML path, a dict {layer name: {e, r, t, p, q, n, m[, h]}}, or an
@@ -238,6 +268,7 @@ def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "
     df_module.validate_arch(arch)
     check_counts(arch, network)  # int64 counts stay exact (eyejax/limits.py)
     check_objective(objective)
+    use_search_parts(search_parts, 0)    # a bad value stops here, before any work
     layers = network.arrays()
     L = layers.num_layers
     sparsity = Sparsity.dense(L) if sparsity is None else sparsity
@@ -253,7 +284,7 @@ def evaluate(arch, network, sparsity: Sparsity | None = None, objective: str = "
         mapping_file.check_fits(network, arch, fixed_mp, use, batch_size(arch))
         fixed = (fixed_mp, use)
     raw = evaluate_arrays(arch, layers, sparsity, objective, space, chunk_size, progress,
-                          dataflow, fixed=fixed)
+                          dataflow, fixed=fixed, search_parts=search_parts)
     if fixed is not None:
         raw["mapping_fixed"] = np.broadcast_to(fixed[1], raw["macs"].shape).copy()
     return NetworkResult(raw=raw, arch=arch, network=network, sparsity=sparsity,

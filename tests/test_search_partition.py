@@ -27,10 +27,6 @@ NET = Network("mixed", (
 ))
 
 
-def one_part(module, space, layers):
-    return [(np.arange(layers.num_layers), space)]
-
-
 def test_parts_drop_only_duplicate_splits():
     layers = NET.arrays()
     space = prepare_search_space(get_dataflow("rs_plus"), None, EyerissV2(), layers)
@@ -57,7 +53,7 @@ V1_BATCH = EyerissV1(pe_rows=np.array([12, 8, 4, 12, 2, 12]),
 
 
 @pytest.mark.parametrize("arch", [V2_BATCH, V1_BATCH], ids=["v2", "v1"])
-def test_parts_equal_one_search(monkeypatch, arch):
+def test_parts_equal_one_search(arch):
     B, L = 6, len(NET.layers)
     rng = np.random.default_rng(3)
     iact = rng.uniform(0.3, 1.0, (B, L))
@@ -67,12 +63,20 @@ def test_parts_equal_one_search(monkeypatch, arch):
     sp = rows[0].replace(**{k: np.stack([getattr(r, k) for r in rows])    # swept: [B, L]
                             for k in ("iact_density", "mac_density", "ifmap_rlc_ratio")})
     layers = NET.arrays()
-    parts = ev.evaluate_arrays(arch, layers, sp, objective="edp")
-    monkeypatch.setattr(ev, "partition_search_space", one_part)
-    whole = ev.evaluate_arrays(arch, layers, sp, objective="edp")
+    parts = ev.evaluate_arrays(arch, layers, sp, objective="edp", search_parts=True)
+    whole = ev.evaluate_arrays(arch, layers, sp, objective="edp", search_parts=False)
     assert parts.keys() == whole.keys()
     for k in whole:
         np.testing.assert_array_equal(parts[k], whole[k], err_msg=k)
     assert not parts["feasible"][5].all() and parts["feasible"][0].all()
     if "map_g" in parts:
         assert (parts["map_g"][:, 1] > 1).any()  # the grouped layer does use its group split
+
+
+def test_parts_automatic_from_the_configuration_count():
+    cpu = ev.PARTS_MIN_CONFIGS["cpu"]
+    assert not ev.use_search_parts(None, cpu - 1, devices=1)     # the tests run on the CPU
+    assert ev.use_search_parts(None, cpu, devices=1)
+    assert ev.use_search_parts(True, 1) and not ev.use_search_parts(False, 10 ** 9)
+    with pytest.raises(ValueError, match="search_parts must be True, False or None"):
+        ev.evaluate(EyerissV2(), NET, search_parts="yes")

@@ -7,9 +7,10 @@ device present.
     eyejax bench --device cpu                                # only the CPU (default: every platform)
 
 `cands` is the number of candidate mappings the search costs per layer, the most of any layer
-(on v2 the ungrouped layers of a network with grouped ones cost half: eyejax.dataflow.
-partition_search_space; "all": `--search exact` costs every legal mapping, docs/rs_model.md
-"Mapping search"). For each batch size it times the first call (compile + run) and the best of several steady calls,
+("all": `--search exact` costs every legal mapping, docs/rs_model.md "Mapping search"); `parts`
+whether the layers were searched in parts that cost fewer candidates where more could only repeat
+one (eyejax.dataflow.partition_search_space; `--parts`, automatic from
+eyejax.evaluate.PARTS_MIN_CONFIGS configurations). For each batch size it times the first call (compile + run) and the best of several steady calls,
 and reports compile time as their difference (0 when that shape was already compiled), and the
 process CPU time of the steady call (evals/cpu-s: a figure that holds on a shared, loaded machine).
 Architectures are random draws of the structural fields and the energy table (each family's
@@ -31,7 +32,7 @@ import numpy as np
 import eyejax  # noqa: F401
 from eyejax.arch import families
 from eyejax.dataflow import dataflow_for, prepare_search_space
-from eyejax.evaluate import default_chunk, distinct_layers, evaluate_arrays
+from eyejax.evaluate import default_chunk, distinct_layers, evaluate_arrays, use_search_parts
 from eyejax.sparsity import Sparsity
 from eyejax.workload import get_network
 
@@ -42,7 +43,7 @@ def samplers() -> dict[str, Callable]:
 
 
 def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v1",
-        devices=None, sparsity=None, search: str = "fast"):
+        devices=None, sparsity=None, search: str = "fast", search_parts=None):
     """Benchmark one family on one workload over batch sizes; returns one dict per batch size."""
     sample = samplers().get(arch)
     if sample is None:
@@ -57,7 +58,7 @@ def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v
         archs = sample(B)
         space = prepare_search_space(dataflow_for(archs), search, archs, layers, sp)
         call = lambda: evaluate_arrays(archs, layers, sp, space=space, chunk_size=chunk,
-                                       devices=devices)
+                                       devices=devices, search_parts=search_parts)
         t0 = time.perf_counter()
         out = call()
         first = time.perf_counter() - t0
@@ -71,7 +72,7 @@ def run(workload: str, batches, repeats: int, chunk: int, arch: str = "eyeriss_v
         best_cpu = cpu[int(np.argmin(steady))]
         peak = peak_device_bytes(devices)
         rows.append(dict(arch=arch, workload=workload, batch=B, layers=L, distinct_layers=distinct,
-                         evals=B * L, search=search,
+                         evals=B * L, search=search, parts=use_search_parts(search_parts, B, devices),
                          candidates=getattr(space, "size", None) or "all", compile_s=max(first - best, 0.0), run_s=best,
                          evals_per_s=B * L / best, cpu_s=best_cpu,
                          evals_per_cpu_s=B * L / max(best_cpu, 1e-9),
@@ -130,7 +131,11 @@ def main(argv=None):
                     help="mapping search: fast (fixed grid) or exact (every legal mapping)")
     ap.add_argument("--device", default="all", choices=("all", "cpu", "gpu", "tpu"),
                     help="which platform(s) to run on (default: every one present)")
+    ap.add_argument("--parts", default="auto", choices=("auto", "on", "off"),
+                    help="search a network's layers in parts (eyejax.evaluate.PARTS_MIN_CONFIGS; "
+                         "auto: from that many configurations)")
     args = ap.parse_args(argv)
+    search_parts = {"auto": None, "on": True, "off": False}[args.parts]
     batches = [int(b) for b in args.batches.split(",")]
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
     for a in archs:
@@ -141,16 +146,17 @@ def main(argv=None):
     for name, devs in device_groups(args.device):
         print(f"device: {name}  chunk: {args.chunk or default_chunk(devs)}  search: {args.search}")
         print(f"{'arch':<11} {'workload':<20} {'batch':>7} {'layers':>9} {'evals':>9} "
-              f"{'cands':>6} {'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9} "
+              f"{'cands':>6} {'parts':>5} {'compile s':>10} {'run s':>9} {'evals/s':>12} {'evals/cpu-s':>12} {'feasible':>9} "
               f"{'peak GiB':>9}")
         with jax.default_device(devs[0]):
             for a in archs:
                 for w in workloads:
                     for r in run(w, batches, args.repeats, args.chunk, arch=a, devices=devs,
-                                 search=args.search):
+                                 search=args.search, search_parts=search_parts):
                         lay = f"{r['layers']}({r['distinct_layers']})"
                         print(f"{r['arch']:<11} {r['workload']:<20} {r['batch']:>7} {lay:>9} "
-                              f"{r['evals']:>9} {r['candidates'] or '-':>6} {r['compile_s']:>10.2f} {r['run_s']:>9.4f} "
+                              f"{r['evals']:>9} {r['candidates'] or '-':>6} "
+                              f"{'on' if r['parts'] else 'off':>5} {r['compile_s']:>10.2f} {r['run_s']:>9.4f} "
                               f"{r['evals_per_s']:>12,.0f} {r['evals_per_cpu_s']:>12,.0f} "
                               f"{r['feasible']:>9.2f} {_gib(r['peak_device_gib']):>9}", flush=True)
 

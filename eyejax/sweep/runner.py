@@ -34,7 +34,7 @@ import pandas as pd
 
 from eyejax import __version__
 from eyejax.dataflow import dataflow_for, prepare_search_space
-from eyejax.evaluate import DEFAULT_CHUNK, evaluate_arrays
+from eyejax.evaluate import DEFAULT_CHUNK, evaluate_arrays, use_search_parts
 from eyejax.limits import check_counts
 from eyejax.metrics import edp
 from eyejax.results import NetworkResult
@@ -416,8 +416,10 @@ def evaluate_indices(plan: SweepPlan, idx: np.ndarray, devices=None, per_layer: 
     arch = _batched(arch, pad)
     sp = grid.sparsity(idx_p)
     df_module = dataflow_for(arch, plan.dataflow)
+    # parts or not by the whole grid, so every part of the sweep shares one compiled program
     raw = evaluate_arrays(arch, plan.network.arrays(), sp, plan.objective, plan.space,
-                          chunk_size=plan.eval_chunk, dataflow=plan.dataflow, devices=devices)
+                          chunk_size=plan.eval_chunk, dataflow=plan.dataflow, devices=devices,
+                          search_parts=use_search_parts(None, grid.size, devices))
     raw = {key: v[:n] for key, v in raw.items()}
     arch_n = _take(arch, n)
     sp_n = _take_sp(sp, n)
