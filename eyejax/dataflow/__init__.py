@@ -14,10 +14,9 @@ The protocol every dataflow (a module, or an object with these attributes) provi
   from the concrete batch before jit;
   optionally partition_space(space, layers) -> [(layer indices, space)], the layers split into
   parts searched with smaller spaces that give the same results; a dataflow that returns several
-  parts also provides choose_mapping(layer, arch, sparsity_row, first, objective, space) ->
-  (mapping, any_ok) and finish_mapping(layer, arch, sparsity_row, first, mapping, any_ok, space) ->
-  the
-  search_layer dict (the search in two halves, so one recount serves every part);
+  parts also provides the search in two halves, so one recount serves every part:
+  choose_mapping(layer, arch, sparsity_row, first, objective, space) -> (mapping, any_ok) and
+  finish_mapping(layer, arch, sparsity_row, first, mapping, any_ok, space) -> search_layer's dict;
   optionally SEARCH_MODES {"fast" | "exact": "module:attribute" of a space}, or SEARCH_EXACT =
   True when its one search (DEFAULT_SEARCH) is already exact (`search_space` picks by name).
 `DATAFLOWS` names them (`register_dataflow` adds one); `dataflow_for` picks one by name or by the

@@ -130,7 +130,6 @@ def prepare_space(space, arch, layers=None, sparsity=None):
     return dataclasses.replace(space, **changes)
 
 
-
 def partition_space(space, layers) -> list:
     """[(layer indices, space)]: splits that can only give one candidate on a layer are dropped
     there: every group split gives g = 1 on a layer with one group, every strip width e = 1 (one
