@@ -8,7 +8,7 @@ Published (shared/reference/eyeriss.md §3, seed 000): AlexNet, sparse AlexNet, 
 Setup and assumptions (the papers do not give them in our reference):
 * Architecture: `EyerissV2()` defaults (8×2 clusters of 3×4 PEs, 2 MAC datapaths, 8-b data, 20-b
   psums) with the 65 nm pJ table (`PJ_65NM`; hop = noc). Off-chip bandwidth unlimited
-  (`rs_plus.UNLIMITED_DRAM`, the `EyerissV2` default): JETCAS19 evaluated the chip with an
+  (`eyejax.arch.dram.UNLIMITED_DRAM`, the `EyerissV2` default): JETCAS19 evaluated the chip with an
   off-chip interface that is not the bottleneck (eyeriss.md §3).
 * Mappings: each layer's best RS+ mapping for energy × delay (`objective="edp"`).
 * Whole networks at batch 1: AlexNet CONV1-5 + FC6-8 as Eyeriss ran it (CONV2/4/5 in 2 groups;
@@ -46,8 +46,9 @@ import numpy as np
 
 import eyejax  # noqa: F401
 from eyejax.arch.energy import PJ_65NM
-from eyejax.arch.eyeriss_v2 import DRAM_PRESETS, EyerissV2
-from eyejax.dataflow.rs_plus import UNLIMITED_DRAM
+from eyejax.arch.dram import DRAM_PRESETS, UNLIMITED_DRAM
+from eyejax.arch.eyeriss_v1 import EyerissV1
+from eyejax.arch.eyeriss_v2 import EyerissV2
 from eyejax.evaluate import evaluate
 from eyejax.sparsity import Sparsity
 from eyejax.workload import get_network
@@ -205,15 +206,13 @@ def v1_same_network(v2_row: dict | None = None) -> dict:
     an off-chip interface that is not the bottleneck (ASSUMED, like the v2 rows: JETCAS19 does not
     say how v1 was run) and, beside it, the chip's own 64-b, 60 MHz link. `v2_row`: the model's
     sparse MobileNet figures (computed when None) for the model's own v2/v1 ratios."""
-    from eyejax.arch import eyeriss_v1
-
     net = get_network(NETWORK["sparse MobileNet"], batch=1)
     sp = sparsity_for("sparse MobileNet", net)
     v2_row = v2_row or model_figures("sparse MobileNet", ddr4=False)
     pub = PUBLISHED["sparse MobileNet"]
     out = {"implied_ips": pub["ips"] / V1_SPEEDUP, "implied_ipj": pub["ipj"] / V1_EFFICIENCY}
-    chip = eyeriss_v1.EyerissV1(energy=PJ_65NM)
-    for key, a in (("unlimited", chip.replace(**eyeriss_v1.UNLIMITED_DRAM)), ("chip_link", chip)):
+    chip = EyerissV1(energy=PJ_65NM)
+    for key, a in (("unlimited", chip.replace(**UNLIMITED_DRAM)), ("chip_link", chip)):
         ips, ipj = chip_rates(evaluate(a, net, sp).arrays(), a.clock_mhz)
         out[key] = {"ips": ips, "ipj": ipj, "speedup": v2_row["ips"] / ips,
                     "efficiency": v2_row["ipj"] / ipj}

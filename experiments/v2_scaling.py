@@ -35,10 +35,10 @@ import argparse
 import numpy as np
 
 import eyejax  # noqa: F401
-from eyejax.arch import eyeriss_v1
 from eyejax.arch.eyeriss_v2 import scaled_v1, scaled_v2
 from eyejax.dataflow.rs import RSSearchSpace
-from eyejax.dataflow.rs_plus import UNLIMITED_DRAM, RSPlusSearchSpace
+from eyejax.arch.dram import UNLIMITED_DRAM
+from eyejax.dataflow.rs_plus import RSPlusSearchSpace
 from eyejax.evaluate import evaluate
 from eyejax.workload import get_network
 from eyejax.workload.layer import LayerType
@@ -52,7 +52,6 @@ PUBLISHED = {
     "GoogLeNet": (10.4, 37.8, 448.8),
     "MobileNet (1.0, 224)": (15.7, 57.9, 873.0),
 }
-V1_UNLIMITED = eyeriss_v1.UNLIMITED_DRAM
 OBJECTIVE = "latency"
 # Large arrays need more parallel sets than the default grids offer: more channel sets (r), and
 # one filter / one channel per PE (p = 1, q = 1) so that more filter and channel sets exist.
@@ -130,7 +129,7 @@ def model_speedups(name: str) -> dict:
     kinds = layer_kinds(net)
     for pes in PES:
         a2 = scaled_v2(V2_GRID[pes], 4, macs_per_pe=1, **UNLIMITED_DRAM)
-        a1 = scaled_v1(V1_SIDE[pes], **V1_UNLIMITED)
+        a1 = scaled_v1(V1_SIDE[pes], **UNLIMITED_DRAM)
         r2 = evaluate(a2, net, objective=OBJECTIVE, space=V2_SPACE).arrays()
         r1 = evaluate(a1, net, objective=OBJECTIVE, space=V1_SPACE).arrays()
         c2, c1 = _layer_cycles(r2), _layer_cycles(r1)

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 from flax import struct
 
-from eyejax.arch.dram import DRAM_PRESETS, DRAM_RANGES
+from eyejax.arch.dram import DRAM_RANGES, UNLIMITED_DRAM  # noqa: F401  (its earlier home)
 from eyejax.arch.energy import ISCA16_NORMALIZED, ChipEnergy, EnergyTable
 from eyejax.arch.errors import ArchError
 from eyejax.arch.family import Family, per_config, random_energy_table, uniform_draws
@@ -53,11 +53,6 @@ V1_RANGES = {
     **DRAM_RANGES,
     "filter_bus_bits": (1, 1 << 16), "ifmap_bus_bits": (1, 1 << 16), "psum_bus_bits": (1, 1 << 16),
 }
-
-
-# An off-chip interface that is never the bottleneck: the setup of the studies that follow
-# JETCAS19's (eyeriss.md §3), e.g. the scaling study; `arch/dram=unlimited` on the command line.
-UNLIMITED_DRAM = DRAM_PRESETS["unlimited"]
 
 
 # Chip energy beyond movement (eyejax.dataflow.cost.overhead_energy), 65 nm pJ table (PJ_65NM),
