@@ -18,8 +18,8 @@ from eyejax.arch import eyeriss_v1
 from eyejax.arch.energy import MOVEMENT_ONLY
 from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import COUNT_KEYS, RS_EXTRA_KEYS, RSMapping
-from eyejax.dataflow.search import cast, choose, layer_result, objective_score, parts_by_key
-from eyejax.dataflow.shape import channels_per_group, layer_shape, ofmap_rows
+from eyejax.dataflow.search import cast, choose, layer_result, objective_score, parts_by_rules
+from eyejax.dataflow.shape import layer_shape
 from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 from eyejax.metrics import check_objective
 
@@ -455,18 +455,12 @@ def partition_space(space, layers) -> list:
     result changes; AlexNet's FC layers then cost a quarter of the grid, depthwise layers an
     eighteenth."""
     if not isinstance(space, RSSearchSpace):
-        return [(np.arange(int(np.shape(layers.N)[0])), space)]
-    keys = zip((ofmap_rows(layers) == 1).tolist(), (channels_per_group(layers) == 1).tolist())
-
-    def space_for(key):
-        single_row, single_channel = key
-        changes = {}
-        if single_row:
-            changes.update(e_splits=tuple(space.e_splits[:1]), e_segmented=False)
-        if single_channel:
-            changes.update(r_options=tuple(space.r_options[:1]), q_splits=tuple(space.q_splits[:1]))
-        return dataclasses.replace(space, **changes)
-    return parts_by_key(keys, space_for)
+        return [(np.arange(layers.num_layers), space)]
+    s = layer_shape(layers, jnp.int64)
+    return parts_by_rules(space, [
+        (s["E"] == 1, dict(e_splits=tuple(space.e_splits[:1]), e_segmented=False)),
+        (s["Cg"] == 1, dict(r_options=tuple(space.r_options[:1]),
+                            q_splits=tuple(space.q_splits[:1])))])
 
 
 def fast_choice(layer, arch, sp, first, objective: str, space: RSSearchSpace = DEFAULT_SEARCH,

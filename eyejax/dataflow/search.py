@@ -4,6 +4,8 @@ candidate by the objective, and read the best feasible candidate's values off a 
 exact recount of the chosen mapping as the flat result every dataflow returns."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,12 +81,18 @@ def layer_result(counts: dict, energies: dict, mapping: dict, any_ok, dram_cycle
     return out
 
 
-def parts_by_key(keys, space_for) -> list:
-    """[(layer indices, space)]: the layers grouped by `keys` (one hashable per layer, in the
-    layers' order), each group with `space_for(key)`; one part when every key is the same.
-    Parts are in the order of each key's first layer."""
-    keys = list(keys)
+def parts_by_rules(space, rules) -> list:
+    """[(layer indices, space)] for a grid dataflow's `partition_space`: `rules` are (mask [L],
+    field changes) pairs, and a layer's space is `space` with the changes of every rule whose mask
+    holds for it (dataclasses.replace). Layers with the same rules form one part, in the order of
+    each part's first layer; one part when every layer has the same rules."""
+    keys = [tuple(k) for k in zip(*(np.asarray(mask, bool).tolist() for mask, _ in rules))]
     order = list(dict.fromkeys(keys))
-    if len(order) == 1:
-        return [(np.arange(len(keys)), space_for(order[0]))]
+
+    def space_for(key):
+        changes = {}
+        for on, (_, change) in zip(key, rules):
+            if on:
+                changes.update(change)
+        return dataclasses.replace(space, **changes) if changes else space
     return [(np.flatnonzero([k == key for k in keys]), space_for(key)) for key in order]

@@ -83,6 +83,7 @@ import jax
 import jax.numpy as jnp
 
 from eyejax.arch import eyeriss_v2
+from eyejax.arch.dram import UNLIMITED_DRAM  # noqa: F401  (rs_plus.UNLIMITED_DRAM, the v2 setup)
 from eyejax.arch.energy import MOVEMENT_ONLY
 from eyejax.dataflow import cost
 from eyejax.dataflow.mapping import NOC_MODES, RSPlusMapping, as_rs_plus_mapping
@@ -129,8 +130,6 @@ from eyejax.dataflow.search import cast, choose, layer_result, objective_score
 from eyejax.dataflow.shape import layer_shape
 from eyejax.metrics import check_objective
 
-# Off-chip bandwidth that never limits (JETCAS19's setup, the scaling study): pass as arch fields.
-UNLIMITED_DRAM = eyeriss_v2.DRAM_PRESETS["unlimited"]
 
 
 SEARCH_MODES = {"fast": "eyejax.dataflow.rs_plus.space:DEFAULT_SEARCH",
@@ -146,7 +145,6 @@ def search_layer(layer, arch, sp, first, objective: str = "energy",
     check_objective(objective)
     if not isinstance(space, RSPlusSearchSpace):
         return space.search_layer(layer, arch, sp, first, objective)
-    space = _with_bounds(space, arch)
     mp, any_ok = choose_mapping(layer, arch, sp, first, objective, space)
     return finish_mapping(layer, arch, sp, first, mp, any_ok, space)
 

@@ -7,8 +7,8 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from eyejax.dataflow.search import parts_by_key
-from eyejax.dataflow.shape import channels_per_group, ofmap_rows
+from eyejax.dataflow.search import parts_by_rules
+from eyejax.dataflow.shape import layer_shape
 
 FAMILIES = ("eyeriss_v2",)
 MAPPING_KEYS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o")
@@ -139,18 +139,10 @@ def partition_space(space, layers) -> list:
     candidate's duplicates come after it, so no result changes; AlexNet's ungrouped CONV layers
     then cost half the grid and its FC layers a sixth."""
     if not isinstance(space, RSPlusSearchSpace):
-        return [(np.arange(int(np.shape(layers.G)[0])), space)]
-    keys = zip((np.asarray(layers.G) == 1).tolist(), (ofmap_rows(layers) == 1).tolist(),
-               (channels_per_group(layers) == 1).tolist())
-
-    def space_for(key):
-        single_group, single_row, single_channel = key
-        changes = {}
-        if single_group:
-            changes["g_splits"] = tuple(space.g_splits[:1])
-        if single_row:
-            changes["e_splits"] = tuple(space.e_splits[:1])
-        if single_channel:
-            changes.update(r_options=tuple(space.r_options[:1]), q_splits=tuple(space.q_splits[:1]))
-        return dataclasses.replace(space, **changes)
-    return parts_by_key(keys, space_for)
+        return [(np.arange(layers.num_layers), space)]
+    s = layer_shape(layers, jnp.int64)
+    return parts_by_rules(space, [
+        (s["G"] == 1, dict(g_splits=tuple(space.g_splits[:1]))),
+        (s["E"] == 1, dict(e_splits=tuple(space.e_splits[:1]))),
+        (s["Cg"] == 1, dict(r_options=tuple(space.r_options[:1]),
+                            q_splits=tuple(space.q_splits[:1])))])
