@@ -1,6 +1,6 @@
 """The RS+ exact search (search=exact, eyejax.dataflow.rs_plus.exact) returns the model's optimum:
 on random small layers × Eyeriss v2 variants (dense and sparse), every integer mapping up to the
-architecture's limits is listed with itertools (q, p, r, t, g, b, o beyond the layer, every fold
+architecture's limits is listed with itertools (q, p, r, t, g, b, o, oc beyond the layer, every fold
 height and every multiple m of p·t included), kept when `rs_plus.feasible` (the contract) accepts
 it, and costed with the exact recount (routes and hops included); the search's objective must
 equal the brute-force minimum for energy (movement-only and chip energy), latency and EDP. The
@@ -78,14 +78,14 @@ def mappings(layer, a, dens):
         sets = (cpes // (h * e)) * clusters
         if sets < 1:
             continue
-        for r, t, g, b, o in itertools.product(*(range(1, sets + 1),) * 5):
-            if r * t * g * b * o > sets:
+        for r, t, g, b, o, oc in itertools.product(*(range(1, sets + 1),) * 6):
+            if r * t * g * b * o * oc > sets:
                 continue
             for q, p, n in itertools.product(range(1, q_lim + 1), range(1, p_lim + 1),
                                              range(1, layer.N + 1)):
                 pt = p * t
                 for k in range(1, cdiv(Mg, pt) + 2):
-                    yield dict(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=k * pt, o=o)
+                    yield dict(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=k * pt, o=o, oc=oc)
 
 
 def arch_of(rows, table):
@@ -151,7 +151,8 @@ SPACES = {
     "fast": dataclasses.replace(rs_plus.DEFAULT_SEARCH, max_slots=16, max_clusters=8,
                                 noc_float32=False),
     "exact": rs_plus_exact.RSPlusExactSpace(h_max=3, sets_max=16, r_max=4, t_max=5, g_max=2,
-                                            b_max=2, o_max=10, max_clusters=8),
+                                            b_max=2, o_max=10, oc_values=tuple(range(1, 17)),
+                                            max_clusters=8),
 }
 
 
@@ -254,7 +255,9 @@ def test_exact_space_is_prepared_from_the_batch():
     assert isinstance(space, rs_plus_exact.RSPlusExactSpace)
     assert (space.h_max, space.sets_max, space.max_clusters) == (5, 24, 4)
     assert (space.r_max, space.t_max, space.g_max, space.b_max, space.o_max) == (3, 8, 8, 2, 9)
+    assert space.oc_values == (1, 3, 9)                  # the divisors of both layers' F = 9
     assert space.chunk_hint >= 1
     tab = space.table
     assert (np.prod(tab, axis=1) <= 24).all() and len({tuple(r) for r in tab}) == len(tab)
-    assert (tab.max(axis=0) <= [3, 8, 8, 2, 9]).all()
+    assert (tab.max(axis=0) <= [3, 8, 8, 2, 9, 9]).all()
+    assert set(tab[:, 5]) == {1, 3, 9}

@@ -56,14 +56,15 @@ def brute_noc(layer, arch, mp):
     tiles = lambda D, T: [min(T, D - s) for s in range(0, D, T)]
     N, G, R, S, U = layer.N, layer.groups, layer.R, layer.S, layer.stride
     Cg, Mg, E, F = layer.C // G, layer.M // G, layer.E, layer.F
-    W_used = (F - 1) * U + S
-    h, e, r, t, g, b, p, q, n, m = (mp[k] for k in rp.MAPPING_KEYS[:-1])
-    o = mp.get("o", 1)
+    h, e, r, t, g, b, p, q, n, m = (mp[k] for k in "hertgbpqnm")
+    o, oc = mp.get("o", 1), mp.get("oc", 1)
+    f = F // oc                              # column strip sets: f columns, W_f padded ones each
+    W_f = (f - 1) * U + S
     cr = arch.cluster_rows
     k = arch.cluster_pe_rows * arch.cluster_pe_cols // (h * e)
     clusters = arch.cluster_rows * arch.cluster_cols
     T0, R0, B0 = min(t, -(-Mg // p)), min(r, -(-Cg // q)), min(b, -(-N // n))
-    O0 = min(o, -(-E // e))
+    O0 = min(o, -(-E // e)) * oc
     out = {f"{a}_{d}": 0 for a in ("router", "hops") for d in ("ifmap", "filter", "psum")}
     load = {d: np.zeros(clusters, np.int64) for d in ("ifmap", "filter", "psum")}
     # clusters numbered down the columns; weights move only along rows (another row: 0 hops)
@@ -97,7 +98,8 @@ def brute_noc(layer, arch, mp):
                             for x in tiles(mt, p * t):
                                 ps = tiles(x, p)
                                 T_, R_, O_, B_ = len(ps), len(qs), len(es_), len(ns_)
-                                X = [(oi, bi) for oi in range(O_) for bi in range(B_)]
+                                # strip set oi: row strip oi // oc, column strip oi % oc
+                                X = [(oi, bi) for oi in range(O_ * oc) for bi in range(B_)]
                                 # the layer's slot layout is its first pass's: a later pass
                                 # leaves the slots of its missing sets idle
                                 slot = lambda gi, ti, ri, oi, bi: (((gi * T0 + ti) * R0 + ri) * B0 + bi) * O0 + oi
@@ -108,11 +110,11 @@ def brute_noc(layer, arch, mp):
                                                 ps[ti] * qs[ri] * hk * S)
                                         for oi, bi in X:
                                             add("psum", route(slot(gi, ti, ri, oi, bi) for ri in range(R_)),
-                                                ns_[bi] * ps[ti] * es_[oi] * F, reduction=True)
+                                                ns_[bi] * ps[ti] * es_[oi // oc] * f, reduction=True)
                                     for ri in range(R_):
                                         for oi, bi in X:
                                             add("ifmap", route(slot(gi, ti, ri, oi, bi) for ti in range(T_)),
-                                                ns_[bi] * qs[ri] * rows[oi] * W_used)
+                                                ns_[bi] * qs[ri] * rows[oi // oc] * W_f)
     for d in load:
         out[f"load_{d}"] = int(load[d].max())
     return out
@@ -121,6 +123,13 @@ def brute_noc(layer, arch, mp):
 def legal_strip_sets(E, e, rng):
     """A random strip-set count: 1, or o with o·e dividing E (equal strips, the contract)."""
     return int(rng.choice([1] + [o for o in range(2, 4) if E % (o * e) == 0]))
+
+
+def legal_column_strips(layer, rng):
+    """A random column-strip-set count: 1, or a divisor oc of F (layers with U <= S)."""
+    if layer.stride > layer.S:
+        return 1
+    return int(rng.choice([1] + [oc for oc in range(2, 4) if layer.F % oc == 0]))
 
 
 def random_mappings(layer, arch, count, seed):
@@ -136,7 +145,8 @@ def random_mappings(layer, arch, count, seed):
                   p=int(rng.integers(1, 4)), q=int(rng.integers(1, 3)), n=int(rng.integers(1, layer.N + 1)))
         mp["m"] = mp["p"] * mp["t"] * int(rng.integers(1, 3))
         mp["o"] = legal_strip_sets(layer.E, e, rng)
-        if mp["r"] * mp["t"] * mp["g"] * mp["b"] * mp["o"] <= (cpes // (h * e)) * clusters:
+        mp["oc"] = legal_column_strips(layer, rng)
+        if mp["r"] * mp["t"] * mp["g"] * mp["b"] * mp["o"] * mp["oc"] <= (cpes // (h * e)) * clusters:
             out.append(mp)
     return out
 
@@ -178,10 +188,13 @@ def test_noc_closed_form_equals_brute_force_across_grids(arch_i, dtype):
             mp = dict(h=h, e=e, r=int(rng.integers(1, 5)), t=int(rng.integers(1, 5)),
                       g=int(rng.integers(1, layer.groups + 1)), b=int(rng.integers(1, 4)),
                       p=int(rng.integers(1, 4)), q=int(rng.integers(1, 3)),
-                      n=int(rng.integers(1, layer.N + 1)), o=legal_strip_sets(layer.E, e, rng))
+                      n=int(rng.integers(1, layer.N + 1)), o=legal_strip_sets(layer.E, e, rng),
+                      oc=legal_column_strips(layer, rng))
             if mp["o"] > sets:
                 mp["o"] = 1
-            while mp["r"] * mp["t"] * mp["g"] * mp["b"] * mp["o"] > sets:
+            if mp["o"] * mp["oc"] > sets:
+                mp["oc"] = 1
+            while mp["r"] * mp["t"] * mp["g"] * mp["b"] * mp["o"] * mp["oc"] > sets:
                 key = max(("r", "t", "g", "b"), key=lambda kk: mp[kk])
                 mp[key] -= 1
             mp["m"] = mp["p"] * mp["t"]
@@ -604,3 +617,55 @@ def test_idle_sets_take_strip_sets():
     assert int(on["active_pes"][0][0]) > int(off["active_pes"][0][0])
     # the strip sets share each weight read from DRAM
     assert int(on["dram_filter_reads"][0][0]) < int(off["dram_filter_reads"][0][0])
+
+
+def test_idle_sets_take_column_strip_sets():
+    """Issue 11: with the ofmap rows exhausted (E = 2: one strip tile), the idle sets take strips of
+    the ofmap columns side by side (equal strips: oc divides F), feasible and faster; off with
+    strip_sets=False."""
+    from eyejax.workload.network import Network
+
+    net = Network("columns", [Layer("c1", "CONV", 1, 2, 2, 4, 26, 3, 3, 1, 0, 1)])  # E 2, F 24
+    arch = EyerissV2(energy=PJ_65NM, **rp.UNLIMITED_DRAM)
+    on = evaluate(arch, net, objective="latency").arrays()
+    off = evaluate(arch, net, objective="latency",
+                   space=dataclasses.replace(rp.DEFAULT_SEARCH, strip_sets=False)).arrays()
+    oc = int(on["map_oc"][0][0])
+    assert oc > 1 and 24 % oc == 0 and bool(on["feasible"][0][0])
+    assert int(off["map_oc"][0][0]) == 1
+    assert int(on["cycles"][0][0]) < int(off["cycles"][0][0])
+    assert int(on["active_pes"][0][0]) > int(off["active_pes"][0][0])
+
+
+@pytest.mark.parametrize("layer", [SMALL_LAYERS[0], SMALL_LAYERS[3],
+                                   Layer("s2", "CONV", 2, 3, 4, 11, 11, 3, 3, 2, 1, 1)],
+                         ids=lambda l: l.name)
+def test_column_strip_sets_change_only_what_the_contract_says(layer):
+    """docs/rs_plus_model.md: oc column strips of fc = F/oc columns run side by side; against
+    oc = 1 the MACs, psums, DRAM filter reads and passes stay, each strip set receives every
+    filter row (×oc), a pass computes fc columns (÷oc), and every ifmap row's blocks hold oc·W_f
+    padded columns instead of W_used."""
+    arch = EyerissV2(cluster_rows=4, cluster_cols=4, cluster_pe_rows=3, cluster_pe_cols=4)
+    row = layer.as_row()
+    F, U, S = layer.F, layer.stride, layer.S
+    base = dict(h=layer.R, e=1, r=1, t=2, g=1, b=1, p=1, q=1, n=1, m=2, o=1)
+    one, _ = rp.layer_cost(row, arch, rp.RSPlusMapping(**base, oc=1))
+    for oc in [d for d in range(2, F + 1) if F % d == 0][:2]:
+        assert rp.mapping_is_feasible(row, arch, rp.RSPlusMapping(**base, oc=oc))
+        got, _ = rp.layer_cost(row, arch, rp.RSPlusMapping(**base, oc=oc))
+        for k in ("macs", "dram_filter_reads", "dram_psum_writes", "glb_psum_reads", "noc_psum",
+                  "rf_filter_reads", "passes", "ramp_cycles"):
+            assert int(got[k]) == int(one[k]), k
+        assert int(got["noc_filter"]) == oc * int(one["noc_filter"])
+        assert int(got["compute_cycles"]) * oc == int(one["compute_cycles"])
+        assert int(got["active_pes"]) == oc * int(one["active_pes"])
+        w_f, w_used = (F // oc - 1) * U + S, (F - 1) * U + S
+        for k in ("glb_ifmap_writes", "glb_ifmap_reads", "noc_ifmap", "rf_ifmap_writes"):
+            assert int(got[k]) * w_used == int(one[k]) * oc * w_f, k
+        assert int(got["dram_ifmap_reads"]) >= int(one["dram_ifmap_reads"])   # halo columns
+    # illegal: oc not dividing F, and windows apart (U > S)
+    assert not rp.mapping_is_feasible(row, arch, rp.RSPlusMapping(**base, oc=F + 1))
+    wide = Layer("apart", "CONV", 1, 2, 2, 8, 8, 1, 1, 2, 0, 1)                  # 1×1, stride 2
+    assert not rp.mapping_is_feasible(wide.as_row(), arch,
+                                      rp.RSPlusMapping(**dict(base, h=1), oc=2))
+    assert rp.mapping_is_feasible(wide.as_row(), arch, rp.RSPlusMapping(**dict(base, h=1), oc=1))

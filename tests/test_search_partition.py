@@ -2,7 +2,7 @@
 layers of a network with grouped ones search without the group-split axis, and on both chips the
 layers with one ofmap row (FC) without the set-width axis and those with one channel per group
 (depthwise) without the channel splits. The parts must give exactly what one
-search over every layer gives: every count, energy and mapping, bit for bit, with repeated layers
+search over every layer gives: every count and mapping bit for bit, every energy to an ulp, with repeated layers
 (dedupe), swept [configs, layers] sparsity and a starved configuration."""
 from __future__ import annotations
 
@@ -67,7 +67,12 @@ def test_parts_equal_one_search(arch):
     whole = ev.evaluate_arrays(arch, layers, sp, objective="edp", search_parts=False)
     assert parts.keys() == whole.keys()
     for k in whole:
-        np.testing.assert_array_equal(parts[k], whole[k], err_msg=k)
+        if np.issubdtype(np.asarray(whole[k]).dtype, np.floating):
+            # the two programs share the recount's expressions, but XLA may fuse (and contract
+            # into FMAs) differently in each: a float may move by an ulp
+            np.testing.assert_allclose(parts[k], whole[k], rtol=1e-15, atol=0, err_msg=k)
+        else:   # counts, cycles, mappings, feasibility: bit for bit
+            np.testing.assert_array_equal(parts[k], whole[k], err_msg=k)
     assert not parts["feasible"][5].all() and parts["feasible"][0].all()
     if "map_g" in parts:
         assert (parts["map_g"][:, 1] > 1).any()  # the grouped layer does use its group split

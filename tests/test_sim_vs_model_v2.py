@@ -41,9 +41,9 @@ def L(name, N=1, C=1, M=1, H=5, W=5, R=3, S=3, U=1, P=0, G=1, kind="CONV"):
     return Layer(name, kind, N=N, C=C, M=M, H=H, W=W, R=R, S=S, stride=U, pad=P, groups=G)
 
 
-def M_(h, e, r=1, t=1, g=1, b=1, p=1, q=1, n=1, m=None, o=1):
+def M_(h, e, r=1, t=1, g=1, b=1, p=1, q=1, n=1, m=None, o=1, oc=1):
     return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=p * t if m is None else m,
-                         o=o)
+                         o=o, oc=oc)
 
 
 NAMED = [
@@ -85,6 +85,15 @@ NAMED = [
     (L("strips_all_rows", C=2, M=2, H=7, W=5), A3234, M_(3, 1, t=2, o=5)),
     (L("strips_depthwise_g2", C=4, M=4, H=8, W=6, P=1, G=4, kind="DWCONV"), A222,
      M_(3, 1, g=2, o=2)),
+    # column strip sets: equal strips of F/oc columns side by side (halo columns read by both)
+    (L("columns_oc3_halo", N=2, C=3, M=4, H=6, W=12, P=1), A3234, M_(3, 1, t=2, oc=3)),
+    (L("columns_stride2_touching", C=2, M=3, H=7, W=12, R=2, S=2, U=2), A3234, M_(2, 2, t=3, oc=2)),
+    (L("columns_and_rows_r2", N=3, C=4, M=3, H=9, W=8, R=3, S=3, P=1), A3234,
+     M_(3, 1, r=2, n=2, q=2, o=3, oc=2)),
+    (L("columns_1x1_depthwise", C=4, M=4, H=4, W=8, R=1, S=1, G=4, kind="DWCONV"), A222,
+     M_(1, 2, g=2, oc=4)),
+    (L("columns_fold_default_arch", N=2, C=4, M=8, H=8, W=8, R=5, S=5, P=2), ADEF,
+     M_(4, 2, r=2, t=4, p=2, q=2, m=8, oc=2)),
 ]
 
 
@@ -109,14 +118,18 @@ def _random_cases(count, seed):
         p, q = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         # strip sets first (equal strips: o·e divides E), the other set counts in what is left
         legal = [d for d in range(1, slots + 1) if d == 1 or layer.E % (d * e) == 0]
-        o = int(rng.choice(legal)) if rng.random() < 0.4 else 1
+        o = int(rng.choice(legal)) if rng.random() < 0.55 else 1
+        # column strip sets next (oc divides F, windows overlap or touch: U <= S)
+        cols = [d for d in range(1, slots // o + 1) if d == 1 or (layer.F % d == 0 and U <= S)]
+        oc = int(rng.choice(cols)) if rng.random() < 0.55 else 1
+        o *= oc               # (the set budget below; the mapping gets o // oc back)
         r = int(rng.integers(1, slots // o + 1))
         t = int(rng.integers(1, slots // (o * r) + 1))
         g = int(rng.integers(1, slots // (o * r * t) + 1))
         b = int(rng.integers(1, slots // (o * r * t * g) + 1))
         n = int(rng.integers(1, N + 1))
         m = p * t * int(rng.integers(1, -(-Mg // (p * t)) + 1))
-        mp = RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o)
+        mp = RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o // oc, oc=oc)
         if is_feasible_v2(layer, mp, arch):
             out.append((layer, arch, mp))
     return out
@@ -132,7 +145,7 @@ KNOWN_MODEL_DISCREPANCIES: dict = {}
 
 def _model_mapping(mp):
     """The model's own mapping pytree with the same fields (the simulation takes either)."""
-    return rs_plus.RSPlusMapping(**{k: getattr(mp, k) for k in "hertgbpqnmo"})
+    return rs_plus.RSPlusMapping(**{k: getattr(mp, k) for k in rs_plus.MAPPING_KEYS})
 
 
 def _model(layer, arch, mp):
@@ -149,6 +162,7 @@ def test_enough_cases():
     assert all(is_feasible_v2(layer, mp, arch) for layer, arch, mp in CASES)
     assert sum(mp.g > 1 for _, _, mp in CASES) >= 5 and sum(mp.b > 1 for _, _, mp in CASES) >= 5
     assert sum(mp.o > 1 for _, _, mp in CASES) >= 10
+    assert sum(mp.oc > 1 for _, _, mp in CASES) >= 10
 
 
 @pytest.mark.parametrize("layer,arch,mapping", [
@@ -202,7 +216,7 @@ def _feasibility_cases(count, seed):
         mp = RSPlusMapping(h=h, e=e, r=int(rng.integers(1, 3)), t=t, g=int(rng.integers(1, 3)),
                            b=int(rng.integers(1, 3)), p=p, q=q, n=int(rng.integers(1, N + 1)),
                            m=p * t * int(rng.integers(1, -(-Mg // (p * t)) + 1)),
-                           o=int(rng.integers(1, 3)))
+                           o=int(rng.integers(1, 3)), oc=int(rng.choice([1, 1, 1, 2, 3])))
         out.append((layer, arch, mp))
     return out
 
@@ -213,7 +227,9 @@ def test_feasibility_matches_model():
     model = [rs_plus.mapping_is_feasible(layer.as_row(), arch, _model_mapping(mp))
              for layer, arch, mp in cases]
     bad = [(c[0], c[2], s, m) for c, s, m in zip(cases, sim, model) if s != m]
-    assert 60 < sum(sim) < 240          # both outcomes are exercised
+    assert 40 < sum(sim) < 240          # both outcomes are exercised, with column strips too
+    assert any(ok and c[2].oc > 1 for c, ok in zip(cases, sim))
+    assert any(not ok and c[2].oc > 1 for c, ok in zip(cases, sim))
     assert not bad, bad[:5]
 
 

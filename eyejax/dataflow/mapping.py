@@ -40,8 +40,9 @@ class RSMapping:
 @struct.dataclass
 class RSPlusMapping:
     """One RS+ mapping on Eyeriss v2 (docs/rs_plus_model.md): RS's h, e, r, t, p, q, n, m plus
-    g (sets on different groups), b (sets on different image sets) and o (sets on different strips
-    of e ofmap rows: the ofmap rows tiled spatially; 1 = strips one after another)."""
+    g (sets on different groups), b (sets on different image sets), o (sets on different strips
+    of e ofmap rows: the ofmap rows tiled spatially; 1 = strips one after another) and oc (sets on
+    different strips of F/oc ofmap columns: the ofmap columns tiled spatially; 1 = whole rows)."""
 
     h: int
     e: int
@@ -54,11 +55,13 @@ class RSPlusMapping:
     n: int
     m: int
     o: int = 1
+    oc: int = 1
 
 
 def as_rs_plus_mapping(obj) -> RSPlusMapping:
-    """`obj` (an RSPlusMapping or any object with its fields) as an RSPlusMapping; o is 1 where the
-    object has none (mappings written before strip sets run their strips one after another)."""
+    """`obj` (an RSPlusMapping or any object with its fields) as an RSPlusMapping; o and oc are 1
+    where the object has none (mappings written before strip sets run their strips one after
+    another, on whole ofmap rows)."""
     if isinstance(obj, RSPlusMapping):
         return obj
     return RSPlusMapping(**{f.name: getattr(obj, f.name) if f.default is dataclasses.MISSING

@@ -181,10 +181,13 @@ def time_sums(shape, arch, mp: RSMapping, dtype):
     return jnp.sum(w * ramp, axis=(0, 1, 2, 3, 4)), jnp.sum(w * stream, axis=(0, 1, 2, 3, 4))
 
 
-def counts(shape, arch, mp: RSMapping, dtype):
+def counts(shape, arch, mp: RSMapping, dtype, ifmap_cols=None):
     """Every access count and cycle term of one layer under one mapping (docs/rs_model.md).
 
     Works elementwise, so any argument may carry extra (candidate or batch) dimensions.
+    `ifmap_cols` (RS+ column strips, docs/rs_plus_model.md): (padded, real) ifmap columns a row's
+    blocks hold and read from DRAM, summed over the row's column strips; default one strip of
+    W_used padded columns.
     """
     s = shape
     N, Cg, Mg, E, F, R, S, U, P, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "P", "G"))
@@ -212,6 +215,8 @@ def counts(shape, arch, mp: RSMapping, dtype):
         E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
     real_rows = clipped_cover(E, e, U, R, P, H)
     real_cols = jnp.minimum(W_used, P + W) - P
+    if ifmap_cols is not None:
+        W_used, real_cols = ifmap_cols
 
     outputs = N * Mg * E * F
     macs = outputs * Cg * R * S

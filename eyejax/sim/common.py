@@ -85,13 +85,16 @@ def strip_rows(base: int, e_s: int, U: int, R: int) -> np.ndarray:
                     dtype=np.int64)
 
 
-def ifmap_block(pl, rows: np.ndarray, images: np.ndarray, channels: np.ndarray) -> np.ndarray:
-    """DRAM address of every word of a GLB ifmap block: the padded `rows` (strip_rows) × the W_used
-    padded columns of `images` × absolute `channels`, shape [images, channels, rows, W_used]; -1
-    where the word is a pad (the GLB controller writes it as a zero). `pl` is the simulation's
-    plan (fields G, Cg, H, W, P, W_used); DRAM holds the unpadded ifmap in NCHW order."""
+def ifmap_block(pl, rows: np.ndarray, images: np.ndarray, channels: np.ndarray,
+                cols=None) -> np.ndarray:
+    """DRAM address of every word of a GLB ifmap block: the padded `rows` (strip_rows) × the padded
+    columns `cols` (default: all W_used) of `images` × absolute `channels`, shape [images,
+    channels, rows, cols]; -1 where the word is a pad (the GLB controller writes it as a zero).
+    `pl` is the simulation's plan (fields G, Cg, H, W, P, W_used); DRAM holds the unpadded ifmap
+    in NCHW order."""
     C, H, W, P = pl.G * pl.Cg, pl.H, pl.W, pl.P
-    rr, cc = rows - P, np.arange(pl.W_used) - P
+    cols = np.arange(pl.W_used) if cols is None else np.asarray(cols, dtype=np.int64)
+    rr, cc = rows - P, cols - P
     real = ((rr >= 0) & (rr < H))[:, None] & ((cc >= 0) & (cc < W))[None, :]
     img = images[:, None, None, None]
     ch = channels[None, :, None, None]
@@ -99,15 +102,17 @@ def ifmap_block(pl, rows: np.ndarray, images: np.ndarray, channels: np.ndarray) 
     return np.where(real[None, None], addr, -1)
 
 
-def load_ifmap_block(pl, c: dict, loads: list, rows, images, channels, nrows_glb: int):
-    """One ifmap block DRAM -> GLB (`ifmap_block`): counts its DRAM reads (pads are written as
-    zeros, not read) and GLB writes into `c`, appends its DRAM addresses to `loads`, and returns
-    its GLB messages, one per stored (image, channel, row) of W_used words, as arrays (image and
-    channel index within the block, padded row, GLB row), and the next free GLB row."""
-    addr = ifmap_block(pl, rows, images, channels)
+def load_ifmap_block(pl, c: dict, loads: list, rows, images, channels, nrows_glb: int,
+                     cols=None):
+    """One ifmap block DRAM -> GLB (`ifmap_block`, padded columns `cols`, default all W_used):
+    counts its DRAM reads (pads are written as zeros, not read) and GLB writes into `c`, appends
+    its DRAM addresses to `loads`, and returns its GLB messages, one per stored (image, channel,
+    row) of one block row's words, as arrays (image and channel index within the block, padded
+    row, GLB row), and the next free GLB row."""
+    addr = ifmap_block(pl, rows, images, channels, cols)
     c["dram_ifmap_reads"] += int((addr >= 0).sum())
     c["glb_ifmap_writes"] += int(addr.size)
-    loads.append(addr.reshape(-1, pl.W_used))
+    loads.append(addr.reshape(-1, addr.shape[-1]))
     nz, ny = len(images), len(channels)
     m_img, m_ch, m_slot = (a.ravel() for a in np.meshgrid(
         np.arange(nz), np.arange(ny), np.arange(rows.size), indexing="ij"))
@@ -125,20 +130,24 @@ def stack_passes(passes, key: str, shape: tuple, fill) -> np.ndarray:
     return out
 
 
-def datapath_arrays(pl, passes, loads, writeback) -> dict:
+def datapath_arrays(pl, passes, loads, writeback, *, ofmap_cols=None, psum_rows=None) -> dict:
     """The index arrays that drive a simulation's data path, every pass padded to common shapes so
     that one scan step runs any pass. `passes`: per pass, npe and the arrays fidx [PE, p, q],
     iidx [PE, n, q], chain [chains, L], pos and held [chains, n, p]; `loads`: the GLB ifmap loads
-    (ifmap_block rows, [rows, W_used]); `writeback`: the finished GLB psum rows, per block.
+    (ifmap_block rows, [rows, row width], one width for all); `writeback`: the finished GLB psum
+    rows, per block. `ofmap_cols`: ofmap columns per GLB psum row (the PE's sliding window;
+    default F); `psum_rows`: GLB psum rows (default N·M·E).
 
     Empty slots point at zero rows: ifmap row `zi` (the row appended to the loads), filter row `zf`
     (one past the DRAM filter rows), PE psum `NP` (one past the PEs), GLB psum row `NME` (reads)
-    and a sink row `NME + 1` (writes). `pl` is the plan (N, G, Cg, Mg, H, W, R, S, U, E, F, W_used,
+    and a sink row `NME + 1` (writes). `pl` is the plan (N, G, Cg, Mg, H, W, R, S, U, E, F,
     p, q, n)."""
     C, M = pl.G * pl.Cg, pl.G * pl.Mg
-    load_idx = np.concatenate(loads + [np.full((1, pl.W_used), -1, dtype=np.int64)])
+    F = pl.F if ofmap_cols is None else ofmap_cols
+    load_idx = np.concatenate(loads + [np.full((1, loads[0].shape[1]), -1, dtype=np.int64)])
     load_idx = np.where(load_idx >= 0, load_idx, pl.N * C * pl.H * pl.W)   # -> the appended zero
-    zi, zf, NME = load_idx.shape[0] - 1, M * pl.Cg * pl.R, pl.N * M * pl.E
+    zi, zf = load_idx.shape[0] - 1, M * pl.Cg * pl.R
+    NME = pl.N * M * pl.E if psum_rows is None else psum_rows
     NP = max(ps["npe"] for ps in passes)
     NC, L = (max(ps["chain"].shape[k] for ps in passes) for k in (0, 1))
     fidx = stack_passes(passes, "fidx", (NP, pl.p, pl.q), -1)
@@ -153,5 +162,5 @@ def datapath_arrays(pl, passes, loads, writeback) -> dict:
         rd=np.where(held, pos, NME),                        # GLB psum rows read at chain tops
         wr=np.where(pos >= 0, pos, NME + 1),                # GLB psum rows written at chain ends
         writeback=np.concatenate(writeback),                # GLB psum rows -> DRAM ofmap
-        win=np.arange(pl.F)[:, None] * pl.U + np.arange(pl.S)[None, :],   # sliding window columns
+        win=np.arange(F)[:, None] * pl.U + np.arange(pl.S)[None, :],   # sliding window columns
     )

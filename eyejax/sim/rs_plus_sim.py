@@ -5,17 +5,19 @@ literally and counts what it moves:
 
 * DRAM holds the unpadded ifmap (NCHW), the filters ([M, C/G, R, S]) and the ofmap (NCHW).
 * The loop nest runs group tiles of g groups, image tiles of n·b images (cut into image sets of n),
-  strip tiles of o·e ofmap rows (cut into strip sets of e rows), m-tiles, channel chunks of q·r
-  (the iact GLB load of every group and strip set of the tile: each strip set's padded ifmap
-  block, pads written as zeros), folds of h filter rows and filter chunks of p·t; the innermost
-  body is one PASS.
+  strip tiles of o·e ofmap rows × all F columns (cut into o·oc strip sets: row strip si of e rows
+  × column strip ci of f = F/oc columns, strip set oi = si·oc + ci), m-tiles, channel chunks of
+  q·r (the iact GLB load of every group and strip set of the tile: each strip set's padded ifmap
+  block, its padded rows × its W_f = (f − 1)·U + S padded columns from ci·f·U, pads written as
+  zeros), folds of h filter rows and filter chunks of p·t; the innermost body is one PASS.
 * In a PASS every active set (group gi, filter set ti, channel set ri, image set bi, strip set oi)
   gets its slot in the layer's layout, the first pass's (((gi·T0 + ti)·R0 + ri)·B0 + bi)·O0 + oi
-  (a later pass leaves its missing sets' slots idle), hence its cluster slot // k, and h_k·e_s PEs
-  of that cluster (e_s: its strip's rows). Each active PE gets an ID:
+  (O0 = row strips × oc; a later pass leaves its missing sets' slots idle), hence its cluster
+  slot // k, and h_k·e_s PEs of that cluster (e_s: its strip's rows); a PE computes its ofmap row
+  at its column strip's f columns. Each active PE gets an ID:
   (group, filter set, channel set, strip set, image set, filter row i, column j).
 * Delivery: every filter row read from DRAM and every ifmap row read from the GLB is a tagged
-  message (its S or W_used words share one tag, hence one set of destinations); it reaches every
+  message (its S or W_f words share one tag, hence one set of destinations); it reaches every
   PE whose ID matches its tag. From the PEs a message reaches come its
   destination sets, in slot order, hence the destination clusters D (repeats merged) that the
   routers forward the words through: |D| router transfers per word and the hops along D on the
@@ -23,11 +25,12 @@ literally and counts what it moves:
   weights, down a column for psums, whose chains must stay in one column). Inside a cluster the
   all-to-all network delivers the words to the destination PEs (the noc_* counts). Psums chain
   through the r_eff·h_k PEs of their column across the channel sets (slot order, through the psum
-  routers) and end in the GLB psum buffer.
+  routers) and end in the GLB psum buffer, each chain word a psum of f columns.
 * Each PE stores what it receives in arrival order (filter × channel and image × channel slots),
   and the simulation checks that the (weight, iact) pairs the PE kernel multiplies out of its
   scratchpads are exactly the pairs its assigned work needs (no missing, duplicate or mismatched
-  operand), raising OperandError otherwise.
+  operand; iact rows placed by padded row and first padded column), raising OperandError
+  otherwise.
 
 Every count is tallied from these movements (sizes of the blocks moved, PEs matched per message,
 clusters and hops per message, pairs multiplied per PE); nothing uses the closed forms of the
@@ -46,10 +49,10 @@ multiplied pairs with a zero operand; data dependent) and router_cluster_* (int6
 router transfers of each type into each cluster over the layer).
 
 Cycles: dense mode: each pass lasts as long as its busiest PE, which spends
-ceil(p_eff/macs_per_pe) cycles per (image, channel, filter tap, ofmap column) (the MAC datapaths
-take filters of one weight column together). Ramp per pass: the busiest PE's weight spad fill
-(one entry per cycle, an entry holding the weights of up to macs_per_pe filters of one (channel,
-tap)), plus pe_pipeline_stages − 1 cycles of PE pipeline fill, plus h_k for the psum chain. Sparse mode (``sparse=True``): a PE spends, per
+ceil(p_eff/macs_per_pe) cycles per (image, channel, filter tap, ofmap column of its column strip)
+(the MAC datapaths take filters of one weight column together). Ramp per pass: the busiest PE's
+weight spad fill (one entry per cycle, an entry holding the weights of up to macs_per_pe filters
+of one (channel, tap)), plus pe_pipeline_stages − 1 cycles of PE pipeline fill, plus h_k for the psum chain. Sparse mode (``sparse=True``): a PE spends, per
 non-zero iact of each (image, channel, ofmap column, tap) window position, ceil(nnz(weight column of
 that (channel, tap) over the PE's filters) / macs_per_pe) cycles; each pass lasts as long as its
 slowest PE. compute_cycles is then data dependent; every other count keeps its dense value (the
@@ -71,7 +74,7 @@ from eyejax.sim.common import (arch_int, arrivals, cdiv, datapath_arrays, distin
                                load_ifmap_block, mapping_ints, multicast, strip_rows, tiles)
 from eyejax.workload.layer import Layer
 
-MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o")
+MAPPING_FIELDS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o", "oc")
 DTYPES = ("ifmap", "filter", "psum")
 NOC_KEYS = tuple(f"{a}_{d}" for a in ("router", "hops", "noc_cycles", "noc_mode") for d in DTYPES)
 SIM_KEYS_V2 = COUNT_KEYS + NOC_KEYS + ("macs_zero",)
@@ -111,6 +114,7 @@ class _PlanV2:
     n: int
     m: int
     o: int
+    oc: int
     cluster_rows: int
     cluster_cols: int
     cluster_pes: int
@@ -132,10 +136,21 @@ class _PlanV2:
         return self.cluster_pes // (self.h * self.e)
 
     @property
+    def f(self) -> int:
+        """Ofmap columns per column strip."""
+        return self.F // self.oc
+
+    @property
+    def W_f(self) -> int:
+        """Padded ifmap columns a column strip reads (its block's row width; W_used when oc = 1)."""
+        return (self.f - 1) * self.U + self.S
+
+    @property
     def layout(self) -> tuple:
-        """The first pass's filter, channel, image and strip set counts: the slot layout's radices."""
+        """The first pass's filter, channel, image and strip set counts: the slot layout's radices
+        (strip sets: row strips × the oc column strips)."""
         return (min(self.t, cdiv(self.Mg, self.p)), min(self.r, cdiv(self.Cg, self.q)),
-                min(self.b, cdiv(self.N, self.n)), min(self.o, cdiv(self.E, self.e)))
+                min(self.b, cdiv(self.N, self.n)), min(self.o, cdiv(self.E, self.e)) * self.oc)
 
 
 _ARCH_FIELDS = ("cluster_rows", "cluster_cols", "cluster_pe_rows", "cluster_pe_cols",
@@ -149,7 +164,7 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
     """Validate an RS+ `mapping` for `layer` on `arch` (plain Python ints) before any work; raise
     ValueError naming the violated limit. Returns the static plan of the simulation."""
     v = mapping_ints(as_rs_plus_mapping(mapping), MAPPING_FIELDS)
-    h, e, r, t, g, b, p, q, n, m, o = (v[k] for k in MAPPING_FIELDS)
+    h, e, r, t, g, b, p, q, n, m, o, oc = (v[k] for k in MAPPING_FIELDS)
     A = {k: arch_int(arch, k) for k in _ARCH_FIELDS}
     for k, a in A.items():
         if a < 1:
@@ -184,23 +199,31 @@ def check_mapping_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> _P
     if o > 1 and E % (o * e):
         raise ValueError(f"strip sets: o*e = {o * e} must divide the ofmap height E = {E} "
                          f"(equal strips) when mapping.o = {o} > 1")
+    if oc > 1 and F % oc:
+        raise ValueError(f"column strip sets: oc = {oc} must divide the ofmap width F = {F} "
+                         f"(equal column strips)")
+    if oc > 1 and U > S:
+        # windows that neither overlap nor touch leave ifmap columns unread between strips
+        raise ValueError(f"column strip sets: oc = {oc} > 1 needs stride U = {U} <= S = {S}")
     k = cpes // (h * e)
-    if r * t * g * b * o > k * clusters:
-        raise ValueError(f"set slots: r*t*g*b*o = {r * t * g * b * o} exceeds k*clusters = "
-                         f"{k}*{clusters} = {k * clusters}")
-    iact_bits = g * n * b * o * q * r * distinct_rows(e, U, R) * W_used * A["data_bits"]
+    if r * t * g * b * o * oc > k * clusters:
+        raise ValueError(f"set slots: r*t*g*b*o*oc = {r * t * g * b * o * oc} exceeds k*clusters "
+                         f"= {k}*{clusters} = {k * clusters}")
+    f = F // oc
+    W_f = (f - 1) * U + S                           # each column strip's padded ifmap columns
+    iact_bits = g * n * b * o * oc * q * r * distinct_rows(e, U, R) * W_f * A["data_bits"]
     iact_cap = clusters * A["iact_glb_banks"] * A["iact_glb_bank_bits"]
     if iact_bits > iact_cap:
-        raise ValueError(f"iact GLB: g*n*b*o*q*r*rows_glb(e)*W_used*data_bits = {iact_bits} bits "
+        raise ValueError(f"iact GLB: g*n*b*o*oc*q*r*rows_glb(e)*W_f*data_bits = {iact_bits} bits "
                          f"exceed clusters*iact_glb_banks*iact_glb_bank_bits = {iact_cap}")
-    psum_bits = g * n * b * o * m * e * F * A["psum_bits"]
+    psum_bits = g * n * b * o * oc * m * e * f * A["psum_bits"]
     psum_cap = clusters * A["psum_glb_banks"] * A["psum_glb_bank_bits"]
     if psum_bits > psum_cap:
-        raise ValueError(f"psum GLB: g*n*b*o*m*e*F*psum_bits = {psum_bits} bits exceed "
+        raise ValueError(f"psum GLB: g*n*b*o*oc*m*e*f*psum_bits = {psum_bits} bits exceed "
                          f"clusters*psum_glb_banks*psum_glb_bank_bits = {psum_cap}")
     pl = _PlanV2(
         N=layer.N, Cg=Cg, Mg=Mg, G=G, H=layer.H, W=layer.W, R=R, S=S, U=U, P=layer.pad, E=E,
-        F=F, W_used=W_used, h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o,
+        F=F, W_used=W_used, h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o, oc=oc,
         cluster_rows=A["cluster_rows"], cluster_cols=A["cluster_cols"], cluster_pes=cpes,
         iact_spad=A["iact_spad_words"], weight_spad=A["weight_spad_words"],
         psum_spad=A["psum_spad_words"], macs_per_pe=A["macs_per_pe"],
@@ -236,8 +259,8 @@ def _check_psum_columns(pl: _PlanV2) -> None:
                                         f"psum chain: channel sets in set slots {chain[0]}..{chain[-1]} "
                                         f"span cluster columns {chain[0] // L} and {chain[-1] // L} "
                                         f"(a column holds cluster_rows*k = {L} slots); psum routers "
-                                        f"link only vertically, so r*o*b (first pass) must divide "
-                                        f"{L} or the layer's sets must fit one column")
+                                        f"link only vertically, so r*b*o*oc (first pass) must "
+                                        f"divide {L} or the layer's sets must fit one column")
 
 
 def is_feasible_v2(layer: Layer, mapping, arch: EyerissV2 = EyerissV2()) -> bool:
@@ -284,7 +307,9 @@ class _ArrayV2:
     gi: np.ndarray      # group within the group tile
     ft: np.ndarray      # filter set
     cr: np.ndarray      # channel set
-    os: np.ndarray      # strip set
+    os: np.ndarray      # strip set: os = si·oc + ci
+    si: np.ndarray      # its row strip (ofmap rows si·e ..)
+    ci: np.ndarray      # its column strip (ofmap columns ci·f .. ci·f + f − 1)
     bs: np.ndarray      # image set
     i: np.ndarray       # row in the set (filter row f·h + i)
     j: np.ndarray       # column in the set (ofmap row s·e + j)
@@ -298,12 +323,13 @@ class _ArrayV2:
 
 
 def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_ss, y, x) -> _ArrayV2:
-    """e_ss: the rows of each strip set of the pass (all e but the last)."""
-    t_eff, r_eff, o_k = cdiv(x, pl.p), cdiv(y, pl.q), len(e_ss)
+    """e_ss: the rows of each row strip of the pass (all e but the last); each row strip runs as
+    oc strip sets, one per column strip (column strips innermost)."""
+    t_eff, r_eff, o_k = cdiv(x, pl.p), cdiv(y, pl.q), len(e_ss) * pl.oc
     gi, ft, cr, os, bs, i, j = (a.ravel() for a in np.meshgrid(
         np.arange(g_k), np.arange(t_eff), np.arange(r_eff), np.arange(o_k), np.arange(b_k),
         np.arange(h_k), np.arange(max(e_ss)), indexing="ij"))
-    live = j < np.asarray(e_ss)[os]
+    live = j < np.asarray(e_ss)[os // pl.oc]
     gi, ft, cr, os, bs, i, j = (a[live] for a in (gi, ft, cr, os, bs, i, j))
     # the layer's slot layout is its first pass's (routers are configured once per layer): a
     # later pass keeps every set's slot and leaves those of its missing sets idle
@@ -315,7 +341,8 @@ def _configure_array(pl: _PlanV2, g_k, b_k, z, h_k, e_ss, y, x) -> _ArrayV2:
         raise AssertionError("PE sets do not fit the array")          # excluded by check_mapping
     if np.unique(cluster * pl.cluster_pes + local).size != slot.size:
         raise AssertionError("two PE sets overlap")
-    return _ArrayV2(gi=gi, ft=ft, cr=cr, os=os, bs=bs, i=i, j=j, slot=slot, cluster=cluster,
+    return _ArrayV2(gi=gi, ft=ft, cr=cr, os=os, si=os // pl.oc, ci=os % pl.oc, bs=bs, i=i, j=j,
+                    slot=slot, cluster=cluster,
                     nfilt=np.minimum(pl.p, x - ft * pl.p), nchan=np.minimum(pl.q, y - cr * pl.q),
                     nimg=np.minimum(pl.n, z - bs * pl.n), sets=g_k * t_eff * r_eff * o_k * b_k,
                     span=g_k * T0 * R0 * B0 * O0)
@@ -395,11 +422,12 @@ class _ScheduleV2:
 
 
 def _schedule(pl: _PlanV2) -> _ScheduleV2:
-    N, G, Mg, Cg, R, U, E, F = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.F
+    N, G, Mg, Cg, R, U, E, oc, f = pl.N, pl.G, pl.Mg, pl.Cg, pl.R, pl.U, pl.E, pl.oc, pl.f
     M = G * Mg
     c = {k: 0 for k in COUNT_KEYS + NOC_KEYS}
     per_cluster = {d: np.zeros(pl.clusters, np.int64) for d in DTYPES}
-    holds = np.zeros(N * M * E, dtype=bool)          # GLB psum row holds a partial sum
+    # GLB psum rows: f columns each, row ((image·M + filter)·E + ofmap row)·oc + column strip
+    holds = np.zeros(N * M * E * oc, dtype=bool)     # GLB psum row holds a partial sum
     loads, passes, writeback = [], [], []
     nrows_glb = 0
     for gt0, g_k in tiles(G, pl.g):
@@ -412,16 +440,20 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
                 for m0, m_t in tiles(Mg, pl.m):
                     for c0, y in tiles(Cg, pl.q * pl.r):
                         # ---- iact GLB load of every group and strip set of the tile: each strip
-                        # set's padded rows (its own block, as strips in time would read them),
-                        # W_used columns, pads written as zeros by the GLB controller
+                        # set's padded rows (its own block, as strips in time would read them) ×
+                        # its column strip's W_f padded columns, pads written as zeros by the GLB
+                        # controller
                         msg_parts = []
                         for gi in range(g_k):
-                            for oi, (base, e_s) in enumerate(zip(bases, e_ss)):
+                            for oi in range(len(strips) * oc):
+                                si, ci = divmod(oi, oc)
                                 (m_img, m_ch, m_row, m_glb), nrows_glb = load_ifmap_block(
-                                    pl, c, loads, strip_rows(base, e_s, U, R), n0 + np.arange(z),
-                                    (gt0 + gi) * Cg + c0 + np.arange(y), nrows_glb)
+                                    pl, c, loads, strip_rows(bases[si], e_ss[si], U, R),
+                                    n0 + np.arange(z), (gt0 + gi) * Cg + c0 + np.arange(y),
+                                    nrows_glb, cols=ci * f * U + np.arange(pl.W_f))
                                 msg_parts.append((np.full(m_img.size, gi), m_img, m_ch, m_row,
-                                                  m_glb, np.full(m_img.size, oi)))
+                                                  m_glb, np.full(m_img.size, oi),
+                                                  np.full(m_img.size, ci * f * U)))
                         msgs = tuple(np.concatenate(a) for a in zip(*msg_parts))
                         for fr0, h_k in tiles(R, pl.h):
                             for k0, x in tiles(m_t, pl.p * pl.t):
@@ -433,9 +465,10 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
                     for gi in range(g_k):
                         blk = (((n0 + np.arange(z))[:, None, None] * M + (gt0 + gi) * Mg + m0
                                 + np.arange(m_t)[None, :, None]) * E + o0
-                               + np.arange(wy)).ravel()
-                        c["glb_psum_reads"] += blk.size * F
-                        c["dram_psum_writes"] += blk.size * F
+                               + np.arange(wy))
+                        blk = (blk[..., None] * oc + np.arange(oc)).ravel()
+                        c["glb_psum_reads"] += blk.size * f
+                        c["dram_psum_writes"] += blk.size * f
                         writeback.append(blk)
     c["passes"] = len(passes)
     c["active_pes"] = max(ps["npe"] for ps in passes)
@@ -445,26 +478,27 @@ def _schedule(pl: _PlanV2) -> _ScheduleV2:
     counts = dict(c)
     counts.update({f"router_cluster_{d}": per_cluster[d] for d in DTYPES})
 
-    arrays = datapath_arrays(pl, passes, loads, writeback)
+    arrays = datapath_arrays(pl, passes, loads, writeback, ofmap_cols=f, psum_rows=N * M * E * oc)
     return _ScheduleV2(counts=counts, arrays=arrays)
 
 
 def _check_operands(fdesc, idesc, need):
     """The pairs each PE's kernel multiplies out of its scratchpads against the pairs its work
-    needs. fdesc [PE, p, q, 3] (filter, channel, filter row; -1 empty) and idesc [PE, n, q, 3]
-    (image, channel, padded row; -1 empty) describe the spad slots, channels absolute
+    needs. fdesc [PE, p, q, 3] (filter, channel, filter row; -1 empty) and idesc [PE, n, q, 2 + a]
+    (image, channel, then the a >= 1 coordinates placing the iact row: padded row, and optionally
+    its first padded column; -1 empty) describe the spad slots, channels absolute
     (group·C/G + channel); the kernel multiplies filter slot (a, c) with iact slot (n, c) over the
-    sliding window (all F·S (column, tap) pairs of the two rows). need [pairs, 6]: (PE, image,
-    filter, channel, filter row, padded ifmap row) of every pair the PE's work needs. Raises
-    OperandError on a missing, duplicate, mismatched or unused operand."""
+    sliding window (all f·S (column, tap) pairs of the two rows). need [pairs, 5 + a]: (PE, image,
+    filter, channel, filter row, then the iact row's coordinates as in idesc) of every pair the
+    PE's work needs. Raises OperandError on a missing, duplicate, mismatched or unused operand."""
     fp, ip = fdesc[..., 0] >= 0, idesc[..., 0] >= 0                 # [PE, p, q], [PE, n, q]
     both = fp[:, :, None, :] & ip[:, None, :, :]                     # [PE, p, n, q]
     pe, a, nn, qq = np.nonzero(both)
     wf, wc, wr = (fdesc[pe, a, qq, t] for t in range(3))
-    xi, xc, xr = (idesc[pe, nn, qq, t] for t in range(3))
+    xi, xc = (idesc[pe, nn, qq, t] for t in range(2))
     if np.any(wc != xc):
         raise OperandError("a PE multiplies a weight with an iact of another channel")
-    got = np.stack([pe, xi, wf, wc, wr, xr], axis=1)
+    got = np.concatenate([np.stack([pe, xi, wf, wc, wr], axis=1), idesc[pe, nn, qq, 2:]], axis=1)
     want = np.asarray(need)
     if got.shape[0] != want.shape[0]:
         raise OperandError(f"PEs multiply {got.shape[0]} (weight row, iact row) pairs, their work "
@@ -476,8 +510,8 @@ def _check_operands(fdesc, idesc, need):
     if not np.array_equal(gs, ws):
         bad = gs[np.any(gs != ws, axis=1)][0]
         raise OperandError(f"PE {bad[0]} multiplies image {bad[1]} filter {bad[2]} channel "
-                           f"{bad[3]} filter row {bad[4]} ifmap row {bad[5]}, which its work "
-                           f"does not need (or misses a needed pair)")
+                           f"{bad[3]} filter row {bad[4]} ifmap row (and column) {bad[5:]}, which "
+                           f"its work does not need (or misses a needed pair)")
     # unpaired operands: a delivered weight or iact that no MAC uses
     if np.any(fp & ~ip.any(axis=1)[:, None, :]) or np.any(ip & ~fp.any(axis=1)[:, None, :]):
         raise OperandError("a PE holds an operand that none of its MACs uses")
@@ -486,8 +520,9 @@ def _check_operands(fdesc, idesc, need):
 def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0, e_ss, bases,
                    k_rel0, y, c0, fr0, h_k, x, msgs, first):
     """PASS over the groups gt0.. (g_k), images n0.. (z in b_k sets), filters k_rel0.. (x, within
-    each group), channels c0.. (y), filter rows fr0.. (h_k), ofmap rows o0.. (strip sets of e_ss
-    rows; `bases`: the padded row under filter row 0 at each strip set's first ofmap row)."""
+    each group), channels c0.. (y), filter rows fr0.. (h_k), ofmap rows o0.. (row strips of e_ss
+    rows, each cut into oc column strips of f columns; `bases`: the padded row under filter row 0
+    at each row strip's first ofmap row)."""
     arr = _configure_array(pl, g_k, b_k, z, h_k, e_ss, y, x)
     npe = arr.gi.size
     modes = {}
@@ -500,12 +535,13 @@ def _schedule_pass(pl: _PlanV2, c, per_cluster, holds, gt0, g_k, n0, z, b_k, o0,
     pe, need = _needed_pairs(pl, arr, gt0, n0, k_rel0, c0, fr0, bases)
     _check_operands(fdesc, idesc, need)
 
-    # ---- the PE kernels: every multiplied (image, filter, channel) pair runs F·S MACs
+    # ---- the PE kernels: every multiplied (image, filter, channel) pair runs f·S MACs (the PE's
+    # column strip)
     pairs_pe = np.bincount(pe, minlength=npe)
-    macs = int(pairs_pe.sum()) * pl.F * pl.S
+    macs = int(pairs_pe.sum()) * pl.f * pl.S
     for key in ("macs", "rf_ifmap_reads", "rf_filter_reads", "rf_psum_reads", "rf_psum_writes"):
         c[key] += macs
-    cyc_pe = (arr.nimg * arr.nchan * pl.S * pl.F
+    cyc_pe = (arr.nimg * arr.nchan * pl.S * pl.f
               * ((arr.nfilt + pl.macs_per_pe - 1) // pl.macs_per_pe))
     c["compute_cycles"] += int(cyc_pe.max())
     # per pass: weight spad fill, the PE pipeline's fill, the psum chain through the h_k rows
@@ -559,21 +595,21 @@ def _deliver_filters(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, gt0, g_k, k_rel
 
 
 def _deliver_iacts(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, msgs, gt0, n0, c0, fr0, bases):
-    """Iacts of a pass: GLB rows of each strip set's block tagged (group, image set, channel set,
-    strip set, diagonal) and delivered to every filter set's PEs through the iact routers. Counts
-    them; returns (GLB row per iact spad slot [PE, n, q], the slots' (image, absolute channel,
-    padded row) [PE, n, q, 3], router mode)."""
-    Wu = pl.W_used
-    m_gi, m_img, m_ch, m_row, m_glb, m_os = msgs
+    """Iacts of a pass: GLB rows of each strip set's block (W_f words each) tagged (group, image
+    set, channel set, strip set, diagonal) and delivered to every filter set's PEs through the iact
+    routers. Counts them; returns (GLB row per iact spad slot [PE, n, q], the slots' (image,
+    absolute channel, padded row, first padded column) [PE, n, q, 4], router mode)."""
+    Wf = pl.W_f
+    m_gi, m_img, m_ch, m_row, m_glb, m_os, m_col = msgs
     i_match = multicast(np.stack([m_gi, m_img // pl.n, m_ch // pl.q, m_os,
-                                  m_row - bases[m_os] - fr0], axis=1),
+                                  m_row - bases[m_os // pl.oc] - fr0], axis=1),
                         np.stack([arr.gi, arr.bs, arr.cr, arr.os, arr.i + pl.U * arr.j], axis=1))
     read = i_match.any(axis=1)                                     # rows this pass reads
-    c["glb_ifmap_reads"] += int(read.sum()) * Wu
-    c["noc_ifmap"] += int(i_match.sum()) * Wu
-    c["rf_ifmap_writes"] += int(i_match.sum()) * Wu
+    c["glb_ifmap_reads"] += int(read.sum()) * Wf
+    c["noc_ifmap"] += int(i_match.sum()) * Wf
+    c["rf_ifmap_writes"] += int(i_match.sum()) * Wf
     tr, hp, pc, mode = _route(pl, _set_match(i_match[read], arr), arr.sets,
-                              np.full(int(read.sum()), Wu, np.int64), reduction=False)
+                              np.full(int(read.sum()), Wf, np.int64), reduction=False)
     c["router_ifmap"] += tr
     c["hops_ifmap"] += hp
     per_cluster["ifmap"] += pc
@@ -581,15 +617,16 @@ def _deliver_iacts(pl: _PlanV2, c, per_cluster, arr: _ArrayV2, msgs, gt0, n0, c0
     imsg = arrivals(i_match, arr.nimg, arr.nchan, (pl.n, pl.q))           # [PE, n, q]
     iidx = np.where(imsg >= 0, m_glb[np.maximum(imsg, 0)], -1)
     gch = (gt0 + m_gi) * pl.Cg + c0 + m_ch                               # absolute channel
-    idesc = np.stack([n0 + m_img, gch, m_row], axis=1)[np.maximum(imsg, 0)]
+    idesc = np.stack([n0 + m_img, gch, m_row, m_col], axis=1)[np.maximum(imsg, 0)]
     idesc[imsg < 0] = -1
     return iidx, idesc, mode
 
 
 def _needed_pairs(pl: _PlanV2, arr: _ArrayV2, gt0, n0, k_rel0, c0, fr0, bases):
     """The (weight row, iact row) pairs the PEs' assigned work needs: (PE of each pair,
-    need [pairs, 6] = (PE, image, filter, channel, filter row, padded ifmap row)), absolute
-    indices, as `_check_operands` expects."""
+    need [pairs, 7] = (PE, image, filter, channel, filter row, padded ifmap row, first padded
+    column of the PE's window: its column strip's)), absolute indices, as `_check_operands`
+    expects."""
     npe = arr.gi.size
     pe, a, nn, qq = (v.ravel() for v in np.meshgrid(np.arange(npe), np.arange(pl.p),
                                                      np.arange(pl.n), np.arange(pl.q),
@@ -599,16 +636,18 @@ def _needed_pairs(pl: _PlanV2, arr: _ArrayV2, gt0, n0, k_rel0, c0, fr0, bases):
     need = np.stack([pe, n0 + arr.bs[pe] * pl.n + nn,
                      (gt0 + arr.gi[pe]) * pl.Mg + k_rel0 + arr.ft[pe] * pl.p + a,
                      (gt0 + arr.gi[pe]) * pl.Cg + c0 + arr.cr[pe] * pl.q + qq, fr0 + arr.i[pe],
-                     bases[arr.os[pe]] + fr0 + arr.i[pe] + pl.U * arr.j[pe]], axis=1)
+                     bases[arr.si[pe]] + fr0 + arr.i[pe] + pl.U * arr.j[pe],
+                     arr.ci[pe] * pl.f * pl.U], axis=1)
     return pe, need
 
 
 def _chain_psums(pl: _PlanV2, c, per_cluster, holds, arr: _ArrayV2, y, h_k, gt0, n0, k_rel0, o0):
     """Psum chains of a pass: per (group, filter set, strip set, image set, set column), through
     the (channel set, row) PEs in slot order; the chain end goes to the GLB psum buffer (`holds` marks the GLB
-    psum rows holding a partial sum). Counts them; returns (chain [chains, L] of PEs, GLB psum row
-    per (chain, image, filter) or -1, whether that row is read back first, router mode)."""
-    M, E, F = pl.G * pl.Mg, pl.E, pl.F
+    psum rows holding a partial sum). A chain word is a psum of the strip set's f ofmap columns.
+    Counts them; returns (chain [chains, L] of PEs, GLB psum row per (chain, image, filter) or -1,
+    whether that row is read back first, router mode)."""
+    M, E, f = pl.G * pl.Mg, pl.E, pl.f
     order = np.lexsort((arr.i, arr.slot, arr.j, arr.bs, arr.os, arr.ft, arr.gi))
     L = cdiv(y, pl.q) * h_k                                           # r_eff · h_k
     chain = order.reshape(-1, L)
@@ -617,24 +656,25 @@ def _chain_psums(pl: _PlanV2, c, per_cluster, holds, arr: _ArrayV2, y, h_k, gt0,
         raise AssertionError("a psum chain crosses sets")
     h0 = chain[:, 0]
     nimg_c, nfilt_c = arr.nimg[h0], arr.nfilt[h0]
-    c["noc_psum"] += int((nimg_c * nfilt_c).sum()) * F * (L - 1)          # PE-to-PE hops
+    c["noc_psum"] += int((nimg_c * nfilt_c).sum()) * f * (L - 1)          # PE-to-PE hops
     kk = (gt0 + arr.gi[h0])[:, None] * pl.Mg + k_rel0 + arr.ft[h0][:, None] * pl.p \
         + np.arange(pl.p)[None, :]                                        # [chains, p]
     ii = n0 + arr.bs[h0][:, None] * pl.n + np.arange(pl.n)[None, :]      # [chains, n]
     okc = ((np.arange(pl.n)[None, :, None] < nimg_c[:, None, None])
            & (np.arange(pl.p)[None, None, :] < nfilt_c[:, None, None]))
-    row = (ii[:, :, None] * M + kk[:, None, :]) * E + o0 + (arr.os[h0] * pl.e + arr.j[h0])[:, None, None]
+    row = (((ii[:, :, None] * M + kk[:, None, :]) * E + o0
+            + (arr.si[h0] * pl.e + arr.j[h0])[:, None, None]) * pl.oc + arr.ci[h0][:, None, None])
     pos = np.where(okc, row, -1)
     held = okc & holds[np.maximum(pos, 0)]
-    c["glb_psum_reads"] += int(held.sum()) * F
-    c["noc_psum"] += int(held.sum()) * F
-    c["glb_psum_writes"] += int(okc.sum()) * F
-    c["noc_psum"] += int(okc.sum()) * F
+    c["glb_psum_reads"] += int(held.sum()) * f
+    c["noc_psum"] += int(held.sum()) * f
+    c["glb_psum_writes"] += int(okc.sum()) * f
+    c["noc_psum"] += int(okc.sum()) * f
     holds[pos[okc]] = True
     # psum words through the psum routers: each chain's rows share the chain's destination sets
     cs = np.zeros((chain.shape[0], arr.span), bool)
     cs[np.repeat(np.arange(chain.shape[0]), L), arr.slot[chain.ravel()]] = True
-    tr, hp, pc, mode = _route(pl, cs, arr.sets, okc.sum(axis=(1, 2)).astype(np.int64) * F,
+    tr, hp, pc, mode = _route(pl, cs, arr.sets, okc.sum(axis=(1, 2)).astype(np.int64) * f,
                               reduction=True)
     c["router_psum"] += tr
     c["hops_psum"] += hp
@@ -646,22 +686,24 @@ def _chain_psums(pl: _PlanV2, c, per_cluster, holds, arr: _ArrayV2, y, h_k, gt0,
 # The data path: JAX, one scan step per pass
 # --------------------------------------------------------------------------------------------
 def _datapath(ifmap, weights, a, dims, macs_per_pe):
-    """ifmap [N, C, H, W], weights [M, C/G, R, S] (DRAM). Returns the ofmap [N, M, E, F], the
-    number of multiplied pairs with both operands non-zero, and the sparse-PE cycles (Σ over passes
-    of the slowest PE)."""
-    N, M, E, F = dims
+    """ifmap [N, C, H, W], weights [M, C/G, R, S] (DRAM); dims (N, M, E, F, oc). Returns the ofmap
+    [N, M, E, F], the number of multiplied pairs with both operands non-zero, and the sparse-PE
+    cycles (Σ over passes of the slowest PE). GLB psum rows hold f = F/oc columns, row
+    ((image·M + filter)·E + ofmap row)·oc + column strip, so the rows in order are the ofmap."""
+    N, M, E, F, oc = dims
+    f = F // oc
     dtype = jnp.result_type(ifmap.dtype, weights.dtype)
     S = weights.shape[-1]
     x_dram = jnp.concatenate([ifmap.reshape(-1).astype(dtype), jnp.zeros((1,), dtype)])
-    glb_ifmap = x_dram[a["load_idx"]]                              # [GLB rows + 1, W_used]
+    glb_ifmap = x_dram[a["load_idx"]]                              # [GLB rows + 1, W_f]
     w_dram = jnp.concatenate([weights.reshape(-1, S).astype(dtype), jnp.zeros((1, S), dtype)])
     win = a["win"]
 
     def one_pass(glb_psum, ps):
         fsp = w_dram[ps["fidx"]]                   # weight spads [PE, p, q, S]
-        irow = glb_ifmap[ps["iidx"]]               # iact rows [PE, n, q, W_used]
-        xw = irow[..., win]                        # sliding window [PE, n, q, F, S]
-        psum = jnp.einsum("kabs,knbfs->knaf", fsp, xw)              # [PE, n, p, F]
+        irow = glb_ifmap[ps["iidx"]]               # iact rows [PE, n, q, W_f]
+        xw = irow[..., win]                        # sliding window [PE, n, q, f, S]
+        psum = jnp.einsum("kabs,knbfs->knaf", fsp, xw)              # [PE, n, p, f]
         wnz, xnz = (fsp != 0).astype(jnp.int64), (xw != 0).astype(jnp.int64)
         nz = jnp.einsum("kabs,knbfs->", wnz, xnz)                   # non-zero × non-zero pairs
         col = (jnp.sum(wnz, axis=1) + macs_per_pe - 1) // macs_per_pe    # [PE, q, S]
@@ -671,9 +713,10 @@ def _datapath(ifmap, weights, a, dims, macs_per_pe):
         return glb_psum.at[ps["wr"]].set(acc), (nz, jnp.max(cyc))
 
     steps = {k: a[k] for k in ("fidx", "iidx", "chain", "rd", "wr")}
-    glb_psum, (nz, cyc) = jax.lax.scan(one_pass, jnp.zeros((N * M * E + 2, F), dtype), steps)
+    glb_psum, (nz, cyc) = jax.lax.scan(one_pass, jnp.zeros((N * M * E * oc + 2, f), dtype),
+                                       steps)
     wb = a["writeback"]
-    ofmap = jnp.zeros((N * M * E, F), dtype).at[wb].set(glb_psum[wb])
+    ofmap = jnp.zeros((N * M * E * oc, f), dtype).at[wb].set(glb_psum[wb])
     return ofmap.reshape(N, M, E, F), jnp.sum(nz), jnp.sum(cyc)
 
 
@@ -703,8 +746,8 @@ def _simulate(pl: _PlanV2, sparse: bool, ifmap, weights):
     if weights.shape != (G * Mg, Cg, pl.R, pl.S):
         raise ValueError(f"weights have shape {weights.shape}, expected {(G * Mg, Cg, pl.R, pl.S)}")
     sched = _get_schedule(pl)
-    ofmap, nz, cyc = _datapath_jit(ifmap, weights, sched.arrays, (N, G * Mg, pl.E, pl.F),
-                                   pl.macs_per_pe)
+    ofmap, nz, cyc = _datapath_jit(ifmap, weights, sched.arrays,
+                                   (N, G * Mg, pl.E, pl.F, pl.oc), pl.macs_per_pe)
     counts = {k: jnp.asarray(v, dtype=jnp.int64) for k, v in sched.counts.items()}
     counts["macs_zero"] = counts["macs"] - nz
     if sparse:
@@ -715,7 +758,7 @@ def _simulate(pl: _PlanV2, sparse: bool, ifmap, weights):
 def simulate_rs_plus(layer: Layer, mapping, ifmap, weights, arch: EyerissV2 = EyerissV2(), *,
                      sparse: bool = False):
     """Simulate `layer` on Eyeriss v2 under the RS+ `mapping` (an RSPlusMapping or any object with
-    fields h, e, r, t, g, b, p, q, n, m and optionally o, `as_rs_plus_mapping`).
+    fields h, e, r, t, g, b, p, q, n, m and optionally o and oc, `as_rs_plus_mapping`).
 
     ifmap [N, C, H, W] (unpadded), weights [M, C/G, R, S]. Returns (ofmap [N, M, E, F], counts),
     counts a dict of int64 over SIM_KEYS_V2 (scalars) and CLUSTER_KEYS ([clusters]). With

@@ -16,14 +16,14 @@ public names of all but `exact`.
 
 Dense counts (int64, exact, what the simulation compares with `layer_counts`)
 ------------------------------------------------------------------------------
-Per group every RS count is the RS count with `n` replaced by `n·b` (`rs.counts` is reused as is),
-except the filter DRAM reads and NoC deliveries / RF writes, the passes, the cycles and the active
+Per group every RS count is the RS count with `n` replaced by `n·b` and an ifmap row's W_used
+columns by its column strips' oc·W_f (`rs.counts` is reused, `ifmap_cols`), except the filter DRAM reads and NoC deliveries / RF writes, the passes, the cycles and the active
 PEs (docs/rs_plus_model.md; strip sets share weight reads and shorten the strip loop). Router
 transfers and mesh hops are exact closed forms per cluster (`noc.noc_routes`): the slot structure
 depends only on the pass's active counts (g_eff, t_eff, r_eff, b_eff take at most 2 values each:
-full tile, remainder tile; o_eff is the same in every pass: equal strips), so at most 16 pass
+full tile, remainder tile; o_eff·oc is the same in every pass: equal strips), so at most 16 pass
 classes; the words a chain carries factor per dimension (image-set size × channel-set size for
-iacts, ...), and the per-pass factors that do not touch the slots (folds, strip rows) factor out
+iacts, ...), and the per-pass factors that do not touch the slots (folds, strip rows and columns) factor out
 as exact tile sums. The work is O(clusters) per pass class for a STATIC cluster bound
 (`RSPlusSearchSpace.max_clusters`, at least the largest cluster count of the architecture batch;
 `prepare_space` fills it in from the batch before jit, `evaluate` calls it).
@@ -65,7 +65,9 @@ Design choices where the contract leaves room (documented here, used by model an
 * Search. The grid axes are e, r, g, q, p, n (`RSPlusSearchSpace`); t takes the sets left after
   r and g, b the sets left after r, g, t, o the sets left after r, g, t, b (equal strips side by
   side, as far as the GLBs' spare room holds their blocks beside the candidate's m: no extra ifmap
-  re-reads; `scores.strip_sets`), and m is the largest multiple of p·t the psum GLB holds.
+  re-reads; `scores.strip_sets`), oc the sets still left (equal strips of the ofmap columns, as
+  far as the iact GLB holds their blocks; `scores.column_strip_sets`), and m is the largest
+  multiple of p·t the psum GLB holds.
   Mesh hops are approximated in the search (router transfers cost no energy; the NoC bound is
   approximated too): a chain of L sets whose consecutive members are `stride` slots apart crosses
   (L − 1)·min(1, stride/k) cluster boundaries on average, each costing the Manhattan distance of a
@@ -181,7 +183,8 @@ def least_mapping(shape, arch):
             * jnp.asarray(arch.cluster_pe_cols).astype(i64))
     h = jnp.minimum(shape["R"], cpes)
     one = jnp.ones_like(h)
-    return RSPlusMapping(h=h, e=one, r=one, t=one, g=one, b=one, p=one, q=one, n=one, m=one, o=one)
+    return RSPlusMapping(h=h, e=one, r=one, t=one, g=one, b=one, p=one, q=one, n=one, m=one, o=one,
+                         oc=one)
 
 
 def fast_choice(layer, arch, sp, first, objective: str, space: RSPlusSearchSpace = DEFAULT_SEARCH):
@@ -229,7 +232,7 @@ _evaluate_mapping_jit = jax.jit(evaluate_mapping, static_argnums=(4, 5))
 
 def layer_cost(layer, arch, mapping, sparsity=None, exact_noc: bool = True) -> tuple:
     """(counts, energies) of one layer (a LayerArrays row: `Layer.as_row()`) under an RS+
-    mapping (any object with fields h, e, r, t, g, b, p, q, n, m and optionally o,
+    mapping (any object with fields h, e, r, t, g, b, p, q, n, m and optionally o and oc,
     `mapping.as_rs_plus_mapping`) on one unbatched architecture.
 
     counts: int64 COUNT_KEYS (dense: they do not depend on the data), router_*, hops_*,
@@ -258,9 +261,9 @@ def mapping_is_feasible(layer, arch, mapping, sparsity=None) -> bool:
 
 # ---------------------------------------------------------------------------- Eyexam (eyejax.eyexam)
 def parallelism(s):
-    """Eyexam step 2: RS's parallelism, with groups and images tiled spatially too
-    (docs/rs_plus_model.md)."""
-    return s["R"] * s["E"] * s["Cg"] * s["Mg"] * s["G"] * s["N"]
+    """Eyexam step 2: RS's parallelism, with groups, images and ofmap columns tiled spatially too
+    (docs/rs_plus_model.md: a column strip set of one column gives each PE one output)."""
+    return s["R"] * s["E"] * s["F"] * s["Cg"] * s["Mg"] * s["G"] * s["N"]
 
 
 physical_min_compute = None   # no physical-array search: Eyexam's step 4 loses nothing

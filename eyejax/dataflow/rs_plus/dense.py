@@ -1,6 +1,7 @@
 """RS+ dense counts and capacity rules of one layer under one mapping (docs/rs_plus_model.md): every
-RS count with n replaced by n·b (`rs.counts` reused), except the filter DRAM reads and deliveries,
-passes, cycles and active PEs (strip sets: o strips of a strip tile run side by side)."""
+RS count with n replaced by n·b and an ifmap row's columns by its column strips' (`rs.counts`
+reused), except the filter DRAM reads and deliveries, passes, cycles and active PEs (strip sets:
+o row strips × oc column strips of a strip tile run side by side)."""
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -10,7 +11,7 @@ from eyejax.dataflow.mapping import COUNT_KEYS, RSMapping
 from eyejax.dataflow.rs_plus.encoding import arch_in, formats
 from eyejax.dataflow.rs_plus.noc import psum_chains_in_columns
 from eyejax.dataflow.rs_plus.space import mapping_values
-from eyejax.dataflow.tiling import cdiv, fdiv, tile_sum
+from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 
 
 def counts(shape, arch, mp, dtype):
@@ -19,10 +20,13 @@ def counts(shape, arch, mp, dtype):
     Elementwise: any argument may carry extra (candidate or batch) dimensions."""
     s = shape
     N, Cg, Mg, E, F, R, S, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G"))
-    h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, dtype)
+    h, e, r, t, g, b, p, q, n, m, o, oc = mapping_values(mp, dtype)
     mpp = jnp.asarray(arch.macs_per_pe).astype(dtype)
     nb = n * b
-    c = rs.counts(shape, None, RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=nb, m=m), dtype)
+    # column strip sets: each of the oc strips of f columns holds and reads its own W_f columns
+    f = fdiv(F, oc)
+    c = rs.counts(shape, None, RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=nb, m=m), dtype,
+                  ifmap_cols=column_strip_cols(shape, oc))
     # strip tiles of o·e rows: their o strip sets run in one pass and share each weight read
     ngt, nnt, ns, nf = cdiv(G, g), cdiv(N, nb), cdiv(E, e * o), cdiv(R, h)
     pt, qr = p * t, q * r
@@ -31,25 +35,38 @@ def counts(shape, arch, mp, dtype):
     sum_nset = tile_sum(N, nb, lambda z: jnp.minimum(n, z))
     sum_pc = tile_sum(Mg, pt, lambda x: cdiv(jnp.minimum(p, x), mpp))
     sum_q = tile_sum(Cg, qr, lambda y: jnp.minimum(q, y))
-    noc_filter = G * Mg * Cg * R * S * E * sum_bk
+    noc_filter = G * Mg * Cg * R * S * E * oc * sum_bk
     c["noc_filter"] = noc_filter
     c["rf_filter_writes"] = noc_filter
     c["dram_filter_reads"] = G * nnt * ns * Mg * Cg * R * S
     c["passes"] = ngt * nnt * ns * nf * nc * npt
-    c["compute_cycles"] = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
+    c["compute_cycles"] = ngt * S * f * ns * nf * sum_nset * sum_pc * sum_q
     stages = jnp.asarray(arch.pe_pipeline_stages).astype(dtype)
     c["ramp_cycles"] = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (stages - 1)) * nc * npt)
     c["active_pes"] = (h * jnp.minimum(e, E) * jnp.minimum(r, cdiv(Cg, q)) * jnp.minimum(t, cdiv(Mg, p))
-                       * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)) * jnp.minimum(o, cdiv(E, e)))
+                       * jnp.minimum(g, G) * jnp.minimum(b, cdiv(N, n)) * jnp.minimum(o, cdiv(E, e))
+                       * oc)
     return {k: c[k] for k in COUNT_KEYS}
+
+
+def column_strip_cols(shape, oc):
+    """(padded, real) ifmap columns of one ifmap row's blocks, summed over its oc column strips of
+    f = F/oc ofmap columns: each holds W_f = (f − 1)·U + S padded columns, the real ones read
+    from DRAM (`clipped_cover`, strips whose windows overlap or touch: oc > 1 needs U <= S). oc = 1
+    gives RS's (W_used, the real columns of W_used)."""
+    F, U, S, P, W, W_used = (shape[k] for k in ("F", "U", "S", "P", "W", "W_used"))
+    f = fdiv(F, oc)
+    whole = jnp.minimum(W_used, P + W) - P
+    real = jnp.where(oc == 1, whole, clipped_cover(F, f, U, S, P, W))
+    return oc * ((f - 1) * U + S), real
 
 
 def feasible(shape, arch, sp, mp, dtype):
     """Capacity rules of docs/rs_plus_model.md (elementwise). `sp` None = dense."""
     s = shape
-    E, F, R, S, U, W_used, Cg, Mg, N, G = (s[k] for k in ("E", "F", "R", "S", "U", "W_used", "Cg",
+    E, F, R, S, U, Cg, Mg, N, G = (s[k] for k in ("E", "F", "R", "S", "U", "Cg",
                                                           "Mg", "N", "G"))
-    h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, dtype)
+    h, e, r, t, g, b, p, q, n, m, o, oc = mapping_values(mp, dtype)
     a = arch_in(arch, dtype)
     # CSC column heights are the filters and channels that exist: p and q beyond Mg and Cg add
     # nothing (docs/rs_plus_model.md "Mapping search", reduction (R1))
@@ -63,12 +80,16 @@ def feasible(shape, arch, sp, mp, dtype):
     # strip sets take equal strips: o > 1 only where o·e rows tile E exactly (divisibility as
     # floor(a/b)·b = a, like the grid's: jnp.mod's float path is slow)
     ok &= (o == 1) | ((o >= 1) & (fdiv(E, o * e) * (o * e) == E))
-    ok &= r * t * g * b * o <= k * a["clusters"]
-    ok &= psum_chains_in_columns(N, Cg, Mg, G, E, (h, e, r, t, g, b, p, q, n, m, o), k,
+    # column strip sets take equal strips of f = F/oc columns, with overlapping or touching
+    # windows (U <= S) so that a strip's block is one contiguous column range
+    ok &= (oc == 1) | ((oc >= 1) & (fdiv(F, oc) * oc == F) & (U <= S))
+    ok &= r * t * g * b * o * oc <= k * a["clusters"]
+    ok &= psum_chains_in_columns(N, Cg, Mg, G, E, (h, e, r, t, g, b, p, q, n, m, o, oc), k,
                                  a["cluster_rows"])
     ok &= (m >= p * t) & (fdiv(m, p * t) * (p * t) == m) & (m <= cdiv(Mg, p * t) * p * t)
     ok &= (q * S * wi <= a["iact_spad_words"]) & (p * q * S * ww <= a["weight_spad_words"])
     ok &= p <= a["psum_spad_words"]
-    ok &= g * n * b * o * q * r * rs.rows_glb(e, U, R) * W_used * beta_i <= a["iact_glb_total"]
+    W_f = (fdiv(F, oc) - 1) * U + S
+    ok &= g * n * b * o * oc * q * r * rs.rows_glb(e, U, R) * W_f * beta_i <= a["iact_glb_total"]
     ok &= g * n * b * o * m * e * F * a["psum_bits"] <= a["psum_glb_total"]
     return ok

@@ -2,7 +2,7 @@
 "Mapping search"), the `search=exact` mode of the RS+ dataflow (`rs_plus.SEARCH_MODES`).
 
 The legal space is `rs_plus.feasible`: 1 ≤ h ≤ min(R, cluster PEs), h·e ≤ cluster PEs, e ≤ E,
-r·t·g·b·o ≤ floor(cluster PEs / (h·e))·clusters, the spads (q·S, p·q·S in stored CSC words, p),
+r·t·g·b·o·oc ≤ floor(cluster PEs / (h·e))·clusters, the spads (q·S, p·q·S in stored CSC words, p),
 n ≤ N, and m a multiple of p·t that fits the psum GLB (the ifmap GLB bounds the rest). Two
 reductions, proved in the doc, lose no optimum:
   (R1) q > Cg, p > Mg, r > cdiv(Cg, q), t > cdiv(Mg, p), g > G, b > cdiv(N, n) and
@@ -12,9 +12,10 @@ reductions, proved in the doc, lose no optimum:
   (R2) m enters only through cdiv(Mg, m) (the ifmap re-reads) and the psum GLB, so the largest
        legal m is optimal.
 
-Enumeration with static shapes. The set counts (r, t, g, b, o) with r·t·g·b·o ≤ the batch's most
-set slots form a static table (`tuple_table`); a unit is (h, one table row). Each of a unit's
-remaining parameters ranges over a prefix: e ≤ floor(cluster PEs / (h·ceil(r·t·g·b·o / clusters)))
+Enumeration with static shapes. The set counts (r, t, g, b, o, oc) with r·t·g·b·o·oc ≤ the batch's
+most set slots (oc a divisor of some layer's F) form a static table (`tuple_table`); a unit is
+(h, one table row), empty where oc does not divide the layer's F. Each of a unit's
+remaining parameters ranges over a prefix: e ≤ floor(cluster PEs / (h·ceil(r·t·g·b·o·oc / clusters)))
 (enough slots) and e ≤ E/o (equal strips: o·e divides E), q ≤ the largest q with cdiv(Cg, q) ≥ r
 (and the spads), p likewise with t, n with b. So a
 unit holds e_hi·q_hi·p_hi·n_hi candidates, decoded from a flat index by a search over the units'
@@ -52,25 +53,28 @@ MEMORY_BUDGET = 1 << 22
 
 @functools.lru_cache(maxsize=16)
 def tuple_table(sets_max: int, r_max: int, t_max: int, g_max: int, b_max: int,
-                o_max: int = 1) -> np.ndarray:
-    """Every (r, t, g, b, o) with r·t·g·b·o ≤ sets_max and each at most its cap, as int64 rows."""
+                o_max: int = 1, oc_values: tuple = (1,)) -> np.ndarray:
+    """Every (r, t, g, b, o, oc) with r·t·g·b·o·oc ≤ sets_max, each of r, t, g, b, o at most its
+    cap and oc one of `oc_values` (ascending, starting at 1), as int64 rows."""
     out = []
+    ocs = np.asarray(oc_values, np.int64)
     for r in range(1, min(r_max, sets_max) + 1):
         for t in range(1, min(t_max, sets_max // r) + 1):
             for g in range(1, min(g_max, sets_max // (r * t)) + 1):
                 for b in range(1, min(b_max, sets_max // (r * t * g)) + 1):
-                    no = min(o_max, sets_max // (r * t * g * b))
-                    o = np.arange(1, no + 1, dtype=np.int64)
-                    out.append(np.stack([np.full_like(o, r), np.full_like(o, t), np.full_like(o, g),
-                                         np.full_like(o, b), o], axis=1))
+                    for o in range(1, min(o_max, sets_max // (r * t * g * b)) + 1):
+                        oc = ocs[ocs <= sets_max // (r * t * g * b * o)]
+                        out.append(np.stack([np.full_like(oc, v) for v in (r, t, g, b, o)] + [oc],
+                                            axis=1))
     return np.concatenate(out, axis=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class RSPlusExactSpace:
     """Static bounds of the exact RS+ search, filled in from the concrete batch by `prepare`:
-    the largest fold height and set-slot count, and the caps of the (r, t, g, b, o) table (the
-    largest Cg, Mg, G, N, E); `block` candidates are bounded per loop step and `exact_lanes` of them
+    the largest fold height and set-slot count, the caps of the (r, t, g, b, o) table (the
+    largest Cg, Mg, G, N, E) and its column strip counts (`oc_values`: every divisor of a layer's
+    F, where U <= S); `block` candidates are bounded per loop step and `exact_lanes` of them
     costed exactly per inner step; `chunk_hint` bounds the configurations per compiled call."""
 
     h_max: int = 1
@@ -80,6 +84,7 @@ class RSPlusExactSpace:
     g_max: int = 1
     b_max: int = 1
     o_max: int = 1
+    oc_values: tuple = (1,)
     max_clusters: int = 1
     block: int = 2048
     exact_lanes: int = 64
@@ -88,7 +93,8 @@ class RSPlusExactSpace:
 
     @property
     def table(self) -> np.ndarray:
-        return tuple_table(self.sets_max, self.r_max, self.t_max, self.g_max, self.b_max, self.o_max)
+        return tuple_table(self.sets_max, self.r_max, self.t_max, self.g_max, self.b_max, self.o_max,
+                           self.oc_values)
 
     def prepare(self, arch, layers=None, sparsity=None) -> "RSPlusExactSpace":
         slots, clusters = slot_bounds(arch)
@@ -104,7 +110,8 @@ class RSPlusExactSpace:
             space, h_max=max(space.h_max, big(np.minimum(s["R"], cpes))),
             r_max=max(space.r_max, big(s["Cg"])), t_max=max(space.t_max, big(s["Mg"])),
             g_max=max(space.g_max, big(s["G"])), b_max=max(space.b_max, big(s["N"])),
-            o_max=max(space.o_max, big(s["E"])))
+            o_max=max(space.o_max, big(s["E"])),
+            oc_values=tuple(sorted(set(space.oc_values) | column_strip_counts(s, space.sets_max))))
         lanes = s["N"].size * (space.block + space.exact_lanes * 16 * (space.max_clusters + 1))
         return dataclasses.replace(space, chunk_hint=max(1, MEMORY_BUDGET // lanes))
 
@@ -115,13 +122,23 @@ class RSPlusExactSpace:
 EXACT_SEARCH = RSPlusExactSpace()
 
 
+def column_strip_counts(s, sets_max: int) -> set:
+    """Every legal column strip count of the layers (int64 numpy shape `s`): the divisors of F up
+    to `sets_max`, for layers whose windows overlap or touch (U <= S; else only 1)."""
+    out = {1}
+    for F, U, S in zip(*(np.ravel(s[k]) for k in ("F", "U", "S"))):
+        if U <= S:
+            out |= {d for d in range(2, min(int(F), sets_max) + 1) if F % d == 0}
+    return out
+
+
 def _unit_ranges(s, arch, sp, space):
     """Per unit (h, table row): the mapping's set counts and the prefix lengths of e, q, p and n
     (0 where the unit holds no candidate)."""
     i64, f64 = jnp.int64, jnp.float64
-    tab = jnp.asarray(space.table)                                        # [T, 5]
+    tab = jnp.asarray(space.table)                                        # [T, 6]
     hh = jnp.arange(1, space.h_max + 1, dtype=i64)[:, None]                # [H, 1]
-    r, t, g, b, o = (tab[None, :, i] for i in range(5))                    # [1, T]
+    r, t, g, b, o, oc = (tab[None, :, i] for i in range(6))                # [1, T]
     a = lambda k: jnp.asarray(getattr(arch, k)).astype(i64)
     cpes = a("cluster_pe_rows") * a("cluster_pe_cols")
     clusters = a("cluster_rows") * a("cluster_cols")
@@ -139,15 +156,16 @@ def _unit_ranges(s, arch, sp, space):
     p_cap = jnp.minimum(jnp.minimum(spad("weight_spad_words", lo_w), a("psum_spad_words")), Mg)
     # the largest x with cdiv(D, x) ≥ k: D for k = 1, else floor((D - 1) / (k - 1))
     top = lambda D, k: jnp.where(k == 1, D, (D - 1) // jnp.maximum(k - 1, 1))
-    need = cdiv(r * t * g * b * o, clusters)                               # set slots per cluster
+    need = cdiv(r * t * g * b * o * oc, clusters)                          # set slots per cluster
     e_hi = jnp.minimum(E // o, cpes // (hh * need))                        # o·e divides E
     q_hi = jnp.minimum(q_cap, top(Cg, r))
     p_hi = jnp.minimum(p_cap, top(Mg, t))
     n_hi = top(N, b)
     ok = (hh <= jnp.minimum(s["R"], cpes)) & (g <= G)
+    ok &= (oc == 1) | ((s["F"] % oc == 0) & (s["U"] <= S))               # equal column strips
     radices = [jnp.where(ok, jnp.maximum(v, 0), 0) for v in (e_hi, q_hi, p_hi, n_hi)]
     radices = [jnp.broadcast_to(v, ok.shape).reshape(-1) for v in radices]
-    sets = [jnp.broadcast_to(v, ok.shape).reshape(-1) for v in (hh, r, t, g, b, o)]
+    sets = [jnp.broadcast_to(v, ok.shape).reshape(-1) for v in (hh, r, t, g, b, o, oc)]
     return sets, radices
 
 
@@ -156,7 +174,7 @@ def _decode(i, cum, weights, sets, radices, s, arch):
     i64 = jnp.int64
     u = jnp.clip(jnp.searchsorted(cum, i, side="right"), 0, cum.shape[0] - 1)
     j = i - (cum[u] - weights[u])
-    h, r, t, g, b, o = (v[u] for v in sets)
+    h, r, t, g, b, o, oc = (v[u] for v in sets)
     re, rq, rp, rn = (jnp.maximum(v[u], 1) for v in radices)
     j, n = jnp.divmod(j, rn)
     j, p = jnp.divmod(j, rp)
@@ -167,7 +185,7 @@ def _decode(i, cum, weights, sets, radices, s, arch):
     m_fit = glb // (a("psum_bits") * g * n * b * o * e * s["F"])
     pt = p * t
     m = jnp.maximum(jnp.minimum(m_fit // pt * pt, cdiv(s["Mg"], pt) * pt), pt)
-    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o)
+    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o, oc=oc)
 
 
 def _score(shape, arch, sp, mp, objective, max_clusters, with_noc):

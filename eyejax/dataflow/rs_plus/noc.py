@@ -3,8 +3,9 @@ exact (`noc_routes`, the recount) or estimated (`approx_noc`, the search), and t
 
 How the exact closed form works (docs/rs_plus_model.md, HM-NoC). The layer's slot layout is its
 first pass's: set (gi, ti, ri, bi, oi) sits in slot j = ((gi·T0 + ti)·R0 + ri)·X0 + xi with
-xi = bi·O0 + oi over the X0 = B0·O0 image × strip sets (strip sets innermost; every strip set has
-e rows when o > 1: o·e divides E), and slot j lives in cluster floor(j / k). A pass of class
+xi = bi·O0 + oi over the X0 = B0·O0 image × strip sets (strip sets innermost, O0 row × column
+strip sets; every strip set has e rows when o > 1: o·e divides E, and F/oc columns), and slot j
+lives in cluster floor(j / k). A pass of class
 (z, y, x) (full or remainder tile of the images, channels, filters) fills a prefix of each digit
 (b_eff, r_eff, t_eff live sets) and leaves the other slots idle. Every word a slot receives is a
 product of per-index set sizes (n_b(bi), q_r(ri), p_t(ti): the full size except for the last
@@ -84,9 +85,9 @@ def psum_chains_in_columns(N, Cg, Mg, G, E, mp_values, k, rows):
     consecutive blocks of R0·X0 slots (R0 channel sets, X0 = B0·O0 image × strip sets), and a later
     pass uses a prefix of each chain. So the chains stay in columns iff R0 <= 1, or all the
     G0·T0·R0·X0 slots lie in column 0, or R0·X0 divides L. Elementwise, any numeric dtype."""
-    h, e, r, t, g, b, p, q, n, m, o = mp_values
+    h, e, r, t, g, b, p, q, n, m, o, oc = mp_values
     r0 = jnp.minimum(r, cdiv(Cg, q))
-    block = r0 * jnp.minimum(o, cdiv(E, e)) * jnp.minimum(b, cdiv(N, n))
+    block = r0 * jnp.minimum(o, cdiv(E, e)) * oc * jnp.minimum(b, cdiv(N, n))
     return psum_blocks_fit(r0, block, jnp.minimum(t, cdiv(Mg, p)) * jnp.minimum(g, G), k * rows)
 
 
@@ -244,16 +245,17 @@ def cluster_words(start, per_group, win, slots, group_classes, cls, J, Jc, ft):
     return per_c, hops
 
 
-def pass_multipliers(s, h, e, o):
-    """Per data type, the int64 factor every pass's words carry that does not touch the slots:
-    filter words × strip tiles × taps, iact rows of the strip tiles' passes × width, psums × folds
-    (exact tile sums; with o > 1 strip sets every strip has e rows, so the sums over strips divide
-    by o exactly)."""
+def pass_multipliers(s, h, e, o, oc):
+    """Per data type, the int64 factor every pass's words carry that does not touch the slots, per
+    strip set: filter words × strip tiles × taps, iact rows of the strip tiles' passes × a column
+    strip's W_f columns, psums × folds (exact tile sums; with o > 1 strip sets every strip has e
+    rows, so the sums over strips divide by o exactly; oc divides F)."""
     E, F, R, S, U = (s[kk] for kk in ("E", "F", "R", "S", "U"))
     rows_pass_sum = tile_sum(
         E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
-    return {"filter": cdiv(E, e * o) * R * S, "ifmap": rows_pass_sum * s["W_used"] // o,
-            "psum": E * cdiv(R, h) * F // o}
+    w_f = (F // oc - 1) * U + S
+    return {"filter": cdiv(E, e * o) * R * S, "ifmap": rows_pass_sum * w_f // o,
+            "psum": E * cdiv(R, h) * F // (o * oc)}
 
 
 def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
@@ -266,12 +268,12 @@ def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
     i64, ft = jnp.int64, dtype
     s = {kk: jnp.asarray(v).astype(i64) for kk, v in shape.items()}
     N, Cg, Mg, G, E = (s[kk] for kk in ("N", "Cg", "Mg", "G", "E"))
-    h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, i64)
-    o = jnp.minimum(o, cdiv(E, e))                        # the strip sets a pass fills
+    h, e, r, t, g, b, p, q, n, m, o, oc = mapping_values(mp, i64)
+    o = jnp.minimum(o, cdiv(E, e))                        # the row strip sets a pass fills
     cr = jnp.asarray(arch.cluster_rows).astype(i64)
     cpes = jnp.asarray(arch.cluster_pe_rows).astype(i64) * jnp.asarray(arch.cluster_pe_cols).astype(i64)
     k = jnp.maximum(cpes // (h * e), 1)
-    ps = PassSets(N, Cg, Mg, n, b, q, r, p, t, o, ft)
+    ps = PassSets(N, Cg, Mg, n, b, q, r, p, t, o * oc, ft)     # strip sets: rows × columns
     cls = class_weights(N, Cg, Mg, n, b, q, r, p, t)
     kf, crf = k.astype(ft).reshape(()), cr.astype(ft).reshape(())
     C = max_clusters
@@ -280,7 +282,7 @@ def noc_routes(shape, arch, mp, max_clusters: int, dtype=jnp.float64):
     start, (_, ti, ri, xi) = chain_starts(ps, J)
     cl, Jc = c_all[..., :C], J[..., :C]
     win = continuations(ps, (ti[..., :C], ri[..., :C], xi[..., :C]), cl, Jc, kf, crf, ft)
-    mult = pass_multipliers(s, h, e, o)
+    mult = pass_multipliers(s, h, e, o, oc)
     out = {}
     for dt in ("filter", "ifmap", "psum"):
         per_c, hops = cluster_words(start[dt], ps.per_group[dt], win[dt], ps.slots,
@@ -297,10 +299,10 @@ def noc_modes(shape, mp):
     i64 = jnp.int64
     s = shape
     N, Cg, Mg, G, E = (jnp.asarray(s[k]).astype(i64) for k in ("N", "Cg", "Mg", "G", "E"))
-    h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, i64)
+    h, e, r, t, g, b, p, q, n, m, o, oc = mapping_values(mp, i64)
     g0, t0 = jnp.minimum(g, G), jnp.minimum(t, cdiv(Mg, p))
     r0 = jnp.minimum(r, cdiv(Cg, q))
-    x0 = jnp.minimum(b, cdiv(N, n)) * jnp.minimum(o, cdiv(E, e))
+    x0 = jnp.minimum(b, cdiv(N, n)) * jnp.minimum(o, cdiv(E, e)) * oc
     act = g0 * t0 * r0 * x0
     w = jnp.where(x0 == 1, 0, jnp.where(x0 == act, 3, 1))
     i = jnp.where(t0 == 1, 0, jnp.where(t0 == act, 3, jnp.where(r0 * x0 == 1, 1, 2)))
@@ -320,7 +322,7 @@ def _approx_hops(words, length, stride, k, rows):
     return words * (length - 1) * frac * step
 
 
-def approx_noc(words, h, e, r, t, g, b, p, q, n, o, shape, a):
+def approx_noc(words, h, e, r, t, g, b, p, q, n, o, shape, a, oc=1):
     """Router transfers, hops and per-cluster loads estimated from the words each type moves
     (`words`: dict filter/ifmap/psum of the words of all passes: DRAM filter reads, GLB ifmap
     reads, psum outputs per pass) and the first pass's chain lengths: a chain of L sets `stride`
@@ -331,7 +333,7 @@ def approx_noc(words, h, e, r, t, g, b, p, q, n, o, shape, a):
     k = fdiv(a["cpes"], h * e)
     rows = a["cluster_rows"]
     t0, r0 = jnp.minimum(t, cdiv(Mg, p)), jnp.minimum(r, cdiv(Cg, q))
-    b0 = jnp.minimum(b, cdiv(N, n)) * jnp.minimum(o, cdiv(E, e))     # strip × image sets
+    b0 = jnp.minimum(b, cdiv(N, n)) * jnp.minimum(o, cdiv(E, e)) * oc   # strip × image sets
     g0 = jnp.minimum(g, G)
     used = jnp.maximum(jnp.minimum(a["clusters"], cdiv(g0 * t0 * r0 * b0, k)), 1)
     chains = {"filter": (b0, 1.0), "ifmap": (t0, r0 * b0), "psum": (r0, b0)}

@@ -79,7 +79,8 @@ def evaluate_mapping(shape, arch, sp, mp, max_clusters: int, exact_noc: bool = T
         words = {"filter": c["dram_filter_reads"].astype(f64), "ifmap": c["glb_ifmap_reads"].astype(f64),
                  "psum": (c["dram_psum_writes"] * cdiv(shape["Cg"], mp.q * mp.r)
                           * cdiv(shape["R"], mp.h)).astype(f64)}
-        noc = approx_noc(words, *(getattr(mp, kk).astype(f64) for kk in "hertgbpqno"), shape64, a)
+        noc = approx_noc(words, *(getattr(mp, kk).astype(f64) for kk in "hertgbpqno"), shape64, a,
+                         mp.oc.astype(f64))
         noc = {kk: jnp.round(v).astype(i64) for kk, v in noc.items()}
         noc.update(noc_modes(shape, mp))
     fm = formats(a, sp, jnp.minimum(mp.q, shape["Cg"]), jnp.minimum(mp.p, shape["Mg"]), f64)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from eyejax.dataflow import rs
 from eyejax.dataflow.mapping import RSPlusMapping
+from eyejax.dataflow.rs_plus.dense import column_strip_cols
 from eyejax.dataflow.rs_plus.encoding import arch_in, formats
 from eyejax.dataflow.rs_plus.noc import approx_noc, psum_blocks_fit
 from eyejax.dataflow.rs_plus.space import MAPPING_KEYS, RSPlusSearchSpace
@@ -16,7 +17,7 @@ from eyejax.dataflow.tiling import cdiv, clipped_cover, fdiv, tile_sum
 
 def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     """Candidate RS+ mappings on the [e, r, g, q, p, n] grid; each parameter broadcasts to the grid
-    and has size 1 on the axes it does not depend on (t, b, o and m are derived). Returns
+    and has size 1 on the axes it does not depend on (t, b, o, oc and m are derived). Returns
     (RSPlusMapping, feasibility mask)."""
     nax = len(space.axes)
 
@@ -75,13 +76,48 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     o = strip_sets(E, e, sets, r * t * g * b, fdiv(m_fit, jnp.maximum(m, pt)),
                    fdiv(a["iact_glb_total"], iact_block), space, (L, r, rb, t * g)) \
         if space.strip_sets else jnp.ones_like(e)
+    oc = column_strip_sets(F, U, S, W_used, fdiv(sets, r * t * g * b * o), o * iact_block,
+                           a["iact_glb_total"], space, (L, r, rb * o, t * g)) \
+        if space.strip_sets else jnp.ones_like(e)
     ok = (m >= pt) & (q_max >= 1) & (r * t * g * b <= sets)
     ok &= (q * S * fm["ratio_i"] <= a["iact_spad_words"])
     ok &= (p * q * S * fm["ratio_w"] <= a["weight_spad_words"])
     ok &= iact_block <= a["iact_glb_total"]
     ok &= psum_blocks_fit(r, rb * o, t * g, L)
     m = jnp.maximum(m, pt)
-    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o), ok
+    return RSPlusMapping(h=h, e=e, r=r, t=t, g=g, b=b, p=p, q=q, n=n, m=m, o=o, oc=oc), ok
+
+
+def equal_strips(D, room, tries: int, fits=None):
+    """The most equal strips side by side among D (D/k for the least k >= D/room dividing D, k
+    tried at `tries` values; 1 when none divides). `fits(x)`: a further legality mask of x strips."""
+    k0 = cdiv(D, jnp.maximum(room, 1))
+    x = jnp.ones_like(D * room)
+    for j in reversed(range(tries)):
+        xj = fdiv(D, k0 + j)           # (divisibility as in noc.psum_blocks_fit, not jnp.mod)
+        ok = (xj * (k0 + j) == D) & (k0 + j <= D)
+        if fits is not None:
+            ok &= fits(xj)
+        x = jnp.where(ok, xj, x)
+    return x
+
+
+def column_strip_sets(F, U, S, W_used, room, iact_block, iact_total, space: RSPlusSearchSpace,
+                      column):
+    """The grid's column strip sets oc: the sets still idle after the strip sets (`room` per set
+    taken) take equal strips of the F ofmap columns side by side (`equal_strips`), as far as the
+    iact GLB holds their blocks (`iact_block`: the blocks with whole W_used-column rows; a strip
+    of f columns holds W_f = (f − 1)·U + S of them) and the psum chains stay in their columns
+    (`column` = (L, r, r·b·o, t·g), noc.psum_chains_in_columns); 1 for windows that neither
+    overlap nor touch (U > S). The psum GLB holds the same psums whatever oc."""
+    L, r0, rbo, tg = column
+
+    def fits(x):
+        w_f = (fdiv(F, x) - 1) * U + S
+        return (x * w_f * (iact_block / W_used) <= iact_total) & psum_blocks_fit(r0, rbo * x, tg, L)
+
+    oc = equal_strips(F, room, space.strip_tries, fits)
+    return jnp.where(U <= S, oc, 1.0)
 
 
 def strip_sets(E, e, sets, used, psum_room, iact_room, space: RSPlusSearchSpace, column=None):
@@ -95,25 +131,20 @@ def strip_sets(E, e, sets, used, psum_room, iact_room, space: RSPlusSearchSpace,
     room = jnp.maximum(jnp.minimum(fdiv(sets, used), jnp.minimum(psum_room, iact_room)), 1)
     De = fdiv(E, e)                       # (divisibility as in noc.psum_blocks_fit, not jnp.mod)
     D = jnp.where(De * e == E, De, 1.0)
-    k0 = cdiv(D, room)
-    o = jnp.ones_like(D)
-    for j in reversed(range(space.strip_tries)):
-        oj = fdiv(D, k0 + j)
-        ok = (oj * (k0 + j) == D) & (k0 + j <= D)
-        if column is not None:
-            L, r0, rb, tg = column
-            ok &= psum_blocks_fit(r0, rb * oj, tg, L)
-        o = jnp.where(ok, oj, o)
-    return o
+    fits = None
+    if column is not None:
+        L, r0, rb, tg = column
+        fits = lambda x: psum_blocks_fit(r0, rb * x, tg, L)
+    return equal_strips(D, room, space.strip_tries, fits)
 
 
 def candidate_active_pes(shape, mp: RSPlusMapping):
     """Active PEs of every candidate (the first pass's; as `counts`)."""
     s = shape
-    h, e, r, t, g, b, p, q, n, m, o = (getattr(mp, k) for k in MAPPING_KEYS)
+    h, e, r, t, g, b, p, q, n, m, o, oc = (getattr(mp, k) for k in MAPPING_KEYS)
     return (h * jnp.minimum(e, s["E"]) * jnp.minimum(r, cdiv(s["Cg"], q))
             * jnp.minimum(t, cdiv(s["Mg"], p)) * jnp.minimum(g, s["G"]) * jnp.minimum(b, cdiv(s["N"], n))
-            * jnp.minimum(o, cdiv(s["E"], e)))
+            * jnp.minimum(o, cdiv(s["E"], e)) * oc)
 
 
 def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, dtype,
@@ -124,8 +155,12 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     NoC bound are approximated (module docstring)."""
     s = shape
     N, Cg, Mg, E, F, R, S, U, P, G = (s[k] for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "U", "P", "G"))
-    H, W, W_used = s["H"], s["W"], s["W_used"]
-    h, e, r, t, g, b, p, q, n, m, o = (getattr(mp, k) for k in MAPPING_KEYS)
+    H = s["H"]
+    h, e, r, t, g, b, p, q, n, m, o, oc = (getattr(mp, k) for k in MAPPING_KEYS)
+    # a row's ifmap columns over its column strips (each its own W_f-column block) and the
+    # columns a column strip set computes
+    W_cols, real_cols = column_strip_cols(shape, oc)
+    f = F / oc
     a = arch_in(arch, dtype)
     et = arch.energy
     fm = formats(a, sp, q, p, dtype)
@@ -141,16 +176,16 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     rows_glb_sum = tile_sum(E, e, lambda es: rs.rows_glb(es, U, R))
     rows_pass_sum = tile_sum(
         E, e, lambda es: tile_sum(R, h, lambda hk: jnp.minimum((es - 1) * U + hk, es * hk)))
-    real = clipped_cover(E, e, U, R, P, H) * (jnp.minimum(W_used, P + W) - P)
+    real = clipped_cover(E, e, U, R, P, H) * real_cols
     outputs = N * Mg * E * F
     macs = outputs * Cg * R * S
     filt = Mg * Cg * R * S
     # per group, then × G
-    per_m = N * Cg * bi * (et.dram * real + et.glb * rows_glb_sum * W_used)          # [e, q]
+    per_m = N * Cg * bi * (et.dram * real + et.glb * rows_glb_sum * W_cols)          # [e, q]
     dram_f = nnt * ns * filt                                                        # dense words
-    noc_f = filt * E * sum_bk
-    glb_ir = N * Cg * rows_pass_sum * W_used * npt
-    noc_i = N * Cg * E * R * sum_t_eff * W_used
+    noc_f = filt * E * oc * sum_bk
+    glb_ir = N * Cg * rows_pass_sum * W_cols * npt
+    noc_i = N * Cg * E * R * sum_t_eff * W_cols
     glb_p = outputs * nc * nf
     noc_p = outputs * (sum_r_eff * R + nc * nf - 1)
     e_filter = bw * (et.dram * dram_f + (et.noc + et.rf) * noc_f)
@@ -161,7 +196,7 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
                + et.alu * a["data_bits"] * macs * fm["d_pair"])
     energy_ = G * u * (nm * per_m + e_filter + e_ifmap + e_psum + e_const)
     noc = approx_noc({"filter": G * dram_f, "ifmap": G * glb_ir, "psum": G * glb_p},
-                     h, e, r, t, g, b, p, q, n, o, shape, a)
+                     h, e, r, t, g, b, p, q, n, o, shape, a, oc)
     if with_hops:
         energy_ = energy_ + u * et.hop * (bw * noc["hops_filter"] + bi * noc["hops_ifmap"]
                                           + pb * noc["hops_psum"])
@@ -174,10 +209,10 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     ramp = ngt * nnt * ns * (S * nf * sum_pc * sum_q + (R + nf * (a["pe_pipeline_stages"] - 1)) * nc * npt)
     active = candidate_active_pes(shape, mp)
     sum_nset = tile_sum(N, nb, lambda z: jnp.minimum(n, z))
-    dense_c = ngt * S * F * ns * nf * sum_nset * sum_pc * sum_q
+    dense_c = ngt * S * f * ns * nf * sum_nset * sum_pc * sum_q
     # sparse: mean + imbalance of the full pass, times the passes (the recount sums the classes)
     sparse_c = (ngt * ns * nf * nnt * nc * npt
-                * pass_time(jnp.minimum(n, N), jnp.minimum(q, Cg), jnp.minimum(p, Mg), F, S, U,
+                * pass_time(jnp.minimum(n, N), jnp.minimum(q, Cg), jnp.minimum(p, Mg), f, S, U,
                              fm["d_mac"], fm["d_w"], mpp, blom_kappa(active)))
     compute = jnp.where(fm["sparse"], sparse_c, dense_c)
     # NoC bound: per-cluster loads of the approximation

@@ -11,7 +11,7 @@ from eyejax.dataflow.search import parts_by_rules
 from eyejax.dataflow.shape import layer_shape
 
 FAMILIES = ("eyeriss_v2",)
-MAPPING_KEYS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o")
+MAPPING_KEYS = ("h", "e", "r", "t", "g", "b", "p", "q", "n", "m", "o", "oc")
 
 
 def mapping_values(mp, dtype):
@@ -34,7 +34,9 @@ class RSPlusSearchSpace:
     left after r·g (capped by the filter sets), b = the sets left after r·g·t (capped by the image
     sets), m = the largest multiple of p·t whose psums fit in the psum GLB, o = the strip sets the
     sets left after r·g·t·b take (`scores.strip_sets`: equal strips within the idle sets and the
-    GLBs' spare room, `strip_tries` divisors tried; 1 with strip_sets=False).
+    GLBs' spare room, `strip_tries` divisors tried; 1 with strip_sets=False), oc = the column
+    strip sets the sets still idle take (`scores.column_strip_sets`: equal strips of the ofmap
+    columns within the iact GLB; 1 with strip_sets=False).
 
     max_slots / max_clusters: the batch's largest set-slot and cluster counts; max_clusters is the
     static size of the exact router/hop closed form (0 = fill in from the architecture with

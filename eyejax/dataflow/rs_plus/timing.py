@@ -43,7 +43,8 @@ def sparse_compute_cycles(shape, arch, mp, fm, active, dtype):
     s = shape
     N, Cg, Mg, E, F, R, S, G, U = (jnp.asarray(s[k]).astype(dtype)
                                    for k in ("N", "Cg", "Mg", "E", "F", "R", "S", "G", "U"))
-    h, e, r, t, g, b, p, q, n, m, o = mapping_values(mp, dtype)
+    h, e, r, t, g, b, p, q, n, m, o, oc = mapping_values(mp, dtype)
+    F = F / oc                              # a column strip set's columns (oc divides F)
     mpp = jnp.asarray(arch.macs_per_pe).astype(dtype)
     kappa = blom_kappa(jnp.asarray(active).astype(dtype))
     d, d_w = fm["d_mac"], fm["d_w"]
