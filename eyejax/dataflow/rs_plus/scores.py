@@ -76,7 +76,7 @@ def candidate_grid(shape, arch, sp, space: RSPlusSearchSpace, dtype):
     o = strip_sets(E, e, sets, r * t * g * b, fdiv(m_fit, jnp.maximum(m, pt)),
                    fdiv(a["iact_glb_total"], iact_block), space, (L, r, rb, t * g)) \
         if space.strip_sets else jnp.ones_like(e)
-    oc = column_strip_sets(F, U, S, W_used, fdiv(sets, r * t * g * b * o), o * iact_block,
+    oc = column_strip_sets(F, U, S, fdiv(sets, r * t * g * b * o), o * iact_block / W_used,
                            a["iact_glb_total"], space, (L, r, rb * o, t * g)) \
         if space.strip_sets else jnp.ones_like(e)
     ok = (m >= pt) & (q_max >= 1) & (r * t * g * b <= sets)
@@ -94,30 +94,31 @@ def equal_strips(D, room, tries: int, fits=None):
     k0 = cdiv(D, jnp.maximum(room, 1))
     x = jnp.ones_like(D * room)
     for j in reversed(range(tries)):
-        xj = fdiv(D, k0 + j)           # (divisibility as in noc.psum_blocks_fit, not jnp.mod)
-        ok = (xj * (k0 + j) == D) & (k0 + j <= D)
+        # (divisibility as in noc.psum_blocks_fit, not jnp.mod; k0 + j > D gives xj = 0: no)
+        xj = fdiv(D, k0 + j)
+        ok = xj * (k0 + j) == D
         if fits is not None:
             ok &= fits(xj)
         x = jnp.where(ok, xj, x)
     return x
 
 
-def column_strip_sets(F, U, S, W_used, room, iact_block, iact_total, space: RSPlusSearchSpace,
-                      column):
+def column_strip_sets(F, U, S, room, col_block, iact_total, space: RSPlusSearchSpace, column):
     """The grid's column strip sets oc: the sets still idle after the strip sets (`room` per set
     taken) take equal strips of the F ofmap columns side by side (`equal_strips`), as far as the
-    iact GLB holds their blocks (`iact_block`: the blocks with whole W_used-column rows; a strip
-    of f columns holds W_f = (f − 1)·U + S of them) and the psum chains stay in their columns
-    (`column` = (L, r, r·b·o, t·g), noc.psum_chains_in_columns); 1 for windows that neither
-    overlap nor touch (U > S). The psum GLB holds the same psums whatever oc."""
+    iact GLB holds their blocks, if the psum chains then stay in their columns (`column` = (L, r,
+    r·b·o, t·g), noc.psum_chains_in_columns); 1 for windows that neither overlap nor touch
+    (U > S). `col_block`: the strip tile's iact GLB words per padded ifmap column (all its blocks
+    of whole rows hold W_used columns). x strips of F/x columns hold x·W_f = F·U + x·(S − U)
+    columns, linear in x, so the GLB gives one bound on x (conservatively rounded: the recount's
+    `feasible` decides exactly); the psum GLB holds the same psums whatever x."""
     L, r0, rbo, tg = column
-
-    def fits(x):
-        w_f = (fdiv(F, x) - 1) * U + S
-        return (x * w_f * (iact_block / W_used) <= iact_total) & psum_blocks_fit(r0, rbo * x, tg, L)
-
-    oc = equal_strips(F, room, space.strip_tries, fits)
-    return jnp.where(U <= S, oc, 1.0)
+    spare = iact_total * (1.0 - 2.0 ** -20) / col_block - F * U
+    room = jnp.where(S > U, jnp.minimum(room, fdiv(spare, jnp.maximum(S - U, 1))), room)
+    oc = equal_strips(F, room, space.strip_tries)
+    # (the psum-column rule checked once, on the chosen count: cheaper on the full grid than per
+    # try, at the price of whole rows where a smaller count would have kept the rule)
+    return jnp.where((U <= S) & psum_blocks_fit(r0, rbo * oc, tg, L), oc, 1.0)
 
 
 def strip_sets(E, e, sets, used, psum_room, iact_room, space: RSPlusSearchSpace, column=None):
@@ -159,8 +160,8 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     h, e, r, t, g, b, p, q, n, m, o, oc = (getattr(mp, k) for k in MAPPING_KEYS)
     # a row's ifmap columns over its column strips (each its own W_f-column block) and the
     # columns a column strip set computes
-    W_cols, real_cols = column_strip_cols(shape, oc)
     f = F / oc
+    W_cols, real_cols = column_strip_cols(shape, oc, f)
     a = arch_in(arch, dtype)
     et = arch.energy
     fm = formats(a, sp, q, p, dtype)
@@ -181,10 +182,10 @@ def candidate_scores(shape, arch, sp, first, mp: RSPlusMapping, objective: str, 
     macs = outputs * Cg * R * S
     filt = Mg * Cg * R * S
     # per group, then × G
-    per_m = N * Cg * bi * (et.dram * real + et.glb * rows_glb_sum * W_cols)          # [e, q]
+    per_m = N * Cg * bi * (et.dram * real + et.glb * rows_glb_sum * W_cols)
     dram_f = nnt * ns * filt                                                        # dense words
     noc_f = filt * E * oc * sum_bk
-    glb_ir = N * Cg * rows_pass_sum * W_cols * npt
+    glb_ir = N * Cg * rows_pass_sum * npt * W_cols
     noc_i = N * Cg * E * R * sum_t_eff * W_cols
     glb_p = outputs * nc * nf
     noc_p = outputs * (sum_r_eff * R + nc * nf - 1)
