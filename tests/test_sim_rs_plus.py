@@ -475,25 +475,32 @@ def test_sparse_cycles(layer, arch, mapping):
 # --------------------------------------------------------------------------------------------
 # Operand checks: a wrong delivery is caught
 # --------------------------------------------------------------------------------------------
-def test_wrong_delivery_raises(monkeypatch):
-    layer, arch, mp = CASES[IDS.index("conv_pqrt")]
+def _swap_destinations(monkeypatch, nth, pick):
+    """Make the simulation's `nth` multicast (1-based) swap the destinations of the two messages
+    `pick(tags, match)` returns, on a fresh schedule."""
     real = rs_plus_sim.multicast
-
     calls = []
 
-    def swap_filter_messages(tags, ids):
+    def swapped(tags, ids):
         match = real(tags, ids)
         calls.append(1)
-        if len(calls) == 1:
-            # the first pass's filters (its first multicast): a row of filter set 0 and a row of
-            # filter set 1 swap destinations; every PE receives the right number of rows, but
-            # some the wrong filter
-            a, b = 0, int(np.nonzero(tags[:, 1] != tags[0, 1])[0][0])
+        if len(calls) == nth:
+            a, b = pick(tags, match)
             match[[a, b]] = match[[b, a]]
         return match
 
     rs_plus_sim._SCHEDULES.clear()
-    monkeypatch.setattr(rs_plus_sim, "multicast", swap_filter_messages)
+    monkeypatch.setattr(rs_plus_sim, "multicast", swapped)
+    return real
+
+
+def test_wrong_delivery_raises(monkeypatch):
+    layer, arch, mp = CASES[IDS.index("conv_pqrt")]
+    # the first pass's filters (its first multicast): a row of filter set 0 and a row of filter
+    # set 1 swap destinations; every PE receives the right number of rows, but some the wrong
+    # filter
+    real = _swap_destinations(monkeypatch, 1,
+                              lambda tags, _: (0, int(np.nonzero(tags[:, 1] != tags[0, 1])[0][0])))
     with pytest.raises(OperandError):
         simulate_rs_plus_counts(layer, mp, arch)
 
@@ -680,22 +687,14 @@ def test_wrong_column_strip_raises(monkeypatch):
     """Two iact rows that differ only in their column strip swap destinations: every PE gets the
     right rows in the right number, but of the other column strip's columns."""
     layer, arch, mp = OC_CASES[OC_IDS.index("oc2_s1_p0")]
-    real = rs_plus_sim.multicast
-    calls = []
 
-    def swap_column_strips(tags, ids):
-        match = real(tags, ids)
-        calls.append(1)
-        if len(calls) == 2:                   # the first pass's iacts (after its filters)
-            a = int(np.nonzero((tags[:, 3] == 0) & match.any(axis=1))[0][0])
-            other = tags.copy()
-            other[:, 3] = 0
-            b = int(np.nonzero((tags[:, 3] == 1) & np.all(other == tags[a], axis=1))[0][0])
-            match[[a, b]] = match[[b, a]]
-        return match
+    def column_twins(tags, match):
+        a = int(np.nonzero((tags[:, 3] == 0) & match.any(axis=1))[0][0])
+        other = tags.copy()
+        other[:, 3] = 0
+        return a, int(np.nonzero((tags[:, 3] == 1) & np.all(other == tags[a], axis=1))[0][0])
 
-    rs_plus_sim._SCHEDULES.clear()
-    monkeypatch.setattr(rs_plus_sim, "multicast", swap_column_strips)
+    _swap_destinations(monkeypatch, 2, column_twins)   # the first pass's iacts (after filters)
     with pytest.raises(OperandError, match="column"):
         simulate_rs_plus_counts(layer, mp, arch)
     monkeypatch.undo()

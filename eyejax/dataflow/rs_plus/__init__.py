@@ -17,14 +17,15 @@ public names of all but `exact`.
 Dense counts (int64, exact, what the simulation compares with `layer_counts`)
 ------------------------------------------------------------------------------
 Per group every RS count is the RS count with `n` replaced by `n·b` and an ifmap row's W_used
-columns by its column strips' oc·W_f (`rs.counts` is reused, `ifmap_cols`), except the filter DRAM reads and NoC deliveries / RF writes, the passes, the cycles and the active
-PEs (docs/rs_plus_model.md; strip sets share weight reads and shorten the strip loop). Router
+columns by its column strips' oc·W_f (`rs.counts` is reused, `ifmap_cols`), except the filter
+DRAM reads and NoC deliveries / RF writes, the passes, the cycles and the active PEs
+(docs/rs_plus_model.md; strip sets share weight reads and shorten the strip loop). Router
 transfers and mesh hops are exact closed forms per cluster (`noc.noc_routes`): the slot structure
 depends only on the pass's active counts (g_eff, t_eff, r_eff, b_eff take at most 2 values each:
 full tile, remainder tile; o_eff·oc is the same in every pass: equal strips), so at most 16 pass
 classes; the words a chain carries factor per dimension (image-set size × channel-set size for
-iacts, ...), and the per-pass factors that do not touch the slots (folds, strip rows and columns) factor out
-as exact tile sums. The work is O(clusters) per pass class for a STATIC cluster bound
+iacts, ...), and the per-pass factors that do not touch the slots (folds, strip rows and
+columns) factor out as exact tile sums. The work is O(clusters) per pass class for a STATIC cluster bound
 (`RSPlusSearchSpace.max_clusters`, at least the largest cluster count of the architecture batch;
 `prepare_space` fills it in from the batch before jit, `evaluate` calls it).
 
