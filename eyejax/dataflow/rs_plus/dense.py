@@ -26,7 +26,7 @@ def counts(shape, arch, mp, dtype):
     # column strip sets: each of the oc strips of f columns holds and reads its own W_f columns
     f = fdiv(F, oc)
     c = rs.counts(shape, None, RSMapping(h=h, e=e, r=r, t=t, p=p, q=q, n=nb, m=m), dtype,
-                  ifmap_cols=column_strip_cols(shape, oc))
+                  ifmap_cols=column_strip_cols(shape, oc, f))
     # strip tiles of o·e rows: their o strip sets run in one pass and share each weight read
     ngt, nnt, ns, nf = cdiv(G, g), cdiv(N, nb), cdiv(E, e * o), cdiv(R, h)
     pt, qr = p * t, q * r

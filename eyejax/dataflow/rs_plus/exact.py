@@ -62,10 +62,12 @@ def tuple_table(sets_max: int, r_max: int, t_max: int, g_max: int, b_max: int,
         for t in range(1, min(t_max, sets_max // r) + 1):
             for g in range(1, min(g_max, sets_max // (r * t)) + 1):
                 for b in range(1, min(b_max, sets_max // (r * t * g)) + 1):
-                    for o in range(1, min(o_max, sets_max // (r * t * g * b)) + 1):
-                        oc = ocs[ocs <= sets_max // (r * t * g * b * o)]
-                        out.append(np.stack([np.full_like(oc, v) for v in (r, t, g, b, o)] + [oc],
-                                            axis=1))
+                    rest = sets_max // (r * t * g * b)
+                    o = np.arange(1, min(o_max, rest) + 1, dtype=np.int64)
+                    o, oc = (v[o[:, None] * ocs[None, :] <= rest]          # o-major, oc ascending
+                             for v in np.broadcast_arrays(o[:, None], ocs[None, :]))
+                    out.append(np.stack([np.full_like(o, v) for v in (r, t, g, b)] + [o, oc],
+                                        axis=1))
     return np.concatenate(out, axis=0)
 
 
